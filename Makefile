@@ -1,0 +1,40 @@
+# Set-up on a fresh Debian 12 machine (as root): `make run` or `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := runc crun conmon skopeo umoci containernetworking-plugins docker-registry \
+	busybox-static runsc containerd iproute2 iptables python3 python3-venv
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint system-packages venv clean
+
+run: system-packages $(STAMP)
+	$(VENV)/bin/crio-py config show
+
+test: system-packages $(STAMP) lint
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy --strict src
+	$(VENV)/bin/lint-imports
+
+# Installs only the Debian packages that are missing, so repeated runs stay fast.
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Thin typed wrappers around the external tools (OCI runtimes, conmon, CNI, skopeo)."""

@@ -1,0 +1,460 @@
+"""containerd `config.toml` models for config versions 1, 2, 3 and 4.
+
+The `version` key selects the model (no version means 1). Version 1 names plugins by short ids
+(`[plugins.cri]`), version 2 by URIs (`io.containerd.grpc.v1.cri`), version 3 splits the CRI
+plugin (containerd 2.0–2.2), version 4 moves `[grpc]`, `[ttrpc]`, `[metrics]` and the debug
+socket into `io.containerd.server.v1.*` plugins (containerd 2.3). Plugin tables this module
+does not model are kept as they are (`extra="allow"`), for lint to classify.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crio_py.config.containerd_cri import (
+    CriImagesV3,
+    CriRuntimeV3,
+    CriServerV3,
+    CriV2,
+)
+from crio_py.config.types import AbsPath, Duration, OpenTable, Table
+
+
+class Grpc(Table):
+    """`[grpc]`: the API socket."""
+
+    address: AbsPath = Field("/run/containerd/containerd.sock", description="unix socket path")
+    tcp_address: str = ""
+    tcp_tls_ca: str = ""
+    tcp_tls_cert: str = ""
+    tcp_tls_key: str = ""
+    tcp_tls_common_name: str = Field("", description="2.2+")
+    uid: int = Field(0, description="socket owner")
+    gid: int = Field(0, description="socket group")
+    max_recv_message_size: int = Field(16777216, description="bytes")
+    max_send_message_size: int = Field(16777216, description="bytes")
+
+
+class Ttrpc(Table):
+    """`[ttrpc]`."""
+
+    address: str = ""
+    uid: int = 0
+    gid: int = 0
+
+
+class Debug(Table):
+    """`[debug]`: log level and format, and (up to config version 3) the debug socket."""
+
+    address: str = ""
+    uid: int = 0
+    gid: int = 0
+    level: str = Field("", description="trace, debug, info, warn, error, fatal or panic")
+    format: str = Field("", description="text or json")
+    log_trace_id: bool = Field(False, description="2.3+")
+
+
+class DebugV4(Table):
+    """`[debug]` in config version 4: the socket moved to io.containerd.server.v1.debug."""
+
+    level: str = Field("", description="trace, debug, info, warn, error, fatal or panic")
+    format: str = Field("", description="text or json")
+    log_trace_id: bool = False
+
+
+class Metrics(Table):
+    """`[metrics]`: the Prometheus endpoint."""
+
+    address: str = Field("", description="host:port; empty disables metrics")
+    grpc_histogram: bool = False
+
+
+class Cgroup(Table):
+    """`[cgroup]`: the cgroup of the daemon itself (not the container cgroup driver)."""
+
+    path: str = ""
+
+
+class StreamProcessor(Table):
+    """`[stream_processors.<name>]`."""
+
+    accepts: list[str] = []
+    returns: str = ""
+    path: str = ""
+    args: list[str] = []
+    env: list[str] = []
+
+
+class ProxyPlugin(Table):
+    """`[proxy_plugins.<name>]`."""
+
+    type: str = ""
+    address: str = ""
+    platform: str = ""
+    exports: dict[str, str] = {}
+    capabilities: list[str] = []
+
+
+class GcScheduler(Table):
+    """`io.containerd.gc.v1.scheduler`."""
+
+    pause_threshold: float = 0.02
+    deletion_threshold: int = 0
+    mutation_threshold: int = 100
+    schedule_delay: Duration = "0s"
+    startup_delay: Duration = "100ms"
+
+
+class Overlayfs(Table):
+    """`io.containerd.snapshotter.v1.overlayfs`."""
+
+    root_path: str = ""
+    upperdir_label: bool = False
+    sync_remove: bool = False
+    mount_options: list[str] = []
+    slow_chown: bool = False
+
+
+class Devmapper(Table):
+    """`io.containerd.snapshotter.v1.devmapper`."""
+
+    root_path: str = ""
+    pool_name: str = ""
+    base_image_size: str = ""
+    async_remove: bool = False
+    discard_blocks: bool = False
+    fs_type: str = ""
+    fs_options: str = ""
+
+
+class SimpleSnapshotter(Table):
+    """native, btrfs, zfs, aufs snapshotters."""
+
+    root_path: str = ""
+
+
+class Opt(Table):
+    """`io.containerd.internal.v1.opt`."""
+
+    path: AbsPath = "/opt/containerd"
+
+
+class LinuxRuntimeV1(Table):
+    """`io.containerd.runtime.v1.linux` (removed in containerd 2.0)."""
+
+    shim: str = "containerd-shim"
+    runtime: str = "runc"
+    runtime_root: str = ""
+    no_shim: bool = False
+    shim_debug: bool = False
+
+
+class Task(Table):
+    """`io.containerd.runtime.v2.task`."""
+
+    platforms: list[str] = []
+    sched_core: bool = False
+
+
+class ShimManager(Table):
+    """`io.containerd.shim.v1.manager` (2.0+)."""
+
+    env: list[str] = []
+    socket_dir: str = Field("", description="2.3+")
+
+
+class TasksService(Table):
+    """`io.containerd.service.v1.tasks-service`."""
+
+    rdt_config_file: str = ""
+    blockio_config_file: str = ""
+
+
+class DiffService(Table):
+    """`io.containerd.service.v1.diff-service`."""
+
+    default: list[str] = ["walking"]
+    sync_fs: bool = False
+
+
+class Bolt(Table):
+    """`io.containerd.metadata.v1.bolt`."""
+
+    content_sharing_policy: str = "shared"
+    no_sync: bool = False
+
+
+class CgroupsMonitor(Table):
+    """`io.containerd.monitor.v1.cgroups` / `io.containerd.monitor.task.v1.cgroups`."""
+
+    no_prometheus: bool = False
+
+
+class Restart(Table):
+    """`io.containerd.internal.v1.restart` / `io.containerd.monitor.container.v1.restart`."""
+
+    interval: Duration = "10s"
+
+
+class NriValidator(Table):
+    """`[…nri.v1.nri.default_validator]` (2.2+)."""
+
+    enable: bool = False
+    reject_oci_hook_adjustment: bool = False
+    reject_runtime_default_seccomp_adjustment: bool = False
+    reject_unconfined_seccomp_adjustment: bool = False
+    reject_custom_seccomp_adjustment: bool = False
+    reject_namespace_adjustment: bool = False
+    reject_sysctl_adjustment: bool = False
+    required_plugins: list[str] = []
+    tolerate_missing_plugins_annotation: str = ""
+
+
+class Nri(Table):
+    """`io.containerd.nri.v1.nri` (1.7+)."""
+
+    disable: bool = False
+    socket_path: str = "/var/run/nri/nri.sock"
+    plugin_path: str = "/opt/nri/plugins"
+    plugin_config_path: str = "/etc/nri/conf.d"
+    plugin_registration_timeout: Duration = "5s"
+    plugin_request_timeout: Duration = "2s"
+    disable_connections: bool = False
+    default_validator: NriValidator | None = Field(None, description="2.2+")
+
+
+class UnpackConfig(Table):
+    """`[[…transfer.v1.local.unpack_config]]`."""
+
+    platform: str = ""
+    snapshotter: str = ""
+    differ: str = ""
+    config_type: str = ""
+    layer_types: list[str] = []
+
+
+class TransferLocal(Table):
+    """`io.containerd.transfer.v1.local` (1.7+)."""
+
+    max_concurrent_downloads: int = 3
+    max_concurrent_uploaded_layers: int = 3
+    config_path: str = ""
+    unpack_config: list[UnpackConfig] = []
+    concurrent_layer_fetch_buffer: int = 0
+    check_platform_supported: bool = False
+    max_concurrent_unpacks: int = 0
+
+
+class Otlp(Table):
+    """`io.containerd.tracing.processor.v1.otlp` (deprecated)."""
+
+    endpoint: str = ""
+    protocol: str = ""
+    insecure: bool = False
+
+
+class Tracing(Table):
+    """`io.containerd.internal.v1.tracing` (deprecated)."""
+
+    service_name: str = ""
+    sampling_ratio: float = 0.0
+
+
+class ServerGrpc(Table):
+    """`io.containerd.server.v1.grpc` (config version 4)."""
+
+    address: AbsPath = Field("/run/containerd/containerd.sock", description="unix socket path")
+    uid: int = 0
+    gid: int = 0
+    max_recv_message_size: int = 16777216
+    max_send_message_size: int = 16777216
+
+
+class ServerGrpcTcp(Table):
+    """`io.containerd.server.v1.grpc-tcp` (config version 4)."""
+
+    address: str = ""
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_common_name: str = ""
+    max_recv_message_size: int = 16777216
+    max_send_message_size: int = 16777216
+
+
+class ServerSocket(Table):
+    """`io.containerd.server.v1.ttrpc` / `.debug` (config version 4)."""
+
+    address: str = ""
+    uid: int = 0
+    gid: int = 0
+
+
+class ServerMetrics(Table):
+    """`io.containerd.server.v1.metrics` (config version 4)."""
+
+    address: str = ""
+
+
+class GrpcPrometheus(Table):
+    """`io.containerd.metrics.v1.grpc-prometheus` (config version 4)."""
+
+    grpc_histogram: bool = False
+
+
+class _Plugins(OpenTable):
+    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+
+
+def _plugin(model: type[BaseModel], plugin_id: str) -> Any:
+    return Field(None, alias=plugin_id, description=model.__doc__)
+
+
+class PluginsV1(_Plugins):
+    """`[plugins]` of a version 1 file: short plugin ids."""
+
+    cri: CriV2 | None = _plugin(CriV2, "cri")
+    scheduler: GcScheduler | None = _plugin(GcScheduler, "scheduler")
+    overlayfs: Overlayfs | None = _plugin(Overlayfs, "overlayfs")
+    devmapper: Devmapper | None = _plugin(Devmapper, "devmapper")
+    native: SimpleSnapshotter | None = _plugin(SimpleSnapshotter, "native")
+    btrfs: SimpleSnapshotter | None = _plugin(SimpleSnapshotter, "btrfs")
+    zfs: SimpleSnapshotter | None = _plugin(SimpleSnapshotter, "zfs")
+    aufs: SimpleSnapshotter | None = _plugin(SimpleSnapshotter, "aufs")
+    opt: Opt | None = _plugin(Opt, "opt")
+    linux: LinuxRuntimeV1 | None = _plugin(LinuxRuntimeV1, "linux")
+    task: Task | None = _plugin(Task, "task")
+    tasks_service: TasksService | None = _plugin(TasksService, "tasks-service")
+    diff_service: DiffService | None = _plugin(DiffService, "diff-service")
+    bolt: Bolt | None = _plugin(Bolt, "bolt")
+    cgroups: CgroupsMonitor | None = _plugin(CgroupsMonitor, "cgroups")
+    restart: Restart | None = _plugin(Restart, "restart")
+    otlp: Otlp | None = _plugin(Otlp, "otlp")
+    tracing: Tracing | None = _plugin(Tracing, "tracing")
+
+
+class _PluginsCommon(_Plugins):
+    scheduler: GcScheduler | None = _plugin(GcScheduler, "io.containerd.gc.v1.scheduler")
+    overlayfs: Overlayfs | None = _plugin(Overlayfs, "io.containerd.snapshotter.v1.overlayfs")
+    devmapper: Devmapper | None = _plugin(Devmapper, "io.containerd.snapshotter.v1.devmapper")
+    native: SimpleSnapshotter | None = _plugin(
+        SimpleSnapshotter, "io.containerd.snapshotter.v1.native"
+    )
+    btrfs: SimpleSnapshotter | None = _plugin(SimpleSnapshotter, "io.containerd.snapshotter.v1.btrfs")
+    zfs: SimpleSnapshotter | None = _plugin(SimpleSnapshotter, "io.containerd.snapshotter.v1.zfs")
+    opt: Opt | None = _plugin(Opt, "io.containerd.internal.v1.opt")
+    task: Task | None = _plugin(Task, "io.containerd.runtime.v2.task")
+    tasks_service: TasksService | None = _plugin(
+        TasksService, "io.containerd.service.v1.tasks-service"
+    )
+    diff_service: DiffService | None = _plugin(DiffService, "io.containerd.service.v1.diff-service")
+    bolt: Bolt | None = _plugin(Bolt, "io.containerd.metadata.v1.bolt")
+    nri: Nri | None = _plugin(Nri, "io.containerd.nri.v1.nri")
+    transfer: TransferLocal | None = _plugin(TransferLocal, "io.containerd.transfer.v1.local")
+    otlp: Otlp | None = _plugin(Otlp, "io.containerd.tracing.processor.v1.otlp")
+    tracing: Tracing | None = _plugin(Tracing, "io.containerd.internal.v1.tracing")
+
+
+class PluginsV2(_PluginsCommon):
+    """`[plugins]` of a version 2 file (containerd 1.6 and 1.7)."""
+
+    cri: CriV2 | None = _plugin(CriV2, "io.containerd.grpc.v1.cri")
+    aufs: SimpleSnapshotter | None = _plugin(SimpleSnapshotter, "io.containerd.snapshotter.v1.aufs")
+    linux: LinuxRuntimeV1 | None = _plugin(LinuxRuntimeV1, "io.containerd.runtime.v1.linux")
+    cgroups: CgroupsMonitor | None = _plugin(CgroupsMonitor, "io.containerd.monitor.v1.cgroups")
+    restart: Restart | None = _plugin(Restart, "io.containerd.internal.v1.restart")
+
+
+class PluginsV3(_PluginsCommon):
+    """`[plugins]` of a version 3 file (containerd 2.0 to 2.2)."""
+
+    cri_runtime: CriRuntimeV3 | None = _plugin(CriRuntimeV3, "io.containerd.cri.v1.runtime")
+    cri_images: CriImagesV3 | None = _plugin(CriImagesV3, "io.containerd.cri.v1.images")
+    cri_server: CriServerV3 | None = _plugin(CriServerV3, "io.containerd.grpc.v1.cri")
+    cgroups: CgroupsMonitor | None = _plugin(
+        CgroupsMonitor, "io.containerd.monitor.task.v1.cgroups"
+    )
+    restart: Restart | None = _plugin(Restart, "io.containerd.monitor.container.v1.restart")
+    shim_manager: ShimManager | None = _plugin(ShimManager, "io.containerd.shim.v1.manager")
+
+
+class PluginsV4(PluginsV3):
+    """`[plugins]` of a version 4 file (containerd 2.3): the server plugins join."""
+
+    server_grpc: ServerGrpc | None = _plugin(ServerGrpc, "io.containerd.server.v1.grpc")
+    server_grpc_tcp: ServerGrpcTcp | None = _plugin(
+        ServerGrpcTcp, "io.containerd.server.v1.grpc-tcp"
+    )
+    server_ttrpc: ServerSocket | None = _plugin(ServerSocket, "io.containerd.server.v1.ttrpc")
+    server_debug: ServerSocket | None = _plugin(ServerSocket, "io.containerd.server.v1.debug")
+    server_metrics: ServerMetrics | None = _plugin(ServerMetrics, "io.containerd.server.v1.metrics")
+    grpc_prometheus: GrpcPrometheus | None = _plugin(
+        GrpcPrometheus, "io.containerd.metrics.v1.grpc-prometheus"
+    )
+
+
+class _ConfigBase(Table):
+    root: AbsPath = Field("/var/lib/containerd", description="persistent data")
+    state: AbsPath = Field("/run/containerd", description="transient state")
+    temp: str = ""
+    plugin_dir: str = Field("", description="Go plugins (removed in 2.1)")
+    disabled_plugins: list[str] = []
+    required_plugins: list[str] = []
+    oom_score: int = Field(0, description="OOM score adjustment of the daemon")
+    imports: list[str] = Field([], description="more config files merged into this one")
+    cgroup: Cgroup = Cgroup()
+    timeouts: dict[str, Duration] = {}
+    stream_processors: dict[str, StreamProcessor] = {}
+    proxy_plugins: dict[str, ProxyPlugin] = {}
+
+
+class _ConfigWithServers(_ConfigBase):
+    grpc: Grpc = Grpc()
+    ttrpc: Ttrpc = Ttrpc()
+    debug: Debug = Debug()
+    metrics: Metrics = Metrics()
+
+
+class ContainerdConfigV1(_ConfigWithServers):
+    """containerd config.toml, version 1 (no `version` key; short plugin ids)."""
+
+    version: Literal[0, 1] = Field(1, description="config version")
+
+    plugins: PluginsV1 = PluginsV1()
+
+
+class ContainerdConfigV2(_ConfigWithServers):
+    """containerd config.toml, version 2 (containerd 1.6 and 1.7)."""
+
+    version: Literal[2] = Field(2, description="config version")
+
+    plugins: PluginsV2 = PluginsV2()
+
+
+class ContainerdConfigV3(_ConfigWithServers):
+    """containerd config.toml, version 3 (containerd 2.0 to 2.2)."""
+
+    version: Literal[3] = Field(3, description="config version")
+
+    plugins: PluginsV3 = PluginsV3()
+
+
+class ContainerdConfigV4(_ConfigBase):
+    """containerd config.toml, version 4 (containerd 2.3 and later)."""
+
+    version: Literal[4] = Field(4, description="config version")
+
+    debug: DebugV4 = DebugV4()
+    plugins: PluginsV4 = PluginsV4()
+
+
+ContainerdConfig = ContainerdConfigV1 | ContainerdConfigV2 | ContainerdConfigV3 | ContainerdConfigV4
+
+MODELS: dict[int, type[ContainerdConfig]] = {
+    1: ContainerdConfigV1,
+    2: ContainerdConfigV2,
+    3: ContainerdConfigV3,
+    4: ContainerdConfigV4,
+}

@@ -1,0 +1,137 @@
+"""CRI-O config (crio.conf + drop-ins, merged) → RuntimeSettings.
+
+CRI-O quirks stay here: the deprecated `conmon`, `conmon_cgroup` and `conmon_env` override
+every oci handler's monitor settings; a handler without runtime_path runs the binary named
+like the handler; `cgroup_manager` is global.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from crio_py.config.crio import CrioConfig, RuntimeHandler, effective_runtime
+from crio_py.config.model import (
+    CniSettings,
+    ContainerDefaults,
+    RegistrySettings,
+    RuntimeSettings,
+    SecuritySettings,
+    SocketSettings,
+    StreamSettings,
+)
+from crio_py.config.model import RuntimeHandler as HandlerSettings
+from crio_py.config.rules import newest
+from crio_py.config.types import parse_duration
+
+_DEFAULT_MSG_SIZE = 83886080
+
+
+def to_settings(
+    config: CrioConfig, merged: dict[str, Any], files: tuple[Path, ...] = ()
+) -> RuntimeSettings:
+    """Normalise a validated, merged CRI-O configuration."""
+    crio = config.crio
+    default, handlers = effective_runtime(merged, crio.runtime, newest("crio"))
+    api = crio.api
+    return RuntimeSettings(
+        source_format="crio",
+        source_files=files,
+        root_dir=Path(crio.root),
+        state_dir=Path(crio.runroot),
+        socket=SocketSettings(
+            path=Path(api.listen),
+            max_recv_message_size=api.grpc_max_recv_msg_size if api.grpc_max_recv_msg_size > 0
+            else _DEFAULT_MSG_SIZE,
+            max_send_message_size=api.grpc_max_send_msg_size if api.grpc_max_send_msg_size > 0
+            else _DEFAULT_MSG_SIZE,
+        ),
+        runtimes={name: _handler(name, h, config) for name, h in handlers.items()},
+        default_runtime=default,
+        sandbox_image=crio.image.pause_image,
+        drop_infra_container=crio.runtime.drop_infra_ctr,
+        cni=CniSettings(
+            bin_dirs=tuple(Path(d) for d in _plugin_dirs(config)),
+            conf_dir=Path(crio.network.network_dir),
+            max_conf_num=1,
+            default_network=crio.network.cni_default_network,
+        ),
+        registry=RegistrySettings(
+            insecure_hosts=tuple(crio.image.insecure_registries),
+            global_auth_file=Path(crio.image.global_auth_file) if crio.image.global_auth_file
+            else None,
+        ),
+        image_pull_progress_timeout_s=parse_duration(crio.image.pull_progress_timeout or "0"),
+        log_size_max=crio.runtime.log_size_max,
+        log_dir=Path(crio.log_dir),
+        container_defaults=ContainerDefaults(
+            capabilities=tuple(crio.runtime.default_capabilities),
+            sysctls=dict(item.split("=", 1) for item in crio.runtime.default_sysctls),
+            ulimits=tuple(crio.runtime.default_ulimits),
+            env=tuple(crio.runtime.default_env),
+            pids_limit=crio.runtime.pids_limit,
+            read_only=crio.runtime.read_only,
+        ),
+        security=SecuritySettings(
+            seccomp_profile=crio.runtime.seccomp_profile,
+            apparmor_profile=crio.runtime.apparmor_profile,
+            selinux_enabled=crio.runtime.selinux,
+        ),
+        stream=StreamSettings(
+            address=api.stream_address,
+            port=int(api.stream_port),
+            tls_enabled=api.stream_enable_tls,
+            tls_cert=Path(api.stream_tls_cert) if api.stream_tls_cert else None,
+            tls_key=Path(api.stream_tls_key) if api.stream_tls_key else None,
+            tls_ca=Path(api.stream_tls_ca) if api.stream_tls_ca else None,
+            idle_timeout_s=parse_duration(api.stream_idle_timeout or "0"),
+        ),
+        metrics_address=_metrics_address(config),
+        stop_timeout_s=float(max(crio.runtime.ctr_stop_timeout, 30)),
+        log_level=crio.runtime.log_level,
+        cdi_spec_dirs=tuple(Path(d) for d in crio.runtime.cdi_spec_dirs),
+        enable_unprivileged_ports=any(
+            s.startswith("net.ipv4.ip_unprivileged_port_start=") for s in crio.runtime.default_sysctls
+        ),
+        enable_unprivileged_icmp=any(
+            s.startswith("net.ipv4.ping_group_range=") for s in crio.runtime.default_sysctls
+        ),
+        namespaces_dir=Path(crio.runtime.namespaces_dir),
+    )
+
+
+def _plugin_dirs(config: CrioConfig) -> list[str]:
+    network = config.crio.network
+    dirs = list(network.plugin_dirs)
+    if network.plugin_dir and network.plugin_dir not in dirs:
+        dirs.insert(0, network.plugin_dir)
+    return dirs
+
+
+def _metrics_address(config: CrioConfig) -> str:
+    metrics = config.crio.metrics
+    if not metrics.enable_metrics:
+        return ""
+    if metrics.metrics_socket:
+        return f"unix://{metrics.metrics_socket}"
+    return f"{metrics.metrics_host}:{metrics.metrics_port}"
+
+
+def _handler(name: str, handler: RuntimeHandler, config: CrioConfig) -> HandlerSettings:
+    runtime = config.crio.runtime
+    kind = handler.runtime_type or "oci"
+    return HandlerSettings(
+        name=name,
+        kind=kind if kind in ("oci", "vm", "pod") else "vm",
+        runtime_type=kind,
+        binary=handler.runtime_path or name,
+        root=Path(handler.runtime_root) if handler.runtime_root else None,
+        cgroup_driver="systemd" if runtime.cgroup_manager == "systemd" else "cgroupfs",
+        config_path=Path(handler.runtime_config_path) if handler.runtime_config_path else None,
+        monitor_path=runtime.conmon or handler.monitor_path or "conmon",
+        monitor_cgroup=runtime.conmon_cgroup or handler.monitor_cgroup,
+        monitor_env=tuple(runtime.conmon_env or handler.monitor_env),
+        privileged_without_host_devices=handler.privileged_without_host_devices,
+        no_pivot=runtime.no_pivot,
+        allowed_annotations=tuple(handler.allowed_annotations),
+    )

@@ -1,0 +1,182 @@
+"""The configuration pipeline: read → detect the format → lint → RuntimeSettings.
+
+`lint_paths` serves `config lint`; `load_settings` serves `config show` and the daemon (it
+raises ConfigError when a file has errors and returns the warnings beside the settings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from crio_py.config import containerd_settings, crio_settings
+from crio_py.config.containerd_lint import lint_containerd
+from crio_py.config.crio_lint import lint_crio
+from crio_py.config.crio_merge import dropin_files, merge_sources
+from crio_py.config.defaults import default_text
+from crio_py.config.diagnostics import Diagnostic, Severity, make, sort_key
+from crio_py.config.hosts import lint_hosts
+from crio_py.config.model import RuntimeSettings
+from crio_py.config.rules import Target, newest
+from crio_py.config.source import Source, TomlSyntaxError, parse_text
+from crio_py.errors import ConfigError, ConfigReadError
+
+FORMATS = ("containerd", "crio", "hosts")
+_CONTAINERD_KEYS = {"version", "plugins", "root", "state", "grpc", "ttrpc", "debug", "metrics",
+                    "cgroup", "timeouts", "imports", "proxy_plugins", "stream_processors",
+                    "disabled_plugins", "required_plugins", "oom_score", "temp", "plugin_dir"}
+_HOSTS_KEYS = {"server", "host", "capabilities", "ca", "client", "skip_verify", "header",
+               "override_path", "dial_timeout"}
+
+
+def detect_format(source: Source) -> str | None:
+    """containerd, crio or hosts, judged by content (then by file name for empty files)."""
+    keys = set(source.data)
+    if "crio" in keys:
+        return "crio"
+    if keys & _HOSTS_KEYS and not keys & (_CONTAINERD_KEYS - {"debug"}):
+        return "hosts"
+    if keys & _CONTAINERD_KEYS:
+        return "containerd"
+    name = Path(source.path).name
+    if not keys:
+        if name == "hosts.toml":
+            return "hosts"
+        if name.endswith(".conf") or Path(source.path).parent.name == "crio.conf.d":
+            return "crio"
+        return "containerd" if name.endswith(".toml") else None
+    return None
+
+
+@dataclass
+class LintResult:
+    """What `config lint` found, and whether some input could not be read."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    unreadable: bool = False
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    """Options of `config lint`."""
+
+    targets: dict[str, Target] = field(default_factory=dict)
+    forced_format: str | None = None
+    host: bool = False
+    dropins: bool = True
+
+
+def read_source(path: Path, result: LintResult) -> Source | None:
+    """Read and parse a file; syntax errors and read errors become diagnostics."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        result.unreadable = True
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        result.diagnostics.append(make("unreadable-file", f"cannot read the file: {reason}",
+                                       file=str(path)))
+        return None
+    try:
+        return parse_text(text, str(path))
+    except TomlSyntaxError as exc:
+        result.diagnostics.append(make("toml-syntax", f"invalid TOML: {exc.message}",
+                                       file=str(path), line=exc.line, column=exc.column))
+        return None
+
+
+def lint_paths(paths: Sequence[Path], options: LintOptions) -> LintResult:
+    """Lint files and directories; a CRI-O main file brings its crio.conf.d along."""
+    result = LintResult()
+    for path in paths:
+        for unit in _units(path, options):
+            _lint_unit(unit, options, result)
+    result.diagnostics.sort(key=sort_key)
+    return result
+
+
+def _units(path: Path, options: LintOptions) -> list[list[Path]]:
+    """Groups of files linted together: a CRI-O main file with its drop-ins, or one file."""
+    if path.is_dir():
+        hosts = sorted(path.glob("*/hosts.toml"))
+        if hosts:
+            return [[h] for h in hosts]
+        main = path / "crio.conf"
+        files = [main] if main.is_file() else []
+        return [files + dropin_files(path / "crio.conf.d" if main.is_file() else path)]
+    dropins = path.parent / "crio.conf.d"
+    if options.dropins and path.name == "crio.conf" and dropins.is_dir():
+        return [[path, *dropin_files(dropins)]]
+    return [[path]]
+
+
+def _lint_unit(files: list[Path], options: LintOptions, result: LintResult) -> None:
+    sources = [s for s in (read_source(f, result) for f in files) if s is not None]
+    if not sources:
+        return
+    kind = options.forced_format or detect_format(sources[0])
+    target = options.targets.get("crio" if kind == "crio" else "containerd") or newest(
+        "crio" if kind == "crio" else "containerd"
+    )
+    if kind == "crio":
+        diagnostics, _ = lint_crio(sources, target)
+        result.diagnostics.extend(diagnostics)
+    elif kind is None:
+        result.unreadable = True
+        result.diagnostics.append(make("unknown-format", "this is neither a containerd config, "
+                                       "a hosts.toml nor a CRI-O config", file=sources[0].path,
+                                       hint="pass --format containerd|crio|hosts"))
+        return
+    else:
+        for source in sources:
+            linter = lint_hosts if kind == "hosts" else lint_containerd
+            diagnostics, _ = linter(source, target)
+            result.diagnostics.extend(diagnostics)
+    if options.host and kind in ("containerd", "crio"):
+        from crio_py.config.host_checks import check_host
+
+        settings = _settings_or_none(sources, kind)
+        if settings is not None:
+            result.diagnostics.extend(check_host(settings, sources))
+
+
+def _settings_or_none(sources: list[Source], kind: str) -> RuntimeSettings | None:
+    try:
+        return settings_from_sources(sources, kind)[0]
+    except ConfigError:
+        return None
+
+
+def settings_from_sources(
+    sources: list[Source], kind: str
+) -> tuple[RuntimeSettings, list[Diagnostic]]:
+    """Build RuntimeSettings; raise ConfigError if any diagnostic is an error."""
+    files = tuple(Path(s.path) for s in sources)
+    settings: RuntimeSettings | None
+    if kind == "crio":
+        diagnostics, crio_config = lint_crio(sources, newest("crio"))
+        settings = crio_settings.to_settings(crio_config, merge_sources(sources), files)
+    else:
+        diagnostics, config = lint_containerd(sources[0], newest("containerd"))
+        settings = containerd_settings.to_settings(config, files) if config else None
+    errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+    if errors or settings is None:
+        raise ConfigError(f"{sources[0].path}: the configuration has errors", errors)
+    return settings, diagnostics
+
+
+def load_settings(
+    path: Path | None, forced_format: str | None = None
+) -> tuple[RuntimeSettings, list[Diagnostic]]:
+    """Load a config file (no path: the embedded default) into RuntimeSettings."""
+    result = LintResult()
+    if path is None:
+        sources = [parse_text(default_text("containerd", 3), "<embedded default>")]
+    else:
+        files = _units(path, LintOptions())[0]
+        sources = [s for s in (read_source(f, result) for f in files) if s is not None]
+    if result.diagnostics:
+        raise ConfigReadError(f"{path}: cannot load the configuration", result.diagnostics)
+    kind = forced_format or detect_format(sources[0])
+    if kind not in ("containerd", "crio"):
+        raise ConfigReadError(f"{path}: not a containerd or CRI-O configuration")
+    return settings_from_sources(sources, kind)

@@ -1,0 +1,174 @@
+"""RuntimeSettings: the one configuration type the rest of crio-py reads.
+
+It is built from either format (containerd_settings.py, crio_settings.py); paths are absolute,
+durations are float seconds (`*_s`), and runtime handlers are fully resolved. Nothing outside
+`config/` reads a raw TOML key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CgroupDriver = Literal["systemd", "cgroupfs"]
+HandlerKind = Literal["oci", "vm", "pod"]
+
+
+class Frozen(BaseModel):
+    """Base of the settings models: immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SocketSettings(Frozen):
+    """The CRI gRPC socket."""
+
+    path: Path
+    uid: int = 0
+    gid: int = 0
+    max_recv_message_size: int
+    max_send_message_size: int
+
+
+class RuntimeHandler(Frozen):
+    """One runtime handler (Kubernetes RuntimeClass `handler`)."""
+
+    name: str
+    kind: HandlerKind = Field(description="oci: conmon + an OCI CLI; vm/pod: not drivable here")
+    runtime_type: str = Field(description="the type as the config wrote it")
+    binary: str = Field(description="OCI runtime binary: a path, or a name looked up in PATH")
+    root: Path | None = None
+    cgroup_driver: CgroupDriver
+    extra_flags: tuple[str, ...] = ()
+    config_path: Path | None = None
+    monitor_path: str = "conmon"
+    monitor_cgroup: str = ""
+    monitor_env: tuple[str, ...] = ()
+    privileged_without_host_devices: bool = False
+    no_pivot: bool = False
+    allowed_annotations: tuple[str, ...] = ()
+
+
+class CniSettings(Frozen):
+    """CNI binaries and network configurations."""
+
+    bin_dirs: tuple[Path, ...]
+    conf_dir: Path
+    max_conf_num: int = 1
+    default_network: str = ""
+
+
+class RegistryAuth(Frozen):
+    """Credentials for one registry host (never logged)."""
+
+    username: str = ""
+    password: str = Field("", repr=False)
+    auth: str = Field("", repr=False)
+    identity_token: str = Field("", repr=False)
+
+
+class RegistryTls(Frozen):
+    """TLS settings for one registry host."""
+
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    insecure_skip_verify: bool = False
+
+
+class RegistrySettings(Frozen):
+    """Where and how images are pulled."""
+
+    config_path: tuple[Path, ...] = ()
+    mirrors: dict[str, tuple[str, ...]] = {}
+    auths: dict[str, RegistryAuth] = {}
+    tls: dict[str, RegistryTls] = {}
+    insecure_hosts: tuple[str, ...] = ()
+    headers: dict[str, tuple[str, ...]] = {}
+    global_auth_file: Path | None = None
+
+
+class StreamSettings(Frozen):
+    """The streaming server for Exec, Attach and PortForward."""
+
+    address: str = "127.0.0.1"
+    port: int = 0
+    tls_enabled: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    idle_timeout_s: float = 14400.0
+
+
+class GcSettings(Frozen):
+    """Garbage collection thresholds."""
+
+    pause_threshold: float = 0.02
+    deletion_threshold: int = 0
+    mutation_threshold: int = 100
+    schedule_delay_s: float = 0.0
+    startup_delay_s: float = 0.1
+
+
+class ContainerDefaults(Frozen):
+    """Defaults applied to every container."""
+
+    capabilities: tuple[str, ...] | None = Field(
+        None, description="None means the OCI default set (containerd)"
+    )
+    sysctls: dict[str, str] = {}
+    ulimits: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    pids_limit: int = -1
+    read_only: bool = False
+
+
+class SecuritySettings(Frozen):
+    """seccomp, AppArmor, SELinux and OOM score switches."""
+
+    seccomp_profile: str = ""
+    apparmor_enabled: bool = True
+    apparmor_profile: str = "crio-default"
+    selinux_enabled: bool = False
+    restrict_oom_score_adj: bool = False
+
+
+class RuntimeSettings(Frozen):
+    """Everything the daemon needs, normalised from a containerd or a CRI-O configuration."""
+
+    source_format: Literal["containerd", "crio", "default"]
+    source_files: tuple[Path, ...] = ()
+    root_dir: Path
+    state_dir: Path
+    socket: SocketSettings
+    runtimes: dict[str, RuntimeHandler]
+    default_runtime: str
+    sandbox_image: str
+    drop_infra_container: bool = True
+    cni: CniSettings
+    registry: RegistrySettings
+    max_concurrent_downloads: int = 3
+    image_pull_progress_timeout_s: float = 300.0
+    max_container_log_line_size: int = 16384
+    log_size_max: int = -1
+    log_dir: Path = Path("/var/log/pods")
+    container_defaults: ContainerDefaults
+    security: SecuritySettings
+    stream: StreamSettings
+    metrics_address: str = ""
+    gc: GcSettings = GcSettings()
+    timeouts_s: dict[str, float] = {}
+    stop_timeout_s: float = 0.0
+    log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"
+    cdi_spec_dirs: tuple[Path, ...] = ()
+    enable_unprivileged_ports: bool = False
+    enable_unprivileged_icmp: bool = False
+    namespaces_dir: Path
+
+    @property
+    def cgroup_driver(self) -> str:
+        """The cgroup driver of the default handler (what the kubelet must match)."""
+        return self.runtimes[self.default_runtime].cgroup_driver
