@@ -9,13 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from crio_py import __version__
+from crio_py.config.defaults import default_text
 from crio_py.config.diagnostics import Diagnostic, has_errors
-from crio_py.config.load import FORMATS, LintOptions, default_text, lint_paths, load_settings
+from crio_py.config.load import FORMATS, LintOptions, lint_paths, load_settings
 from crio_py.config.render import settings_text
 from crio_py.config.report import render, render_text
 from crio_py.config.rules import Target, all_target_names, parse_target
 from crio_py.config.schema import schema_for
 from crio_py.errors import ConfigError, ConfigReadError
+from crio_py.hostcheck import check_host
 
 OUTPUTS = ("text", "json", "sarif")
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
@@ -31,8 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lint(actions)
     default = actions.add_parser("default", help="print a commented default configuration")
     default.add_argument("--format", choices=("containerd", "crio"), default="containerd")
-    default.add_argument("--version", type=int, choices=(2, 3, 4), default=3,
-                         help="containerd config version (default 3)")
+    default.add_argument(
+        "--version",
+        type=int,
+        choices=(2, 3, 4),
+        default=3,
+        help="containerd config version (default 3)",
+    )
     schema = actions.add_parser("schema", help="print the JSON Schema of a format")
     schema.add_argument("--format", choices=FORMATS, default="containerd")
     schema.add_argument("--version", type=int, choices=(1, 2, 3, 4), default=3)
@@ -46,17 +53,27 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_lint(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lint = actions.add_parser("lint", help="check configuration files")
     lint.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    lint.add_argument("--format", action="append", default=[], metavar="FORMAT",
-                      choices=OUTPUTS + FORMATS,
-                      help="output text|json|sarif, and/or input containerd|crio|hosts "
-                      "(may be given twice)")
-    lint.add_argument("--target", action="append", default=[], metavar="DAEMON-VERSION",
-                      help=f"daemon release whose rules apply: {', '.join(all_target_names())} "
-                      "(default: the newest of each)")
+    lint.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        metavar="FORMAT",
+        choices=OUTPUTS + FORMATS,
+        help="output text|json|sarif, and/or input containerd|crio|hosts (may be given twice)",
+    )
+    lint.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="DAEMON-VERSION",
+        help=f"daemon release whose rules apply: {', '.join(all_target_names())} "
+        "(default: the newest of each)",
+    )
     lint.add_argument("--host", action="store_true", help="also check this machine")
     lint.add_argument("--strict", action="store_true", help="fail on warnings too")
-    lint.add_argument("--no-dropins", action="store_true",
-                      help="lint crio.conf without its crio.conf.d directory")
+    lint.add_argument(
+        "--no-dropins", action="store_true", help="lint crio.conf without its crio.conf.d directory"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,8 +91,12 @@ def _lint(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"crio-py: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
-    options = LintOptions(targets=targets, forced_format=inputs[-1] if inputs else None,
-                          host=args.host, dropins=not args.no_dropins)
+    options = LintOptions(
+        targets=targets,
+        forced_format=inputs[-1] if inputs else None,
+        host_checker=check_host if args.host else None,
+        dropins=not args.no_dropins,
+    )
     result = lint_paths(args.paths, options)
     sys.stdout.write(render(result.diagnostics, outputs[-1] if outputs else "text"))
     if result.unreadable:

@@ -1,16 +1,17 @@
 """Domain exceptions of crio-py; nothing here knows about gRPC.
 
-    CrioPyError
-     ├── ConfigError            a configuration could not be loaded (carries diagnostics)
-     │    └── ConfigReadError   the input could not be read or is not a known format
-     ├── NotFoundError
-     ├── AlreadyExistsError
-     ├── InvalidArgumentError
-     ├── FailedPreconditionError
-     ├── UnavailableError
-     ├── UnimplementedError
-     ├── DeadlineExceededError
-     └── PermissionDeniedError
+CrioPyError
+ ├── ConfigError            a configuration could not be loaded (carries diagnostics)
+ │    └── ConfigReadError   the input could not be read or is not a known format
+ ├── NotFoundError
+ ├── AlreadyExistsError
+ ├── InvalidArgumentError
+ ├── FailedPreconditionError
+ ├── UnavailableError
+ ├── UnimplementedError
+ ├── DeadlineExceededError
+ ├── PermissionDeniedError
+ └── CommandError           a child process failed (argv redacted, exit code, stderr)
 """
 
 from __future__ import annotations
@@ -65,3 +66,15 @@ class DeadlineExceededError(CrioPyError):
 
 class PermissionDeniedError(CrioPyError):
     """The caller or the daemon lacks a permission."""
+
+
+class CommandError(CrioPyError):
+    """A child process failed: its argv (secrets redacted), exit code and the tail of stderr."""
+
+    def __init__(self, argv: Sequence[str], returncode: int | None, stderr: str) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        status = "timed out" if returncode is None else f"exited with {returncode}"
+        tail = f": {stderr.strip()[-500:]}" if stderr.strip() else ""
+        super().__init__(f"{' '.join(self.argv)} {status}{tail}")

@@ -2,7 +2,7 @@
 
 The `version` key selects the model (no version means 1). Version 1 names plugins by short ids
 (`[plugins.cri]`), version 2 by URIs (`io.containerd.grpc.v1.cri`), version 3 splits the CRI
-plugin (containerd 2.0–2.2), version 4 moves `[grpc]`, `[ttrpc]`, `[metrics]` and the debug
+plugin (containerd 2.0-2.2), version 4 moves `[grpc]`, `[ttrpc]`, `[metrics]` and the debug
 socket into `io.containerd.server.v1.*` plugins (containerd 2.3). Plugin tables this module
 does not model are kept as they are (`extra="allow"`), for lint to classify.
 """
@@ -342,7 +342,9 @@ class _PluginsCommon(_Plugins):
     native: SimpleSnapshotter | None = _plugin(
         SimpleSnapshotter, "io.containerd.snapshotter.v1.native"
     )
-    btrfs: SimpleSnapshotter | None = _plugin(SimpleSnapshotter, "io.containerd.snapshotter.v1.btrfs")
+    btrfs: SimpleSnapshotter | None = _plugin(
+        SimpleSnapshotter, "io.containerd.snapshotter.v1.btrfs"
+    )
     zfs: SimpleSnapshotter | None = _plugin(SimpleSnapshotter, "io.containerd.snapshotter.v1.zfs")
     opt: Opt | None = _plugin(Opt, "io.containerd.internal.v1.opt")
     task: Task | None = _plugin(Task, "io.containerd.runtime.v2.task")

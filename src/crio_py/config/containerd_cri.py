@@ -2,7 +2,7 @@
 containerd 2.x split into `io.containerd.cri.v1.runtime`, `io.containerd.cri.v1.images` and the
 streaming keys left in `io.containerd.grpc.v1.cri` (config version 3 and 4).
 
-Defaults are the upstream ones (../shared/reference/containerd-config.md §3–4). Each model is
+Defaults are the upstream ones (../shared/reference/containerd-config.md §3-4). Each model is
 the union of the keys of every containerd release that reads its config version; which release
 has which key is in containerd_rules.py.
 """
@@ -70,7 +70,9 @@ class Runtime(Table):
     pod_annotations: list[str] = Field([], description="pod annotations passed to the OCI spec")
     container_annotations: list[str] = Field([], description="container annotations passed on")
     options: dict[str, Any] = Field({}, description="shim options; runc keys are CamelCase")
-    privileged_without_host_devices: bool = Field(False, description="no host devices for privileged")
+    privileged_without_host_devices: bool = Field(
+        False, description="no host devices for privileged"
+    )
     privileged_without_host_devices_all_devices_allowed: bool = Field(
         False, description="allow all devices when privileged_without_host_devices is set"
     )
@@ -251,7 +253,8 @@ class CriImagesV3(Table):
     disable_snapshot_annotations: bool = True
     discard_unpacked_layers: bool = False
     pinned_images: dict[str, ImageRef] = Field(
-        {"sandbox": "registry.k8s.io/pause:3.10"}, description="role → image; sandbox is the pause image"
+        {"sandbox": "registry.k8s.io/pause:3.10"},
+        description="role → image; sandbox is the pause image",
     )
     runtime_platforms: dict[str, RuntimePlatform] = {}
     registry: Registry = Registry()

@@ -80,7 +80,9 @@ def cri_view(config: ContainerdConfig) -> CriView:
     )
 
 
-def lint_containerd(source: Source, target: Target) -> tuple[list[Diagnostic], ContainerdConfig | None]:
+def lint_containerd(
+    source: Source, target: Target
+) -> tuple[list[Diagnostic], ContainerdConfig | None]:
     """Lint one containerd config file; return its diagnostics and the model of what is valid."""
     reporter = Reporter(target, [source])
     version = config_version(source.data)
@@ -97,25 +99,31 @@ def lint_containerd(source: Source, target: Target) -> tuple[list[Diagnostic], C
 def _check_version(reporter: Reporter, version: int, target: Target) -> bool:
     path: KeyPath = ("version",)
     if version not in (0, 1, 2, 3, 4):
-        reporter.report("unsupported-version", path,
-                        "`version` must be 1, 2, 3 or 4", value=True)
+        reporter.report("unsupported-version", path, "`version` must be 1, 2, 3 or 4", value=True)
         return False
     newest = max_config_version(target)
     if version > newest:
-        reporter.report("unsupported-version", path,
-                        f"{target.label} reads config versions up to {newest}, "
-                        f"and refuses to start on version {version}", value=True,
-                        hint=f"pick a newer --target, or `crio-py config migrate --to "
-                        f"containerd-v{newest}`")
+        reporter.report(
+            "unsupported-version",
+            path,
+            f"{target.label} reads config versions up to {newest}, "
+            f"and refuses to start on version {version}",
+            value=True,
+            hint=f"pick a newer --target, or `crio-py config migrate --to containerd-v{newest}`",
+        )
         return False
     if version in (0, 1):
         _report_version_1(reporter, target)
     elif version < newest and newest >= 3 and version == 2:
-        reporter.report("config-migrated", path,
-                        f"{target.label} migrates a version 2 config to version {newest} in "
-                        "memory on every start; the CRI plugin keys move to "
-                        f"[plugins.\"{cr.CRI_RUNTIME}\"] and [plugins.\"{cr.CRI_IMAGES}\"]",
-                        value=True, hint="run `crio-py config migrate` to write a version 3 file")
+        reporter.report(
+            "config-migrated",
+            path,
+            f"{target.label} migrates a version 2 config to version {newest} in "
+            "memory on every start; the CRI plugin keys move to "
+            f'[plugins."{cr.CRI_RUNTIME}"] and [plugins."{cr.CRI_IMAGES}"]',
+            value=True,
+            hint="run `crio-py config migrate` to write a version 3 file",
+        )
     return True
 
 
@@ -124,12 +132,18 @@ def _report_version_1(reporter: Reporter, target: Target) -> None:
     if target.version < (2, 0):
         message = f"config version 1 is deprecated; {target.label} logs a warning at start"
     elif target.version < (2, 3):
-        message = (f"{target.label} migrates a version 1 file straight to version 3 and loses "
-                   "the settings under [plugins.cri]")
+        message = (
+            f"{target.label} migrates a version 1 file straight to version 3 and loses "
+            "the settings under [plugins.cri]"
+        )
     else:
         message = f"{target.label} migrates a version 1 config on every start"
-    reporter.report("config-migrated", path, message,
-                    hint="add `version = 2` and full plugin ids, or run `crio-py config migrate`")
+    reporter.report(
+        "config-migrated",
+        path,
+        message,
+        hint="add `version = 2` and full plugin ids, or run `crio-py config migrate`",
+    )
 
 
 def _unknown_hook(version: int) -> Any:
@@ -138,23 +152,32 @@ def _unknown_hook(version: int) -> Any:
             _classify_plugin(walker, path, key, version)
             return True
         if version == 4 and len(path) == 1 and key in cr.V4_MOVED_TABLES:
-            walker.report("misplaced-key", path,
-                          f"config version 4 moved [{key}] into [plugins."
-                          f"{cr.V4_MOVED_TABLES[key]}]; the top-level table is ignored",
-                          hint=f"move the keys to {cr.V4_MOVED_TABLES[key]}")
+            walker.report(
+                "misplaced-key",
+                path,
+                f"config version 4 moved [{key}] into [plugins."
+                f"{cr.V4_MOVED_TABLES[key]}]; the top-level table is ignored",
+                hint=f"move the keys to {cr.V4_MOVED_TABLES[key]}",
+            )
             return True
         if version == 4 and path[0] == "debug" and key in ("address", "uid", "gid"):
-            walker.report("misplaced-key", path,
-                          f"config version 4 moved the debug socket `{key}` into "
-                          "[plugins.\"io.containerd.server.v1.debug\"]",
-                          hint="move it to io.containerd.server.v1.debug")
+            walker.report(
+                "misplaced-key",
+                path,
+                f"config version 4 moved the debug socket `{key}` into "
+                '[plugins."io.containerd.server.v1.debug"]',
+                hint="move it to io.containerd.server.v1.debug",
+            )
             return True
         if version >= 3 and path == ("plugins", cr.CRI_V2, "sandbox_image"):
-            walker.report("misplaced-key", path,
-                          "in config version 3 the sandbox image is `pinned_images.sandbox` in "
-                          f"[plugins.\"{cr.CRI_IMAGES}\"]; `sandbox_image` here is ignored and "
-                          "the default pause image is used",
-                          hint=f"set [plugins.\"{cr.CRI_IMAGES}\".pinned_images] sandbox = …")
+            walker.report(
+                "misplaced-key",
+                path,
+                "in config version 3 the sandbox image is `pinned_images.sandbox` in "
+                f'[plugins."{cr.CRI_IMAGES}"]; `sandbox_image` here is ignored and '
+                "the default pause image is used",
+                hint=f'set [plugins."{cr.CRI_IMAGES}".pinned_images] sandbox = …',
+            )
             return True
         return False
 
@@ -165,10 +188,14 @@ def _classify_plugin(walker: Walker, path: KeyPath, plugin_id: str, version: int
     target = walker.target
     if version in (0, 1):
         if "." in plugin_id and target.version < (2, 0):
-            walker.report("invalid-plugin-id", path,
-                          f"[{table_name(path)}]: a version 1 file names plugins by short ids, so "
-                          f"{target.label} ignores this table", severity=Severity.WARNING,
-                          hint="set `version = 2` to use full plugin ids")
+            walker.report(
+                "invalid-plugin-id",
+                path,
+                f"[{table_name(path)}]: a version 1 file names plugins by short ids, so "
+                f"{target.label} ignores this table",
+                severity=Severity.WARNING,
+                hint="set `version = 2` to use full plugin ids",
+            )
         elif "." not in plugin_id:
             _unknown_plugin(walker, path, cr.short_id_uri(plugin_id), shown=plugin_id)
         return
@@ -205,43 +232,61 @@ def _short_plugin_name(walker: Walker, path: KeyPath, name: str, version: int) -
     if name == "cri" and version >= 3:
         where = f"{cr.CRI_RUNTIME}, {cr.CRI_IMAGES} and {cr.CRI_V2}"
     if target.version < (2, 0):
-        consequence = (f"{target.label} refuses to start: invalid plugin key URI "
-                       "(expected io.containerd.x.vx)")
+        consequence = (
+            f"{target.label} refuses to start: invalid plugin key URI (expected io.containerd.x.vx)"
+        )
         severity = Severity.ERROR
     else:
         consequence = f"{target.label} does not recognise the table and ignores it"
         severity = Severity.WARNING
-    walker.report("short-plugin-name", path,
-                  f"[plugins.{name}] is a version 1 short plugin name, but this file is version "
-                  f"{version}; {consequence}", severity=severity,
-                  hint=f'use [plugins."{where}"]' if "," not in where
-                  else f"split it into [plugins.\"…\"] tables: {where}")
+    walker.report(
+        "short-plugin-name",
+        path,
+        f"[plugins.{name}] is a version 1 short plugin name, but this file is version "
+        f"{version}; {consequence}",
+        severity=severity,
+        hint=f'use [plugins."{where}"]'
+        if "," not in where
+        else f'split it into [plugins."…"] tables: {where}',
+    )
 
 
 def _foreign_plugin_id(walker: Walker, path: KeyPath, plugin_id: str) -> None:
     target = walker.target
     if target.version < (2, 0) and (target.version >= (1, 7) or plugin_id.count(".") < 3):
-        walker.report("invalid-plugin-id", path,
-                      f"\"{plugin_id}\" is not an io.containerd.<type>.<version>.<name> plugin id; "
-                      f"{target.label} refuses to start on it (invalid plugin key URI)",
-                      hint="plugin ids look like io.containerd.grpc.v1.cri; configure external "
-                      "plugins under [proxy_plugins]")
+        walker.report(
+            "invalid-plugin-id",
+            path,
+            f'"{plugin_id}" is not an io.containerd.<type>.<version>.<name> plugin id; '
+            f"{target.label} refuses to start on it (invalid plugin key URI)",
+            hint="plugin ids look like io.containerd.grpc.v1.cri; configure external "
+            "plugins under [proxy_plugins]",
+        )
         return
-    walker.report("third-party-plugin", path,
-                  f"[plugins.\"{plugin_id}\"] is not a built-in plugin of {target.label}; "
-                  "it is kept as it is and has effect only if such a plugin is loaded")
+    walker.report(
+        "third-party-plugin",
+        path,
+        f'[plugins."{plugin_id}"] is not a built-in plugin of {target.label}; '
+        "it is kept as it is and has effect only if such a plugin is loaded",
+    )
 
 
 def _unknown_plugin(walker: Walker, path: KeyPath, plugin_id: str, *, shown: str) -> None:
     close = difflib.get_close_matches(plugin_id, list(cr.PLUGINS), n=1, cutoff=0.9)
     if close:
-        walker.report("unknown-key", path,
-                      f"unknown plugin \"{shown}\"; {walker.target.label} ignores this table",
-                      hint=f"did you mean \"{close[0]}\"?")
+        walker.report(
+            "unknown-key",
+            path,
+            f'unknown plugin "{shown}"; {walker.target.label} ignores this table',
+            hint=f'did you mean "{close[0]}"?',
+        )
         return
-    walker.report("third-party-plugin", path,
-                  f"[plugins.\"{shown}\"] is not a built-in plugin of {walker.target.label}; it "
-                  "is kept as it is and has effect only if such a plugin is loaded")
+    walker.report(
+        "third-party-plugin",
+        path,
+        f'[plugins."{shown}"] is not a built-in plugin of {walker.target.label}; it '
+        "is kept as it is and has effect only if such a plugin is loaded",
+    )
 
 
 def _plugin_availability(
@@ -250,22 +295,32 @@ def _plugin_availability(
     target = walker.target
     note = f" ({info.note})" if info.note else ""
     if target.version < info.added:
-        walker.report("unavailable-plugin", path,
-                      f"{target.label} has no plugin \"{plugin_id}\" (added in containerd "
-                      f"{info.added[0]}.{info.added[1]}); the table is unused")
+        walker.report(
+            "unavailable-plugin",
+            path,
+            f'{target.label} has no plugin "{plugin_id}" (added in containerd '
+            f"{info.added[0]}.{info.added[1]}); the table is unused",
+        )
         return
     if info.removed is None or target.version < info.removed:
         return
     if info.renamed_to and version <= 2:
         return  # the version 2 → 3 migration renames it
     if info.renamed_to:
-        walker.report("unavailable-plugin", path,
-                      f"\"{plugin_id}\" was renamed \"{info.renamed_to}\" in containerd 2.0; "
-                      f"{target.label} ignores this table", hint=f'use [plugins."{info.renamed_to}"]')
+        walker.report(
+            "unavailable-plugin",
+            path,
+            f'"{plugin_id}" was renamed "{info.renamed_to}" in containerd 2.0; '
+            f"{target.label} ignores this table",
+            hint=f'use [plugins."{info.renamed_to}"]',
+        )
         return
-    walker.report("unavailable-plugin", path,
-                  f"\"{plugin_id}\" was removed in containerd {info.removed[0]}.{info.removed[1]}"
-                  f"{note}; {target.label} does not have it and silently ignores this table")
+    walker.report(
+        "unavailable-plugin",
+        path,
+        f'"{plugin_id}" was removed in containerd {info.removed[0]}.{info.removed[1]}'
+        f"{note}; {target.label} does not have it and silently ignores this table",
+    )
 
 
 # -- semantic checks -------------------------------------------------------------------------------
@@ -284,16 +339,24 @@ def _check_default_runtime(reporter: Reporter, view: CriView) -> None:
     path = (*view.containerd_path, "default_runtime_name")
     name = view.default_runtime_name
     if not name:
-        reporter.report("default-runtime-missing", path,
-                        "`default_runtime_name` is empty; containerd's CRI plugin fails to load",
-                        value=True, hint='set it to a runtime name, e.g. "runc"')
+        reporter.report(
+            "default-runtime-missing",
+            path,
+            "`default_runtime_name` is empty; containerd's CRI plugin fails to load",
+            value=True,
+            hint='set it to a runtime name, e.g. "runc"',
+        )
     elif name not in view.runtimes:
         known = ", ".join(sorted(view.runtimes))
-        reporter.report("default-runtime-missing", path,
-                        f"`default_runtime_name = \"{name}\"` names no runtime; the configured "
-                        f"runtimes are: {known}", value=True,
-                        hint=f"add [{table_name((*view.containerd_path, 'runtimes', name))}] or "
-                        "pick one of those")
+        reporter.report(
+            "default-runtime-missing",
+            path,
+            f'`default_runtime_name = "{name}"` names no runtime; the configured '
+            f"runtimes are: {known}",
+            value=True,
+            hint=f"add [{table_name((*view.containerd_path, 'runtimes', name))}] or "
+            "pick one of those",
+        )
 
 
 def _check_runtimes(reporter: Reporter, view: CriView, config: ContainerdConfig) -> None:
@@ -304,24 +367,40 @@ def _check_runtimes(reporter: Reporter, view: CriView, config: ContainerdConfig)
         if not reporter.has(path):
             continue
         if not _DNS_LABEL.match(name):
-            reporter.report("invalid-runtime", path,
-                            f"runtime name \"{name}\" is not a DNS label, so no RuntimeClass "
-                            "handler can select it", severity=Severity.WARNING,
-                            hint="use lowercase letters, digits and '-'")
+            reporter.report(
+                "invalid-runtime",
+                path,
+                f'runtime name "{name}" is not a DNS label, so no RuntimeClass '
+                "handler can select it",
+                severity=Severity.WARNING,
+                hint="use lowercase letters, digits and '-'",
+            )
         if runtime.runtime_type in _REMOVED_SHIMS and target.version >= (2, 0):
-            reporter.report("invalid-runtime", (*path, "runtime_type"),
-                            f"runtime_type \"{runtime.runtime_type}\" was removed in containerd "
-                            f"2.0; {target.label} cannot start containers with it", value=True,
-                            hint=f'use runtime_type = "{RUNC_SHIM}"')
+            reporter.report(
+                "invalid-runtime",
+                (*path, "runtime_type"),
+                f'runtime_type "{runtime.runtime_type}" was removed in containerd '
+                f"2.0; {target.label} cannot start containers with it",
+                value=True,
+                hint=f'use runtime_type = "{RUNC_SHIM}"',
+            )
         if runtime.io_type not in ("", "fifo", "streaming"):
-            reporter.report("invalid-value", (*path, "io_type"),
-                            f"io_type \"{runtime.io_type}\" must be fifo or streaming", value=True)
-        if (runtime.privileged_without_host_devices_all_devices_allowed
-                and not runtime.privileged_without_host_devices):
-            reporter.report("conflicting-keys",
-                            (*path, "privileged_without_host_devices_all_devices_allowed"),
-                            "privileged_without_host_devices_all_devices_allowed needs "
-                            "privileged_without_host_devices = true")
+            reporter.report(
+                "invalid-value",
+                (*path, "io_type"),
+                f'io_type "{runtime.io_type}" must be fifo or streaming',
+                value=True,
+            )
+        if (
+            runtime.privileged_without_host_devices_all_devices_allowed
+            and not runtime.privileged_without_host_devices
+        ):
+            reporter.report(
+                "conflicting-keys",
+                (*path, "privileged_without_host_devices_all_devices_allowed"),
+                "privileged_without_host_devices_all_devices_allowed needs "
+                "privileged_without_host_devices = true",
+            )
         if runtime.runtime_type in ("", RUNC_SHIM):
             systemd = bool(runtime.options.get("SystemdCgroup", False))
             drivers.setdefault(systemd, []).append(name)
@@ -329,18 +408,23 @@ def _check_runtimes(reporter: Reporter, view: CriView, config: ContainerdConfig)
         _report_mixed_drivers(reporter, view, drivers)
 
 
-def _report_mixed_drivers(reporter: Reporter, view: CriView, drivers: dict[bool, list[str]]) -> None:
+def _report_mixed_drivers(
+    reporter: Reporter, view: CriView, drivers: dict[bool, list[str]]
+) -> None:
     fewer = min(drivers.values(), key=len)
     systemd_ones = ", ".join(drivers[True])
     cgroupfs_ones = ", ".join(drivers[False])
     for name in fewer:
         path = (*view.containerd_path, "runtimes", name)
         options = (*path, "options", "SystemdCgroup")
-        reporter.report("cgroup-driver-mismatch", options if reporter.has(options) else path,
-                        f"runc runtimes disagree on the cgroup driver (SystemdCgroup = true: "
-                        f"{systemd_ones}; false: {cgroupfs_ones}); the kubelet has one "
-                        "cgroupDriver, so pods of one group fail", 
-                        hint="set the same SystemdCgroup in every runc runtime's options")
+        reporter.report(
+            "cgroup-driver-mismatch",
+            options if reporter.has(options) else path,
+            f"runc runtimes disagree on the cgroup driver (SystemdCgroup = true: "
+            f"{systemd_ones}; false: {cgroupfs_ones}); the kubelet has one "
+            "cgroupDriver, so pods of one group fail",
+            hint="set the same SystemdCgroup in every runc runtime's options",
+        )
 
 
 def _check_registry(reporter: Reporter, view: CriView) -> None:
@@ -349,28 +433,43 @@ def _check_registry(reporter: Reporter, view: CriView) -> None:
     if not registry.config_path:
         return
     if registry.mirrors:
-        reporter.report("conflicting-keys", (*base, "mirrors"),
-                        f"`{table_name((*base, 'mirrors'))}` cannot be set together with "
-                        f"`{table_name((*base, 'config_path'))}`; containerd refuses to start "
-                        "the CRI plugin", hint="move the mirrors into hosts.toml files under "
-                        "config_path (`crio-py config migrate` does it)")
+        reporter.report(
+            "conflicting-keys",
+            (*base, "mirrors"),
+            f"`{table_name((*base, 'mirrors'))}` cannot be set together with "
+            f"`{table_name((*base, 'config_path'))}`; containerd refuses to start "
+            "the CRI plugin",
+            hint="move the mirrors into hosts.toml files under "
+            "config_path (`crio-py config migrate` does it)",
+        )
     for host, host_config in registry.configs.items():
         if host_config.tls is not None:
-            reporter.report("conflicting-keys", (*base, "configs", host, "tls"),
-                            f"`configs.\"{host}\".tls` cannot be set together with "
-                            "`config_path`", hint="put ca, client and skip_verify in hosts.toml")
+            reporter.report(
+                "conflicting-keys",
+                (*base, "configs", host, "tls"),
+                f'`configs."{host}".tls` cannot be set together with `config_path`',
+                hint="put ca, client and skip_verify in hosts.toml",
+            )
 
 
 def _check_cni(reporter: Reporter, view: CriView, config: ContainerdConfig) -> None:
     plugins: Any = config.plugins
     runtime = plugins.cri_runtime if config.version >= 3 else None
     # An empty bin_dir (as containerd 2.1+ prints in `config default`) counts as unset.
-    both = runtime is not None and bool(runtime.cni.bin_dir) and reporter.has(
-        (*view.cni_path, "bin_dir")) and reporter.has((*view.cni_path, "bin_dirs"))
+    both = (
+        runtime is not None
+        and bool(runtime.cni.bin_dir)
+        and reporter.has((*view.cni_path, "bin_dir"))
+        and reporter.has((*view.cni_path, "bin_dirs"))
+    )
     if both and config.version >= 3 and reporter.target.version >= (2, 1):
-        reporter.report("conflicting-keys", (*view.cni_path, "bin_dirs"),
-                        "`cni.bin_dir` and `cni.bin_dirs` are both set; containerd refuses to "
-                        "load the CRI plugin", hint="keep only bin_dirs")
+        reporter.report(
+            "conflicting-keys",
+            (*view.cni_path, "bin_dirs"),
+            "`cni.bin_dir` and `cni.bin_dirs` are both set; containerd refuses to "
+            "load the CRI plugin",
+            hint="keep only bin_dirs",
+        )
 
 
 def _check_legacy_cri(reporter: Reporter, config: ContainerdConfig) -> None:
@@ -384,40 +483,66 @@ def _check_legacy_cri(reporter: Reporter, config: ContainerdConfig) -> None:
     default = view.runtimes.get(view.default_runtime_name)
     v1_linux = default is not None and default.runtime_type == "io.containerd.runtime.v1.linux"
     if cri.systemd_cgroup and not v1_linux:
-        reporter.report("cgroup-driver-mismatch", (*base, "systemd_cgroup"),
-                        "`systemd_cgroup` only works for runtime io.containerd.runtime.v1.linux; "
-                        f"{reporter.target.label} refuses to load the CRI plugin", value=True,
-                        hint="set SystemdCgroup = true in the runtime's options table instead")
+        reporter.report(
+            "cgroup-driver-mismatch",
+            (*base, "systemd_cgroup"),
+            "`systemd_cgroup` only works for runtime io.containerd.runtime.v1.linux; "
+            f"{reporter.target.label} refuses to load the CRI plugin",
+            value=True,
+            hint="set SystemdCgroup = true in the runtime's options table instead",
+        )
     if cri.containerd.no_pivot and not v1_linux:
-        reporter.report("invalid-value", (*view.containerd_path, "no_pivot"),
-                        "`no_pivot` only works for runtime io.containerd.runtime.v1.linux",
-                        value=True, hint="set NoPivotRoot = true in the runtime's options")
-    for legacy, builtin in (("default_runtime", "default"), ("untrusted_workload_runtime",
-                                                             "untrusted")):
+        reporter.report(
+            "invalid-value",
+            (*view.containerd_path, "no_pivot"),
+            "`no_pivot` only works for runtime io.containerd.runtime.v1.linux",
+            value=True,
+            hint="set NoPivotRoot = true in the runtime's options",
+        )
+    for legacy, builtin in (
+        ("default_runtime", "default"),
+        ("untrusted_workload_runtime", "untrusted"),
+    ):
         legacy_runtime = getattr(cri.containerd, legacy)
-        if legacy_runtime is not None and legacy_runtime.runtime_type and builtin in \
-                cri.containerd.runtimes:
-            reporter.report("duplicate-runtime", (*view.containerd_path, legacy),
-                            f"`{legacy}` defines runtime \"{builtin}\", which "
-                            f"`runtimes.{builtin}` defines too", hint=f"keep only runtimes.{builtin}")
+        if (
+            legacy_runtime is not None
+            and legacy_runtime.runtime_type
+            and builtin in cri.containerd.runtimes
+        ):
+            reporter.report(
+                "duplicate-runtime",
+                (*view.containerd_path, legacy),
+                f'`{legacy}` defines runtime "{builtin}", which `runtimes.{builtin}` defines too',
+                hint=f"keep only runtimes.{builtin}",
+            )
 
 
 def _check_server(reporter: Reporter, config: ContainerdConfig) -> None:
     level = config.debug.level
     if level.lower() not in _LOG_LEVELS:
-        reporter.report("invalid-value", ("debug", "level"),
-                        f"log level \"{level}\" is not one of trace, debug, info, warn, error, "
-                        "fatal, panic", value=True)
+        reporter.report(
+            "invalid-value",
+            ("debug", "level"),
+            f'log level "{level}" is not one of trace, debug, info, warn, error, fatal, panic',
+            value=True,
+        )
     if config.debug.format not in ("", "text", "json"):
-        reporter.report("invalid-value", ("debug", "format"),
-                        f"log format \"{config.debug.format}\" must be text or json", value=True)
+        reporter.report(
+            "invalid-value",
+            ("debug", "format"),
+            f'log format "{config.debug.format}" must be text or json',
+            value=True,
+        )
     for key in ("disabled_plugins", "required_plugins"):
         for index, plugin_id in enumerate(getattr(config, key)):
             if config.version >= 2 and "." not in plugin_id:
-                reporter.report("invalid-plugin-id", (key, index),
-                                f"\"{plugin_id}\" in `{key}` is a version 1 short id; "
-                                f"version {config.version} files need the full plugin URI",
-                                hint=f"write \"{cr.short_id_uri(plugin_id)}\"")
+                reporter.report(
+                    "invalid-plugin-id",
+                    (key, index),
+                    f'"{plugin_id}" in `{key}` is a version 1 short id; '
+                    f"version {config.version} files need the full plugin URI",
+                    hint=f'write "{cr.short_id_uri(plugin_id)}"',
+                )
     metrics: Any = getattr(config, "metrics", None)
     if metrics is not None and metrics.address:
         _check_host_port(reporter, ("metrics", "address"), metrics.address)
@@ -426,5 +551,9 @@ def _check_server(reporter: Reporter, config: ContainerdConfig) -> None:
 def _check_host_port(reporter: Reporter, path: KeyPath, address: str) -> None:
     _, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or int(port) > 65535:
-        reporter.report("invalid-port", path,
-                        f"\"{address}\" is not host:port with a port from 0 to 65535", value=True)
+        reporter.report(
+            "invalid-port",
+            path,
+            f'"{address}" is not host:port with a port from 0 to 65535',
+            value=True,
+        )

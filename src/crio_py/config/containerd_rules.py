@@ -1,4 +1,4 @@
-"""containerd key and plugin history (../shared/reference/containerd-config.md §2–7).
+"""containerd key and plugin history (../shared/reference/containerd-config.md §2-7).
 
 Rules are written relative to the CRI plugin table and expanded to where that table lives in
 each config version: `[plugins.cri]` (1), `[plugins."io.containerd.grpc.v1.cri"]` (2), and the
@@ -21,19 +21,35 @@ _SYSTEMD = "runtimes.<name>.options.SystemdCgroup"
 
 # Relative to the CRI plugin of a version 1 or 2 file.
 _CRI_V2_RULES = [
-    KeyRule(("systemd_cgroup",), deprecated=(1, 3), removed=(2, 0), replacement=_SYSTEMD,
-            note="it only worked with the io.containerd.runtime.v1.linux runtime"),
+    KeyRule(
+        ("systemd_cgroup",),
+        deprecated=(1, 3),
+        removed=(2, 0),
+        replacement=_SYSTEMD,
+        note="it only worked with the io.containerd.runtime.v1.linux runtime",
+    ),
     KeyRule(("disable_cgroup",), removed=(2, 0), replacement="cgroup v2 delegation"),
     KeyRule(("enable_cdi",), added=(1, 7)),
     KeyRule(("cdi_spec_dirs",), added=(1, 7)),
     KeyRule(("image_pull_progress_timeout",), added=(1, 7)),
     KeyRule(("image_pull_with_sync_fs",), added=(1, 7)),
-    KeyRule(("containerd", "default_runtime"), deprecated=(1, 3), removed=(2, 0),
-            replacement="runtimes.<name> and default_runtime_name"),
-    KeyRule(("containerd", "untrusted_workload_runtime"), deprecated=(1, 2), removed=(2, 0),
-            replacement="runtimes.untrusted"),
-    KeyRule(("containerd", "no_pivot"), removed=(2, 0),
-            replacement="runtimes.<name>.options.NoPivotRoot"),
+    KeyRule(
+        ("containerd", "default_runtime"),
+        deprecated=(1, 3),
+        removed=(2, 0),
+        replacement="runtimes.<name> and default_runtime_name",
+    ),
+    KeyRule(
+        ("containerd", "untrusted_workload_runtime"),
+        deprecated=(1, 2),
+        removed=(2, 0),
+        replacement="runtimes.untrusted",
+    ),
+    KeyRule(
+        ("containerd", "no_pivot"),
+        removed=(2, 0),
+        replacement="runtimes.<name>.options.NoPivotRoot",
+    ),
     KeyRule(("containerd", "ignore_blockio_not_enabled_errors"), added=(1, 7)),
     KeyRule((*_RUNTIMES, "snapshotter"), added=(1, 7)),
     KeyRule((*_RUNTIMES, "sandbox_mode"), added=(1, 7)),
@@ -50,21 +66,35 @@ _CRI_V2_RULES = [
 
 # Relative to a runtime table, in every config version.
 _RUNTIME_RULES = [
-    KeyRule(("runtime_engine",), deprecated=(1, 3), removed=(2, 0),
-            replacement="runtime_type io.containerd.runc.v2 with options.BinaryName"),
+    KeyRule(
+        ("runtime_engine",),
+        deprecated=(1, 3),
+        removed=(2, 0),
+        replacement="runtime_type io.containerd.runc.v2 with options.BinaryName",
+    ),
     KeyRule(("runtime_root",), deprecated=(1, 3), removed=(2, 0), replacement="options.Root"),
-    KeyRule(("options", "CriuPath"), deprecated=(1, 7), removed=(2, 0),
-            replacement="criu in PATH"),
+    KeyRule(("options", "CriuPath"), deprecated=(1, 7), removed=(2, 0), replacement="criu in PATH"),
 ]
 
 # Relative to the registry table, in every config version.
 _REGISTRY_RULES = [
-    KeyRule(("mirrors",), deprecated=(1, 5), replacement="config_path with hosts.toml files",
-            note="`crio-py config migrate` writes the hosts.toml files"),
-    KeyRule(("configs", "*", "tls"), deprecated=(1, 5), removed=(2, 0),
-            replacement="ca, client and skip_verify in hosts.toml"),
-    KeyRule(("configs", "*", "auth"), deprecated=(1, 5),
-            replacement="Kubernetes ImagePullSecrets or a credential provider"),
+    KeyRule(
+        ("mirrors",),
+        deprecated=(1, 5),
+        replacement="config_path with hosts.toml files",
+        note="`crio-py config migrate` writes the hosts.toml files",
+    ),
+    KeyRule(
+        ("configs", "*", "tls"),
+        deprecated=(1, 5),
+        removed=(2, 0),
+        replacement="ca, client and skip_verify in hosts.toml",
+    ),
+    KeyRule(
+        ("configs", "*", "auth"),
+        deprecated=(1, 5),
+        replacement="Kubernetes ImagePullSecrets or a credential provider",
+    ),
     KeyRule(("auths",), deprecated=(1, 3), replacement="registry.configs.<host>.auth"),
 ]
 
@@ -77,12 +107,21 @@ _CRI_RUNTIME_RULES = [
     KeyRule(("stats_retention_period",), added=(2, 3)),
     KeyRule(("enable_criu",), added=(2, 2)),
     KeyRule(("enable_experimental_restore_via_create",), added=(2, 2)),
-    KeyRule(("containerd", "default_runtime"), removed=(2, 0),
-            replacement="runtimes.<name> and default_runtime_name"),
-    KeyRule(("containerd", "untrusted_workload_runtime"), removed=(2, 0),
-            replacement="runtimes.untrusted"),
-    KeyRule(("containerd", "no_pivot"), removed=(2, 0),
-            replacement="runtimes.<name>.options.NoPivotRoot"),
+    KeyRule(
+        ("containerd", "default_runtime"),
+        removed=(2, 0),
+        replacement="runtimes.<name> and default_runtime_name",
+    ),
+    KeyRule(
+        ("containerd", "untrusted_workload_runtime"),
+        removed=(2, 0),
+        replacement="runtimes.untrusted",
+    ),
+    KeyRule(
+        ("containerd", "no_pivot"),
+        removed=(2, 0),
+        replacement="runtimes.<name>.options.NoPivotRoot",
+    ),
     KeyRule((*_RUNTIMES, "sandbox_mode"), removed=(2, 0), replacement="sandboxer"),
     KeyRule((*_RUNTIMES, "cgroup_writable"), added=(2, 1)),
     KeyRule(("cni", "bin_dir"), deprecated=(2, 1), replacement="bin_dirs"),
@@ -100,9 +139,14 @@ _PLUGIN_RULES = [
     KeyRule(("plugins", "io.containerd.shim.v1.manager", "socket_dir"), added=(2, 3)),
 ]
 
-_TOP_RULES = [*_PLUGIN_RULES,
-    KeyRule(("plugin_dir",), deprecated=(2, 0), removed=(2, 1),
-            replacement="proxy plugins or binary plugins"),
+_TOP_RULES = [
+    *_PLUGIN_RULES,
+    KeyRule(
+        ("plugin_dir",),
+        deprecated=(2, 0),
+        removed=(2, 1),
+        replacement="proxy plugins or binary plugins",
+    ),
     KeyRule(("subreaper",), removed=(1, 0), note="long removed"),
     KeyRule(("grpc", "tcp_tls_common_name"), added=(2, 2)),
     KeyRule(("debug", "log_trace_id"), added=(2, 3)),
@@ -234,7 +278,11 @@ CRI_IMAGE_KEYS = {
     "image_pull_with_sync_fs": "image_pull_with_sync_fs",
     "stats_collect_period": "stats_collect_period",
 }
-CRI_IMAGE_CONTAINERD_KEYS = ("snapshotter", "disable_snapshot_annotations", "discard_unpacked_layers")
+CRI_IMAGE_CONTAINERD_KEYS = (
+    "snapshotter",
+    "disable_snapshot_annotations",
+    "discard_unpacked_layers",
+)
 CRI_SERVER_KEYS = (
     "disable_tcp_service",
     "stream_server_address",

@@ -59,8 +59,10 @@ def to_settings(config: ContainerdConfig, files: tuple[Path, ...] = ()) -> Runti
     """Normalise a validated containerd config."""
     runtime, images, server = _parts(config)
     view = cri_view(config)
-    sandbox = images.sandbox_image if isinstance(images, CriV2) else images.pinned_images.get(
-        "sandbox", "registry.k8s.io/pause:3.10"
+    sandbox = (
+        images.sandbox_image
+        if isinstance(images, CriV2)
+        else images.pinned_images.get("sandbox", "registry.k8s.io/pause:3.10")
     )
     return RuntimeSettings(
         source_format="containerd",
@@ -129,7 +131,7 @@ def _metrics_address(config: ContainerdConfig) -> str:
     plugins: Any = config.plugins
     if config.version == 4:
         return str(plugins.server_metrics.address) if plugins.server_metrics else ""
-    return str(getattr(config, "metrics").address)
+    return str(config.metrics.address)
 
 
 def _gc(config: ContainerdConfig) -> GcSettings:
@@ -159,18 +161,35 @@ def _cni(runtime: CriCommon, version: int) -> CniSettings:
 
 def _registry(registry: Registry) -> RegistrySettings:
     auths = {
-        host: RegistryAuth(username=c.auth.username, password=c.auth.password, auth=c.auth.auth,
-                           identity_token=c.auth.identitytoken)
-        for host, c in registry.configs.items() if c.auth is not None
+        host: RegistryAuth(
+            username=c.auth.username,
+            password=c.auth.password,
+            auth=c.auth.auth,
+            identity_token=c.auth.identitytoken,
+        )
+        for host, c in registry.configs.items()
+        if c.auth is not None
     }
     for url, auth in registry.auths.items():
         host = url.split("://", 1)[-1].rstrip("/")
-        auths.setdefault(host, RegistryAuth(username=auth.username, password=auth.password,
-                                            auth=auth.auth, identity_token=auth.identitytoken))
+        auths.setdefault(
+            host,
+            RegistryAuth(
+                username=auth.username,
+                password=auth.password,
+                auth=auth.auth,
+                identity_token=auth.identitytoken,
+            ),
+        )
     tls = {
-        host: RegistryTls(ca_file=c.tls.ca_file, cert_file=c.tls.cert_file,
-                          key_file=c.tls.key_file, insecure_skip_verify=c.tls.insecure_skip_verify)
-        for host, c in registry.configs.items() if c.tls is not None
+        host: RegistryTls(
+            ca_file=c.tls.ca_file,
+            cert_file=c.tls.cert_file,
+            key_file=c.tls.key_file,
+            insecure_skip_verify=c.tls.insecure_skip_verify,
+        )
+        for host, c in registry.configs.items()
+        if c.tls is not None
     }
     return RegistrySettings(
         config_path=tuple(Path(d) for d in registry.config_path.split(":") if d),

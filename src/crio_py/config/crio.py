@@ -1,6 +1,6 @@
 """CRI-O `crio.conf` models: the `[crio]` tables of every release from 1.26 to 1.36.
 
-Defaults are those of the newest release (../shared/reference/crio-config.md §3–4); which
+Defaults are those of the newest release (../shared/reference/crio-config.md §3-4); which
 release has which key is in crio_rules.py. Merging of `crio.conf.d` drop-ins lives in
 crio_merge.py.
 """
@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import Field
 
 from crio_py.config.rules import Target
-
 from crio_py.config.types import AbsPath, Duration, PortString, QualifiedImageRef, Table
 
 DEFAULT_CAPABILITIES = [
@@ -161,7 +160,9 @@ class CrioImage(Table):
 
     default_transport: str = "docker://"
     global_auth_file: str = ""
-    pause_image: QualifiedImageRef = Field("registry.k8s.io/pause:3.10.1", description="infra image")
+    pause_image: QualifiedImageRef = Field(
+        "registry.k8s.io/pause:3.10.1", description="infra image"
+    )
     pause_image_auth_file: str = ""
     pause_command: str = "/pause"
     signature_policy: str = ""
@@ -286,9 +287,9 @@ def builtin_handler(target: Target) -> tuple[str, RuntimeHandler]:
     return name, RuntimeHandler(runtime_root=f"/run/{name}")
 
 
-def effective_runtime(raw: dict[str, Any], runtime: CrioRuntime, target: Target) -> tuple[
-    str, dict[str, RuntimeHandler]
-]:
+def effective_runtime(
+    raw: dict[str, Any], runtime: CrioRuntime, target: Target
+) -> tuple[str, dict[str, RuntimeHandler]]:
     """The default handler name and every handler, built-in one included (maps merge by name)."""
     builtin_name, builtin = builtin_handler(target)
     explicit = raw.get("crio", {}).get("runtime", {}) if isinstance(raw.get("crio"), dict) else {}

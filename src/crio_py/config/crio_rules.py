@@ -1,4 +1,4 @@
-"""CRI-O key history, 1.26 to 1.36 (../shared/reference/crio-config.md §2–4)."""
+"""CRI-O key history, 1.26 to 1.36 (../shared/reference/crio-config.md §2-4)."""
 
 from __future__ import annotations
 
@@ -22,12 +22,17 @@ _RUNTIME = [
     KeyRule(("conmon",), deprecated=(1, 26), replacement="runtimes.<name>.monitor_path"),
     KeyRule(("conmon_cgroup",), deprecated=(1, 26), replacement="runtimes.<name>.monitor_cgroup"),
     KeyRule(("conmon_env",), deprecated=(1, 26), replacement="runtimes.<name>.monitor_env"),
-    KeyRule(("seccomp_profile",), deprecated=(1, 27),
-            replacement="the kubelet's SeccompDefault feature"),
+    KeyRule(
+        ("seccomp_profile",), deprecated=(1, 27), replacement="the kubelet's SeccompDefault feature"
+    ),
     KeyRule(("uid_mappings",), deprecated=(1, 29), replacement="Kubernetes user namespaces"),
     KeyRule(("gid_mappings",), deprecated=(1, 29), replacement="Kubernetes user namespaces"),
-    KeyRule(("minimum_mappable_uid",), deprecated=(1, 29), replacement="Kubernetes user namespaces"),
-    KeyRule(("minimum_mappable_gid",), deprecated=(1, 29), replacement="Kubernetes user namespaces"),
+    KeyRule(
+        ("minimum_mappable_uid",), deprecated=(1, 29), replacement="Kubernetes user namespaces"
+    ),
+    KeyRule(
+        ("minimum_mappable_gid",), deprecated=(1, 29), replacement="Kubernetes user namespaces"
+    ),
     KeyRule(("pids_limit",), deprecated=(1, 26), replacement=_KUBELET_PIDS),
     KeyRule(("log_size_max",), deprecated=(1, 26), replacement="the kubelet's containerLogMaxSize"),
     KeyRule(("seccomp_use_default_when_empty",), removed=(1, 30)),
@@ -41,19 +46,27 @@ _RUNTIME = [
     KeyRule(("min_injected_gomaxprocs",), added=(1, 36)),
     KeyRule(("additional_artifact_stores",), added=(1, 36)),
     # Keys of older releases that 1.26 and later ignore without a word.
-    KeyRule(("manage_ns_lifecycle",), deprecated=(1, 20), removed=(1, 21),
-            note="namespace management is always on"),
-    KeyRule(("manage_network_ns_lifecycle",), removed=(1, 19),
-            note="namespace management is always on"),
+    KeyRule(
+        ("manage_ns_lifecycle",),
+        deprecated=(1, 20),
+        removed=(1, 21),
+        note="namespace management is always on",
+    ),
+    KeyRule(
+        ("manage_network_ns_lifecycle",), removed=(1, 19), note="namespace management is always on"
+    ),
     KeyRule(("default_mounts",), removed=(1, 20), replacement="default_mounts_file"),
     KeyRule(("runtime",), removed=(1, 16), replacement="runtimes.<name>.runtime_path"),
     KeyRule(("runtime_untrusted_workload",), removed=(1, 16), replacement="runtimes.<name>"),
     KeyRule(("default_workload_trust",), removed=(1, 16), replacement="RuntimeClass handlers"),
     KeyRule(("file_locking",), removed=(1, 16)),
     KeyRule(("file_locking_path",), removed=(1, 16)),
-    KeyRule(("registries",), removed=(1, 19),
-            replacement="unqualified-search-registries in registries.conf",
-            note="it never had an effect in [crio.runtime]"),
+    KeyRule(
+        ("registries",),
+        removed=(1, 19),
+        replacement="unqualified-search-registries in registries.conf",
+        note="it never had an effect in [crio.runtime]",
+    ),
 ]
 
 _HANDLER = [
@@ -70,11 +83,19 @@ _HANDLER = [
 ]
 
 _IMAGE = [
-    KeyRule(("registries",), deprecated=(1, 26), removed=(1, 31),
-            replacement="unqualified-search-registries in registries.conf",
-            note="it has had no effect since CRI-O 1.19"),
-    KeyRule(("insecure_registries",), deprecated=(1, 34),
-            replacement="insecure = true in registries.conf", note="it has no effect"),
+    KeyRule(
+        ("registries",),
+        deprecated=(1, 26),
+        removed=(1, 31),
+        replacement="unqualified-search-registries in registries.conf",
+        note="it has had no effect since CRI-O 1.19",
+    ),
+    KeyRule(
+        ("insecure_registries",),
+        deprecated=(1, 34),
+        replacement="insecure = true in registries.conf",
+        note="it has no effect",
+    ),
     KeyRule(("pinned_images",), added=(1, 28)),
     KeyRule(("signature_policy_dir",), added=(1, 28)),
     KeyRule(("auto_reload_registries",), added=(1, 30)),

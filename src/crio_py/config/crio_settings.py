@@ -41,9 +41,11 @@ def to_settings(
         state_dir=Path(crio.runroot),
         socket=SocketSettings(
             path=Path(api.listen),
-            max_recv_message_size=api.grpc_max_recv_msg_size if api.grpc_max_recv_msg_size > 0
+            max_recv_message_size=api.grpc_max_recv_msg_size
+            if api.grpc_max_recv_msg_size > 0
             else _DEFAULT_MSG_SIZE,
-            max_send_message_size=api.grpc_max_send_msg_size if api.grpc_max_send_msg_size > 0
+            max_send_message_size=api.grpc_max_send_msg_size
+            if api.grpc_max_send_msg_size > 0
             else _DEFAULT_MSG_SIZE,
         ),
         runtimes={name: _handler(name, h, config) for name, h in handlers.items()},
@@ -58,7 +60,8 @@ def to_settings(
         ),
         registry=RegistrySettings(
             insecure_hosts=tuple(crio.image.insecure_registries),
-            global_auth_file=Path(crio.image.global_auth_file) if crio.image.global_auth_file
+            global_auth_file=Path(crio.image.global_auth_file)
+            if crio.image.global_auth_file
             else None,
         ),
         image_pull_progress_timeout_s=parse_duration(crio.image.pull_progress_timeout or "0"),
@@ -91,7 +94,8 @@ def to_settings(
         log_level=crio.runtime.log_level,
         cdi_spec_dirs=tuple(Path(d) for d in crio.runtime.cdi_spec_dirs),
         enable_unprivileged_ports=any(
-            s.startswith("net.ipv4.ip_unprivileged_port_start=") for s in crio.runtime.default_sysctls
+            s.startswith("net.ipv4.ip_unprivileged_port_start=")
+            for s in crio.runtime.default_sysctls
         ),
         enable_unprivileged_icmp=any(
             s.startswith("net.ipv4.ping_group_range=") for s in crio.runtime.default_sysctls

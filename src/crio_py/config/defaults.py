@@ -27,23 +27,33 @@ SOCKET = f"{STATE_DIR}/crio-py.sock"
 CNI_BIN_DIRS = ["/usr/lib/cni", "/opt/cni/bin"]
 
 # The newest release that reads each containerd config version natively.
-CONTAINERD_TARGET = {2: Target("containerd", (1, 7)), 3: Target("containerd", (2, 2)),
-                     4: Target("containerd", (2, 3))}
+CONTAINERD_TARGET = {
+    2: Target("containerd", (1, 7)),
+    3: Target("containerd", (2, 2)),
+    4: Target("containerd", (2, 3)),
+}
 
 _CRI_PLUGINS_V2 = ("io.containerd.grpc.v1.cri",)
-_CRI_PLUGINS_V3 = ("io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images",
-                   "io.containerd.grpc.v1.cri")
+_CRI_PLUGINS_V3 = (
+    "io.containerd.cri.v1.runtime",
+    "io.containerd.cri.v1.images",
+    "io.containerd.grpc.v1.cri",
+)
 _SHOWN_PLUGINS = ("io.containerd.gc.v1.scheduler", "io.containerd.snapshotter.v1.overlayfs")
-_SERVER_PLUGINS = ("io.containerd.server.v1.grpc", "io.containerd.server.v1.ttrpc",
-                   "io.containerd.server.v1.metrics")
+_SERVER_PLUGINS = (
+    "io.containerd.server.v1.grpc",
+    "io.containerd.server.v1.ttrpc",
+    "io.containerd.server.v1.metrics",
+)
 # Deprecated inline registry tables: the defaults use config_path instead.
 _SKIPPED_KEYS = {"mirrors", "configs", "auths", "default_runtime", "untrusted_workload_runtime"}
 
 
 def _runc(systemd: bool = False) -> dict[str, Any]:
-    return {"runtime_type": "io.containerd.runc.v2",
-            "options": {"BinaryName": "runc", "Root": f"{STATE_DIR}/runc",
-                        "SystemdCgroup": systemd}}
+    return {
+        "runtime_type": "io.containerd.runc.v2",
+        "options": {"BinaryName": "runc", "Root": f"{STATE_DIR}/runc", "SystemdCgroup": systemd},
+    }
 
 
 def containerd_overrides(version: int) -> dict[str, Any]:
@@ -52,14 +62,19 @@ def containerd_overrides(version: int) -> dict[str, Any]:
     data: dict[str, Any] = {"version": version, "root": ROOT_DIR, "state": STATE_DIR}
     if version == 2:
         data["grpc"] = {"address": SOCKET}
-        data["plugins"] = {"io.containerd.grpc.v1.cri": {
-            "containerd": runtimes, "cni": {"bin_dir": CNI_BIN_DIRS[0]},
-            "registry": {"config_path": "/etc/containerd/certs.d:/etc/docker/certs.d"}}}
+        data["plugins"] = {
+            "io.containerd.grpc.v1.cri": {
+                "containerd": runtimes,
+                "cni": {"bin_dir": CNI_BIN_DIRS[0]},
+                "registry": {"config_path": "/etc/containerd/certs.d:/etc/docker/certs.d"},
+            }
+        }
         return data
     plugins: dict[str, Any] = {
         "io.containerd.cri.v1.runtime": {"containerd": runtimes, "cni": {"bin_dirs": CNI_BIN_DIRS}},
         "io.containerd.cri.v1.images": {
-            "registry": {"config_path": "/etc/containerd/certs.d:/etc/docker/certs.d"}},
+            "registry": {"config_path": "/etc/containerd/certs.d:/etc/docker/certs.d"}
+        },
     }
     if version == 4:
         plugins["io.containerd.server.v1.grpc"] = {"address": SOCKET}
@@ -71,32 +86,43 @@ def containerd_overrides(version: int) -> dict[str, Any]:
 
 def crio_overrides() -> dict[str, Any]:
     """What crio-py's default CRI-O-format config sets beyond CRI-O's defaults."""
-    return {"crio": {
-        "root": ROOT_DIR,
-        "runroot": STATE_DIR,
-        "api": {"listen": SOCKET},
-        "runtime": {
-            "default_runtime": "runc",
-            "cgroup_manager": "cgroupfs",
-            "container_exits_dir": f"{STATE_DIR}/exits",
-            "container_attach_socket_dir": STATE_DIR,
-            "namespaces_dir": f"{STATE_DIR}/ns",
-            "runtimes": {
-                "runc": {"runtime_path": "", "runtime_type": "oci",
-                         "runtime_root": f"{STATE_DIR}/runc", "monitor_cgroup": "pod"},
-                "crun": {"runtime_path": "", "runtime_type": "oci",
-                         "runtime_root": f"{STATE_DIR}/crun", "monitor_cgroup": "pod"},
+    return {
+        "crio": {
+            "root": ROOT_DIR,
+            "runroot": STATE_DIR,
+            "api": {"listen": SOCKET},
+            "runtime": {
+                "default_runtime": "runc",
+                "cgroup_manager": "cgroupfs",
+                "container_exits_dir": f"{STATE_DIR}/exits",
+                "container_attach_socket_dir": STATE_DIR,
+                "namespaces_dir": f"{STATE_DIR}/ns",
+                "runtimes": {
+                    "runc": {
+                        "runtime_path": "",
+                        "runtime_type": "oci",
+                        "runtime_root": f"{STATE_DIR}/runc",
+                        "monitor_cgroup": "pod",
+                    },
+                    "crun": {
+                        "runtime_path": "",
+                        "runtime_type": "oci",
+                        "runtime_root": f"{STATE_DIR}/crun",
+                        "monitor_cgroup": "pod",
+                    },
+                },
             },
-        },
-        "network": {"plugin_dirs": CNI_BIN_DIRS},
-    }}
+            "network": {"plugin_dirs": CNI_BIN_DIRS},
+        }
+    }
 
 
 def default_text(kind: str, version: int = 3) -> str:
     """The commented default configuration of a format."""
+    plugins: tuple[str, ...] = ()
     if kind == "crio":
         model: BaseModel = CrioConfig.model_validate(crio_overrides())
-        rules, target, plugins = CRIO_RULES, newest("crio"), ()
+        rules, target = CRIO_RULES, newest("crio")
         header = "# crio-py default configuration in CRI-O format (crio.conf).\n"
     else:
         model = MODELS[version].model_validate(containerd_overrides(version))
@@ -104,13 +130,18 @@ def default_text(kind: str, version: int = 3) -> str:
         plugins = (_CRI_PLUGINS_V2 if version == 2 else _CRI_PLUGINS_V3) + _SHOWN_PLUGINS
         if version == 4:
             plugins += _SERVER_PLUGINS
-        header = (f"# crio-py default configuration in containerd format, config version "
-                  f"{version} ({target.label} reads it as it is).\n")
+        header = (
+            f"# crio-py default configuration in containerd format, config version "
+            f"{version} ({target.label} reads it as it is).\n"
+        )
     document = tomlkit.document()
     renderer = _Renderer(rules, target, plugins)
     renderer.fill(document, model, ())
-    return header + "# Generated by `crio-py config default`; edit what you need.\n\n" + \
-        tomlkit.dumps(document)
+    return (
+        header
+        + "# Generated by `crio-py config default`; edit what you need.\n\n"
+        + tomlkit.dumps(document)
+    )
 
 
 class _Renderer:
@@ -172,4 +203,3 @@ class _Renderer:
                 elif not self.skip((*path, key), item):
                     sub.add(key, item)
         return sub
-

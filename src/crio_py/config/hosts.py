@@ -68,14 +68,19 @@ def lint_hosts(source: Source, target: Target) -> tuple[list[Diagnostic], HostsF
     for url, endpoint in hosts.host.items():
         _check_capabilities(walker, endpoint.capabilities, ("host", url, "capabilities"))
         if "://" in url and not url.startswith(("http://", "https://")):
-            walker.report("invalid-value", ("host", url),
-                          f"host URL \"{url}\" must use http:// or https://")
+            walker.report(
+                "invalid-value", ("host", url), f'host URL "{url}" must use http:// or https://'
+            )
     return walker.diagnostics, hosts
 
 
 def _check_capabilities(walker: Walker, capabilities: list[str], path: tuple[Any, ...]) -> None:
     for index, capability in enumerate(capabilities):
         if capability not in CAPABILITIES:
-            walker.report("invalid-value", (*path, index),
-                          f"capability \"{capability}\" must be pull, resolve or push; "
-                          "containerd fails to parse this file", value=True)
+            walker.report(
+                "invalid-value",
+                (*path, index),
+                f'capability "{capability}" must be pull, resolve or push; '
+                "containerd fails to parse this file",
+                value=True,
+            )

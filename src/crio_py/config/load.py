@@ -6,9 +6,10 @@ raises ConfigError when a file has errors and returns the warnings beside the se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
 from crio_py.config import containerd_settings, crio_settings
 from crio_py.config.containerd_lint import lint_containerd
 from crio_py.config.crio_lint import lint_crio
@@ -22,11 +23,37 @@ from crio_py.config.source import Source, TomlSyntaxError, parse_text
 from crio_py.errors import ConfigError, ConfigReadError
 
 FORMATS = ("containerd", "crio", "hosts")
-_CONTAINERD_KEYS = {"version", "plugins", "root", "state", "grpc", "ttrpc", "debug", "metrics",
-                    "cgroup", "timeouts", "imports", "proxy_plugins", "stream_processors",
-                    "disabled_plugins", "required_plugins", "oom_score", "temp", "plugin_dir"}
-_HOSTS_KEYS = {"server", "host", "capabilities", "ca", "client", "skip_verify", "header",
-               "override_path", "dial_timeout"}
+_CONTAINERD_KEYS = {
+    "version",
+    "plugins",
+    "root",
+    "state",
+    "grpc",
+    "ttrpc",
+    "debug",
+    "metrics",
+    "cgroup",
+    "timeouts",
+    "imports",
+    "proxy_plugins",
+    "stream_processors",
+    "disabled_plugins",
+    "required_plugins",
+    "oom_score",
+    "temp",
+    "plugin_dir",
+}
+_HOSTS_KEYS = {
+    "server",
+    "host",
+    "capabilities",
+    "ca",
+    "client",
+    "skip_verify",
+    "header",
+    "override_path",
+    "dial_timeout",
+}
 
 
 def detect_format(source: Source) -> str | None:
@@ -56,13 +83,16 @@ class LintResult:
     unreadable: bool = False
 
 
+HostChecker = Callable[[RuntimeSettings, Sequence[Source]], list[Diagnostic]]
+
+
 @dataclass(frozen=True)
 class LintOptions:
     """Options of `config lint`."""
 
     targets: dict[str, Target] = field(default_factory=dict)
     forced_format: str | None = None
-    host: bool = False
+    host_checker: HostChecker | None = None
     dropins: bool = True
 
 
@@ -73,14 +103,22 @@ def read_source(path: Path, result: LintResult) -> Source | None:
     except (OSError, UnicodeDecodeError) as exc:
         result.unreadable = True
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        result.diagnostics.append(make("unreadable-file", f"cannot read the file: {reason}",
-                                       file=str(path)))
+        result.diagnostics.append(
+            make("unreadable-file", f"cannot read the file: {reason}", file=str(path))
+        )
         return None
     try:
         return parse_text(text, str(path))
     except TomlSyntaxError as exc:
-        result.diagnostics.append(make("toml-syntax", f"invalid TOML: {exc.message}",
-                                       file=str(path), line=exc.line, column=exc.column))
+        result.diagnostics.append(
+            make(
+                "toml-syntax",
+                f"invalid TOML: {exc.message}",
+                file=str(path),
+                line=exc.line,
+                column=exc.column,
+            )
+        )
         return None
 
 
@@ -122,21 +160,24 @@ def _lint_unit(files: list[Path], options: LintOptions, result: LintResult) -> N
         result.diagnostics.extend(diagnostics)
     elif kind is None:
         result.unreadable = True
-        result.diagnostics.append(make("unknown-format", "this is neither a containerd config, "
-                                       "a hosts.toml nor a CRI-O config", file=sources[0].path,
-                                       hint="pass --format containerd|crio|hosts"))
+        result.diagnostics.append(
+            make(
+                "unknown-format",
+                "this is neither a containerd config, a hosts.toml nor a CRI-O config",
+                file=sources[0].path,
+                hint="pass --format containerd|crio|hosts",
+            )
+        )
         return
     else:
         for source in sources:
             linter = lint_hosts if kind == "hosts" else lint_containerd
             diagnostics, _ = linter(source, target)
             result.diagnostics.extend(diagnostics)
-    if options.host and kind in ("containerd", "crio"):
-        from crio_py.config.host_checks import check_host
-
+    if options.host_checker is not None and kind in ("containerd", "crio"):
         settings = _settings_or_none(sources, kind)
         if settings is not None:
-            result.diagnostics.extend(check_host(settings, sources))
+            result.diagnostics.extend(options.host_checker(settings, sources))
 
 
 def _settings_or_none(sources: list[Source], kind: str) -> RuntimeSettings | None:

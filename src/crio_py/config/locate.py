@@ -40,6 +40,7 @@ class Reporter:
         source = self.source_of(path)
         line, column = source.position(path, value=at_value)
         self.diagnostics.append(
-            make(code, message, file=source.path, line=line, column=column, key=dotted(path),
-                 **extra)
+            make(
+                code, message, file=source.path, line=line, column=column, key=dotted(path), **extra
+            )
         )

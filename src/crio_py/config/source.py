@@ -10,6 +10,7 @@ points at line 1.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import re
 import tomllib
@@ -93,10 +94,9 @@ def _syntax_error(message: str, text: str) -> TomlSyntaxError:
 def scan_positions(text: str) -> dict[KeyPath, Position]:
     """Map each key path of a valid TOML text to the position of its key and value."""
     scanner = _Scanner(text)
-    try:
+    # A construct the scanner does not follow ends the scan; what was found so far is kept.
+    with contextlib.suppress(IndexError, ValueError):
         scanner.document()
-    except (IndexError, ValueError):
-        pass  # a construct the scanner does not follow: keep what was found so far
     return scanner.positions
 
 

@@ -62,7 +62,8 @@ def _check_duration(value: str) -> str:
 
 # Docker reference grammar (distribution/reference), simplified to one regex.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _REFERENCE = re.compile(
@@ -78,7 +79,10 @@ def image_reference_problem(value: str, *, need_domain: bool = False) -> str | N
         return f"{value!r} is not a valid image reference"
     domain = match["domain"]
     if need_domain and not (domain and ("." in domain or ":" in domain or domain == "localhost")):
-        return f"{value!r} does not start with a registry host (write it like registry.k8s.io/pause:3.10)"
+        return (
+            f"{value!r} does not start with a registry host "
+            "(write it like registry.k8s.io/pause:3.10)"
+        )
     return None
 
 
@@ -138,4 +142,3 @@ class OpenTable(BaseModel):
     """A table whose unknown keys are kept (third-party plugins, runtime options)."""
 
     model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
-

@@ -59,8 +59,15 @@ class Walker:
         at_value = bool(extra.pop("value", False))
         line, column = self.source.position(path, value=at_value)
         self.diagnostics.append(
-            make(code, message, file=self.source.path, line=line, column=column,
-                 key=dotted(path), **extra)
+            make(
+                code,
+                message,
+                file=self.source.path,
+                line=line,
+                column=column,
+                key=dotted(path),
+                **extra,
+            )
         )
 
     # -- the walk -------------------------------------------------------------------------
@@ -85,15 +92,18 @@ class Walker:
             if name is None and case_insensitive:
                 name = next((f for f in fields if f.lower() == key.lower()), None)
                 if name is not None:
-                    self.report("key-case", key_path,
-                                f"`{key}` is read as `{name}` only because the match ignores case",
-                                hint=f"write `{name}`")
+                    self.report(
+                        "key-case",
+                        key_path,
+                        f"`{key}` is read as `{name}` only because the match ignores case",
+                        hint=f"write `{name}`",
+                    )
             if name is None:
-                if rule is None and not (
-                    self.unknown_hook and self.unknown_hook(self, key_path, key, value)
-                ):
-                    if not extra_allowed:
-                        self.report_unknown(model, key_path, key)
+                hooked = self.unknown_hook is not None and self.unknown_hook(
+                    self, key_path, key, value
+                )
+                if rule is None and not hooked and not extra_allowed:
+                    self.report_unknown(model, key_path, key)
                 if extra_allowed:
                     cleaned[key] = value
                 continue
@@ -133,22 +143,32 @@ class Walker:
         instead = f"; use {rule.replacement}" if rule.replacement else ""
         note = f" ({rule.note})" if rule.note else ""
         if rule.removed and target.version >= rule.removed:
-            self.report("removed-key", path,
-                        f"{name} was removed in {target.daemon_label(rule.removed)}{note}, so "
-                        f"{target.label} ignores it{instead}",
-                        hint=f"use {rule.replacement}" if rule.replacement else "delete it")
+            self.report(
+                "removed-key",
+                path,
+                f"{name} was removed in {target.daemon_label(rule.removed)}{note}, so "
+                f"{target.label} ignores it{instead}",
+                hint=f"use {rule.replacement}" if rule.replacement else "delete it",
+            )
         elif rule.added and target.version < rule.added:
-            self.report("unavailable-key", path,
-                        f"{name} was added in {target.daemon_label(rule.added)}, so "
-                        f"{target.label} ignores it{note}",
-                        hint=f"on {target.label} use {rule.replacement}" if rule.replacement
-                        else f"pick --target {target.daemon}-{version_text(rule.added)} or later")
+            self.report(
+                "unavailable-key",
+                path,
+                f"{name} was added in {target.daemon_label(rule.added)}, so "
+                f"{target.label} ignores it{note}",
+                hint=f"on {target.label} use {rule.replacement}"
+                if rule.replacement
+                else f"pick --target {target.daemon}-{version_text(rule.added)} or later",
+            )
         elif rule.deprecated and target.version >= rule.deprecated:
             until = f" and goes in {target.daemon_label(rule.removed)}" if rule.removed else ""
-            self.report("deprecated-key", path,
-                        f"{name} is deprecated since {target.daemon_label(rule.deprecated)}"
-                        f"{until}{note}{instead}",
-                        hint=f"use {rule.replacement}" if rule.replacement else None)
+            self.report(
+                "deprecated-key",
+                path,
+                f"{name} is deprecated since {target.daemon_label(rule.deprecated)}"
+                f"{until}{note}{instead}",
+                hint=f"use {rule.replacement}" if rule.replacement else None,
+            )
 
     def report_unknown(self, model: type[BaseModel], path: KeyPath, key: str) -> None:
         table = table_name(path[:-1]) or "the top level"
@@ -156,15 +176,21 @@ class Walker:
         same = {_normalise(f): f for f in fields}.get(_normalise(key))
         elsewhere = None if same else self.place_elsewhere(path)
         if elsewhere is not None:
-            self.report("misplaced-key", path,
-                        f"`{key}` is not a key of [{table}]; {self.target.daemon_name} reads it in "
-                        f"[{table_name(elsewhere)}] and ignores it here",
-                        hint=f"move it to [{table_name(elsewhere)}]")
+            self.report(
+                "misplaced-key",
+                path,
+                f"`{key}` is not a key of [{table}]; {self.target.daemon_name} reads it in "
+                f"[{table_name(elsewhere)}] and ignores it here",
+                hint=f"move it to [{table_name(elsewhere)}]",
+            )
             return
         guess = same or did_you_mean(key, fields)
-        self.report("unknown-key", path,
-                    f"unknown key `{key}` in [{table}]; {self.target.daemon_name} ignores it",
-                    hint=f"did you mean `{guess}`?" if guess else None)
+        self.report(
+            "unknown-key",
+            path,
+            f"unknown key `{key}` in [{table}]; {self.target.daemon_name} ignores it",
+            hint=f"did you mean `{guess}`?" if guess else None,
+        )
 
     def place_elsewhere(self, path: KeyPath) -> KeyPath | None:
         """Where the model has this key name, nearest to where it was written."""
@@ -191,17 +217,25 @@ class Walker:
 
     def report_validation(self, error: Mapping[str, Any], path: KeyPath) -> None:
         kind = str(error["type"])
-        named = {"invalid_duration": "invalid-duration", "invalid_image_ref": "invalid-image-ref",
-                 "invalid_port": "invalid-port", "relative_path": "relative-path"}
+        named = {
+            "invalid_duration": "invalid-duration",
+            "invalid_image_ref": "invalid-image-ref",
+            "invalid_port": "invalid-port",
+            "relative_path": "relative-path",
+        }
         if kind in named:
             self.report(named[kind], path, f"`{dotted(path[-1:])}`: {error['msg']}", value=True)
             return
         expected = _EXPECTED.get(kind)
         if expected is not None:
             got = toml_type(error.get("input"))
-            self.report("invalid-type", path,
-                        f"`{dotted(path[-1:])}` must be {expected}, not {got}", value=True,
-                        hint=_type_hint(expected, error.get("input")))
+            self.report(
+                "invalid-type",
+                path,
+                f"`{dotted(path[-1:])}` must be {expected}, not {got}",
+                value=True,
+                hint=_type_hint(expected, error.get("input")),
+            )
             return
         self.report("invalid-value", path, f"`{dotted(path[-1:])}`: {error['msg']}", value=True)
 
