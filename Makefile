@@ -6,7 +6,7 @@ APT_PACKAGES := runc crun conmon skopeo umoci containernetworking-plugins docker
 	busybox-static runsc containerd iproute2 iptables python3 python3-venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint system-packages venv clean
+.PHONY: run test lint schemas system-packages venv clean
 
 run: system-packages $(STAMP)
 	$(VENV)/bin/crio-py config show
@@ -18,6 +18,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy --strict src
 	$(VENV)/bin/lint-imports
+
+# Regenerates the committed JSON Schemas from the models.
+schemas: $(STAMP)
+	for v in 1 2 3 4; do $(VENV)/bin/crio-py config schema --format containerd --version $$v > schemas/containerd-v$$v.json; done
+	$(VENV)/bin/crio-py config schema --format crio > schemas/crio.json
+	$(VENV)/bin/crio-py config schema --format hosts > schemas/hosts.json
 
 # Installs only the Debian packages that are missing, so repeated runs stay fast.
 system-packages:

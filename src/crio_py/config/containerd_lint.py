@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +40,9 @@ def max_config_version(target: Target) -> int:
 def config_version(data: dict[str, Any]) -> int:
     """The file's config version; no `version` key means 1."""
     version = data.get("version", 1)
-    return version if isinstance(version, int) and not isinstance(version, bool) else -1
+    if not isinstance(version, int) or isinstance(version, bool):
+        return -1
+    return 1 if version == 0 else version  # containerd reads version 0 as version 1
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,13 @@ class CriView:
     cni_path: KeyPath
 
 
-def cri_view(config: ContainerdConfig) -> CriView:
-    """Where the runtimes, registry and CNI settings live in this config version."""
+def cri_view(config: ContainerdConfig, *, legacy: bool = False) -> CriView:
+    """Where the runtimes, registry and CNI settings live in this config version.
+
+    With `legacy` (containerd 1.x), the deprecated `default_runtime` and
+    `untrusted_workload_runtime` tables become runtimes "default" and "untrusted", and a
+    `default_runtime` with a runtime_type becomes the default, as 1.x does.
+    """
     builtin = {"runc": Runtime(runtime_type=RUNC_SHIM)}
     plugins: Any = config.plugins
     if config.version in (3, 4):
@@ -70,9 +79,18 @@ def cri_view(config: ContainerdConfig) -> CriView:
         )
     cri: CriV2 = plugins.cri or CriV2()
     base: KeyPath = ("plugins", cr.CRI_V1 if config.version in (0, 1) else cr.CRI_V2)
+    runtimes = {**builtin, **cri.containerd.runtimes}
+    default_name = cri.containerd.default_runtime_name
+    legacy_default = cri.containerd.default_runtime
+    legacy_untrusted = cri.containerd.untrusted_workload_runtime
+    if legacy and legacy_untrusted is not None and legacy_untrusted.runtime_type:
+        runtimes.setdefault("untrusted", legacy_untrusted)
+    if legacy and legacy_default is not None and legacy_default.runtime_type:
+        runtimes["default"] = legacy_default
+        default_name = "default"
     return CriView(
-        runtimes={**builtin, **cri.containerd.runtimes},
-        default_runtime_name=cri.containerd.default_runtime_name,
+        runtimes=runtimes,
+        default_runtime_name=default_name,
         containerd_path=(*base, "containerd"),
         registry=cri.registry,
         registry_path=(*base, "registry"),
@@ -81,19 +99,52 @@ def cri_view(config: ContainerdConfig) -> CriView:
 
 
 def lint_containerd(
-    source: Source, target: Target
+    sources: Sequence[Source], target: Target
 ) -> tuple[list[Diagnostic], ContainerdConfig | None]:
-    """Lint one containerd config file; return its diagnostics and the model of what is valid."""
-    reporter = Reporter(target, [source])
-    version = config_version(source.data)
+    """Lint a config file and the files it imports (given in load order).
+
+    Each file is checked on its own; the semantic checks see the merged configuration and
+    point at the file that set the key.
+    """
+    reporter = Reporter(target, list(sources))
+    version = config_version(sources[0].data)
     if not _check_version(reporter, version, target):
         return reporter.diagnostics, None
-    walker = Walker(source, target, cr.KEY_RULES[version], unknown_hook=_unknown_hook(version))
-    config: ContainerdConfig = walker.run(MODELS[version], source.data)
-    _check_modelled_plugins(walker, source.data, version)
-    reporter.diagnostics.extend(walker.diagnostics)
-    check_semantics(reporter, config, source.data)
+    for source in sources:
+        data = {"version": version, **source.data}
+        walker = Walker(source, target, cr.KEY_RULES[version], unknown_hook=_unknown_hook(version))
+        walker.run(MODELS[version], data)
+        _check_modelled_plugins(walker, data, version)
+        reporter.diagnostics.extend(walker.diagnostics)
+    merged = merge_imports([s.data for s in sources], target)
+    quiet = Walker(Source("<merged>", "", merged), target, cr.KEY_RULES[version])
+    config: ContainerdConfig = quiet.run(MODELS[version], {**merged, "version": version})
+    check_semantics(reporter, config, merged)
     return reporter.diagnostics, config
+
+
+def merge_imports(datas: Sequence[dict[str, Any]], target: Target) -> dict[str, Any]:
+    """Merge a config with its imports as containerd does (reference §1.1).
+
+    A later non-empty scalar wins; lists are appended (containerd 2.x drops duplicates); a
+    `[plugins.X]` table of a later file replaces the earlier one whole on containerd 1.x and
+    is merged key by key on 2.x.
+    """
+    merged: dict[str, Any] = {}
+    for data in datas:
+        _merge_into(merged, copy.deepcopy(data), (), target.version >= (2, 0))
+    return merged
+
+
+def _merge_into(into: dict[str, Any], data: dict[str, Any], path: KeyPath, v2: bool) -> None:
+    for key, value in data.items():
+        current = into.get(key)
+        if isinstance(value, dict) and isinstance(current, dict) and (v2 or path != ("plugins",)):
+            _merge_into(current, value, (*path, key), v2)
+        elif isinstance(value, list) and isinstance(current, list):
+            into[key] = current + [v for v in value if not (v2 and v in current)]
+        elif value not in ("", 0, False) or key not in into:
+            into[key] = value
 
 
 def _check_version(reporter: Reporter, version: int, target: Target) -> bool:
@@ -326,7 +377,7 @@ def _plugin_availability(
 # -- semantic checks -------------------------------------------------------------------------------
 def check_semantics(reporter: Reporter, config: ContainerdConfig, raw: dict[str, Any]) -> None:
     """Checks across keys: runtimes, registry, CNI, cgroups, log levels."""
-    view = cri_view(config)
+    view = cri_view(config, legacy=reporter.target.version < (2, 0))
     _check_default_runtime(reporter, view)
     _check_runtimes(reporter, view, config)
     _check_registry(reporter, view)
@@ -478,7 +529,7 @@ def _check_legacy_cri(reporter: Reporter, config: ContainerdConfig) -> None:
         return
     plugins: Any = config.plugins
     cri: CriV2 = plugins.cri or CriV2()
-    view = cri_view(config)
+    view = cri_view(config, legacy=True)
     base = view.containerd_path[:-1]
     default = view.runtimes.get(view.default_runtime_name)
     v1_linux = default is not None and default.runtime_type == "io.containerd.runtime.v1.linux"

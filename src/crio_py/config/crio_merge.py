@@ -35,7 +35,19 @@ def merge_sources(sources: Sequence[Source], reporter: Reporter | None = None) -
     owners: dict[tuple[str, ...], Source] = {}
     for source in sources:
         _merge_table(merged, source.data, (), source, owners, reporter)
+        for table in REPLACED_WHOLE:
+            for name in _table_at(source.data, table):
+                owners[(*table, name)] = source
     return merged
+
+
+def _table_at(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+    for key in path:
+        value = data.get(key)
+        if not isinstance(value, dict):
+            return {}
+        data = value
+    return data
 
 
 def _merge_table(
@@ -53,7 +65,6 @@ def _merge_table(
             if isinstance(previous, dict) and reporter is not None:
                 _warn_replaced(reporter, key_path, previous, value, owners.get(key_path), source)
             into[key] = copy.deepcopy(value)
-            owners[key_path] = source
         elif isinstance(value, dict) and isinstance(into.get(key), dict):
             _merge_table(into[key], value, key_path, source, owners, reporter)
         elif key_path == ("crio", "storage_option") and isinstance(value, list):

@@ -6,6 +6,7 @@ raises ConfigError when a file has errors and returns the warnings beside the se
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,15 +170,52 @@ def _lint_unit(files: list[Path], options: LintOptions, result: LintResult) -> N
             )
         )
         return
+    elif kind == "containerd":
+        sources = [*sources, *_imported(sources[0], result)]
+        diagnostics, _ = lint_containerd(sources, target)
+        result.diagnostics.extend(diagnostics)
     else:
         for source in sources:
-            linter = lint_hosts if kind == "hosts" else lint_containerd
-            diagnostics, _ = linter(source, target)
+            diagnostics, _ = lint_hosts(source, target)
             result.diagnostics.extend(diagnostics)
     if options.host_checker is not None and kind in ("containerd", "crio"):
         settings = _settings_or_none(sources, kind)
         if settings is not None:
             result.diagnostics.extend(options.host_checker(settings, sources))
+
+
+def _imported(main: Source, result: LintResult) -> list[Source]:
+    """The files a containerd config imports, recursively, each once, in load order."""
+    seen = {Path(main.path).resolve()}
+    found: list[Source] = []
+    pending = [main]
+    while pending:
+        source = pending.pop(0)
+        for path in import_paths(source):
+            if path.resolve() in seen:
+                continue  # containerd skips circular imports
+            seen.add(path.resolve())
+            imported = read_source(path, result)
+            if imported is not None:
+                found.append(imported)
+                pending.append(imported)
+    return found
+
+
+def import_paths(source: Source) -> list[Path]:
+    """The `imports` of a containerd file: relative to its directory, globs expanded."""
+    imports = source.data.get("imports", [])
+    if not isinstance(imports, list):
+        return []
+    base = Path(source.path).parent
+    paths: list[Path] = []
+    for pattern in (p for p in imports if isinstance(p, str)):
+        full = pattern if pattern.startswith("/") else str(base / pattern)
+        if any(c in full for c in "*?["):
+            paths += sorted(Path(p) for p in glob.glob(full))
+        else:
+            paths.append(Path(full))
+    return paths
 
 
 def _settings_or_none(sources: list[Source], kind: str) -> RuntimeSettings | None:
@@ -197,7 +235,7 @@ def settings_from_sources(
         diagnostics, crio_config = lint_crio(sources, newest("crio"))
         settings = crio_settings.to_settings(crio_config, merge_sources(sources), files)
     else:
-        diagnostics, config = lint_containerd(sources[0], newest("containerd"))
+        diagnostics, config = lint_containerd(sources, newest("containerd"))
         settings = containerd_settings.to_settings(config, files) if config else None
     errors = [d for d in diagnostics if d.severity is Severity.ERROR]
     if errors or settings is None:
@@ -220,4 +258,8 @@ def load_settings(
     kind = forced_format or detect_format(sources[0])
     if kind not in ("containerd", "crio"):
         raise ConfigReadError(f"{path}: not a containerd or CRI-O configuration")
+    if kind == "containerd":
+        sources = [*sources, *_imported(sources[0], result)]
+        if result.diagnostics:
+            raise ConfigReadError(f"{path}: cannot load an imported file", result.diagnostics)
     return settings_from_sources(sources, kind)

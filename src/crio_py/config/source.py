@@ -83,7 +83,12 @@ def read_file(path: Path) -> Source:
 def _syntax_error(message: str, text: str) -> TomlSyntaxError:
     match = _AT.search(message)
     if match:
-        return TomlSyntaxError(message[: match.start()], int(match[1]), int(match[2]))
+        line, column = int(match[1]), int(match[2])
+        if message.startswith(("Cannot declare", "Cannot overwrite", "Cannot mutate")):
+            # tomllib points past the repeated key; the key itself is what the reader needs.
+            text_line = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
+            column = len(text_line) - len(text_line.lstrip()) + 1
+        return TomlSyntaxError(message[: match.start()], line, column)
     match = _AT_END.search(message)
     lines = text.splitlines() or [""]
     if match:
