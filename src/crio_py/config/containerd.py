@@ -9,9 +9,10 @@ does not model are kept as they are (`extra="allow"`), for lint to classify.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from crio_py.config.containerd_cri import (
     CriImagesV3,
@@ -20,6 +21,20 @@ from crio_py.config.containerd_cri import (
     CriV2,
 )
 from crio_py.config.types import AbsPath, Duration, OpenTable, Table
+
+
+def _integer_only(value: Any) -> Any:
+    """`version = true` or `3.0` equal 1 or 3 to Python, but containerd wants an integer."""
+    if isinstance(value, bool | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+_IntegerOnly = BeforeValidator(_integer_only)
+Version1 = Annotated[Literal[0, 1], _IntegerOnly]
+Version2 = Annotated[Literal[2], _IntegerOnly]
+Version3 = Annotated[Literal[3], _IntegerOnly]
+Version4 = Annotated[Literal[4], _IntegerOnly]
 
 
 class Grpc(Table):
@@ -305,7 +320,8 @@ class GrpcPrometheus(Table):
 
 
 class _Plugins(OpenTable):
-    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+    # Plugin tables are found by plugin id only: [plugins.scheduler] is not the GC scheduler.
+    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=False)
 
 
 def _plugin(model: type[BaseModel], plugin_id: str) -> Any:
@@ -422,7 +438,7 @@ class _ConfigWithServers(_ConfigBase):
 class ContainerdConfigV1(_ConfigWithServers):
     """containerd config.toml, version 1 (no `version` key; short plugin ids)."""
 
-    version: Literal[0, 1] = Field(1, description="config version")
+    version: Version1 = Field(1, description="config version")
 
     plugins: PluginsV1 = PluginsV1()
 
@@ -430,7 +446,7 @@ class ContainerdConfigV1(_ConfigWithServers):
 class ContainerdConfigV2(_ConfigWithServers):
     """containerd config.toml, version 2 (containerd 1.6 and 1.7)."""
 
-    version: Literal[2] = Field(2, description="config version")
+    version: Version2 = Field(2, description="config version")
 
     plugins: PluginsV2 = PluginsV2()
 
@@ -438,7 +454,7 @@ class ContainerdConfigV2(_ConfigWithServers):
 class ContainerdConfigV3(_ConfigWithServers):
     """containerd config.toml, version 3 (containerd 2.0 to 2.2)."""
 
-    version: Literal[3] = Field(3, description="config version")
+    version: Version3 = Field(3, description="config version")
 
     plugins: PluginsV3 = PluginsV3()
 
@@ -446,7 +462,7 @@ class ContainerdConfigV3(_ConfigWithServers):
 class ContainerdConfigV4(_ConfigBase):
     """containerd config.toml, version 4 (containerd 2.3 and later)."""
 
-    version: Literal[4] = Field(4, description="config version")
+    version: Version4 = Field(4, description="config version")
 
     debug: DebugV4 = DebugV4()
     plugins: PluginsV4 = PluginsV4()

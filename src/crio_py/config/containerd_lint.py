@@ -160,7 +160,7 @@ def _check_version(reporter: Reporter, version: int, target: Target) -> bool:
             f"{target.label} reads config versions up to {newest}, "
             f"and refuses to start on version {version}",
             value=True,
-            hint=f"pick a newer --target, or `crio-py config migrate --to containerd-v{newest}`",
+            hint=f"pick a newer --target, or rewrite the file as config version {newest}",
         )
         return False
     if version in (0, 1):
@@ -173,7 +173,7 @@ def _check_version(reporter: Reporter, version: int, target: Target) -> bool:
             "memory on every start; the CRI plugin keys move to "
             f'[plugins."{cr.CRI_RUNTIME}"] and [plugins."{cr.CRI_IMAGES}"]',
             value=True,
-            hint="run `crio-py config migrate` to write a version 3 file",
+            hint=f"rewrite the file as config version {newest} to skip the migration",
         )
     return True
 
@@ -193,7 +193,7 @@ def _report_version_1(reporter: Reporter, target: Target) -> None:
         "config-migrated",
         path,
         message,
-        hint="add `version = 2` and full plugin ids, or run `crio-py config migrate`",
+        hint="add `version = 2` and use full plugin ids (io.containerd.grpc.v1.cri)",
     )
 
 
@@ -491,7 +491,7 @@ def _check_registry(reporter: Reporter, view: CriView) -> None:
             f"`{table_name((*base, 'config_path'))}`; containerd refuses to start "
             "the CRI plugin",
             hint="move the mirrors into hosts.toml files under "
-            "config_path (`crio-py config migrate` does it)",
+            "config_path",
         )
     for host, host_config in registry.configs.items():
         if host_config.tls is not None:
@@ -560,11 +560,21 @@ def _check_legacy_cri(reporter: Reporter, config: ContainerdConfig) -> None:
             and legacy_runtime.runtime_type
             and builtin in cri.containerd.runtimes
         ):
+            # containerd 1.x: default_runtime silently replaces runtimes.default, while an
+            # untrusted_workload_runtime beside runtimes.untrusted is a start-up error.
+            replaced = builtin == "default"
+            outcome = (
+                f"{reporter.target.label} replaces runtimes.{builtin} with it"
+                if replaced
+                else f"{reporter.target.label} refuses to start (conflicting definitions)"
+            )
             reporter.report(
                 "duplicate-runtime",
                 (*view.containerd_path, legacy),
-                f'`{legacy}` defines runtime "{builtin}", which `runtimes.{builtin}` defines too',
+                f'`{legacy}` defines runtime "{builtin}", which `runtimes.{builtin}` defines '
+                f"too; {outcome}",
                 hint=f"keep only runtimes.{builtin}",
+                severity=Severity.WARNING if replaced else None,
             )
 
 

@@ -82,7 +82,6 @@ _REGISTRY_RULES = [
         ("mirrors",),
         deprecated=(1, 5),
         replacement="config_path with hosts.toml files",
-        note="`crio-py config migrate` writes the hosts.toml files",
     ),
     KeyRule(
         ("configs", "*", "tls"),

@@ -292,7 +292,9 @@ def effective_runtime(
 ) -> tuple[str, dict[str, RuntimeHandler]]:
     """The default handler name and every handler, built-in one included (maps merge by name)."""
     builtin_name, builtin = builtin_handler(target)
-    explicit = raw.get("crio", {}).get("runtime", {}) if isinstance(raw.get("crio"), dict) else {}
+    crio = raw.get("crio")
+    explicit = crio.get("runtime") if isinstance(crio, dict) else None
+    explicit = explicit if isinstance(explicit, dict) else {}
     default = runtime.default_runtime if "default_runtime" in explicit else builtin_name
     handlers = {builtin_name: builtin}
     if "runtimes" in explicit:

@@ -127,21 +127,35 @@ def lint_paths(paths: Sequence[Path], options: LintOptions) -> LintResult:
     """Lint files and directories; a CRI-O main file brings its crio.conf.d along."""
     result = LintResult()
     for path in paths:
-        for unit in _units(path, options):
+        units = _units(path, options)
+        if not any(units):
+            result.unreadable = True
+            result.diagnostics.append(
+                make("unreadable-file", "the directory holds no configuration file", file=str(path))
+            )
+        for unit in units:
             _lint_unit(unit, options, result)
     result.diagnostics.sort(key=sort_key)
     return result
 
 
 def _units(path: Path, options: LintOptions) -> list[list[Path]]:
-    """Groups of files linted together: a CRI-O main file with its drop-ins, or one file."""
+    """Groups of files linted together: a CRI-O main file with its drop-ins, or one file.
+
+    A directory holding crio.conf or crio.conf.d is one CRI-O configuration; a directory named
+    crio.conf.d is a set of drop-ins; a certs.d-style directory yields its hosts.toml files;
+    any other directory yields each of its files on its own.
+    """
     if path.is_dir():
         hosts = sorted(path.glob("*/hosts.toml"))
+        main, dropins = path / "crio.conf", path / "crio.conf.d"
+        if main.is_file() or dropins.is_dir():
+            return [[main] * main.is_file() + dropin_files(dropins)]
+        if path.name == "crio.conf.d":
+            return [dropin_files(path)]
         if hosts:
             return [[h] for h in hosts]
-        main = path / "crio.conf"
-        files = [main] if main.is_file() else []
-        return [files + dropin_files(path / "crio.conf.d" if main.is_file() else path)]
+        return [[f] for f in sorted(path.iterdir()) if f.is_file()]
     dropins = path.parent / "crio.conf.d"
     if options.dropins and path.name == "crio.conf" and dropins.is_dir():
         return [[path, *dropin_files(dropins)]]
@@ -251,7 +265,7 @@ def load_settings(
     if path is None:
         sources = [parse_text(default_text("containerd", 3), "<embedded default>")]
     else:
-        files = _units(path, LintOptions())[0]
+        files = _units(path, LintOptions())[0] if path.exists() else [path]
         sources = [s for s in (read_source(f, result) for f in files) if s is not None]
     if result.diagnostics:
         raise ConfigReadError(f"{path}: cannot load the configuration", result.diagnostics)

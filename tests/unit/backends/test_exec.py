@@ -40,5 +40,5 @@ async def test_missing_binary_is_a_command_error() -> None:
 
 
 async def test_timeout_kills_the_child() -> None:
-    with pytest.raises(CommandError, match="no answer within 0.2 s"):
+    with pytest.raises(CommandError, match=r"no answer within 0\.2 s"):
         await _exec.run(["sleep", "5"], timeout_s=0.2)

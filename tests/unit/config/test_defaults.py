@@ -41,7 +41,7 @@ def test_default_lints_with_no_diagnostic(
 @pytest.mark.parametrize("kind, version", [("containerd", 2), ("containerd", 3),
                                            ("containerd", 4), ("crio", 3)])
 def test_default_is_usable_by_the_daemon(kind: str, version: int, tmp_path: Path) -> None:
-    settings, warnings = load_settings(_write(tmp_path, kind, version))
+    settings, _ = load_settings(_write(tmp_path, kind, version))
     assert settings.socket.path == Path(SOCKET)
     assert settings.root_dir == Path("/var/lib/crio-py")
     assert settings.runtimes[settings.default_runtime].cgroup_driver == "cgroupfs"
