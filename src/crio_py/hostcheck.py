@@ -2,8 +2,9 @@
 sits above config/ and backends/, and the command line hands it to lint).
 
 Runtime binaries and conmon exist and answer `--version`; the CNI bin dirs hold every plugin the
-first conflists name; the cgroup driver fits the host (systemd running or not); the root and
-state dirs are writable. Like CRI-O's `Validate(onExecution=true)`, these run only on request.
+first conflists name; the cgroup driver fits the host (systemd running or not, cgroup v1 or v2);
+the root and state dirs are writable. Like CRI-O's `Validate(onExecution=true)`, these run only
+on request.
 """
 
 from __future__ import annotations
@@ -12,19 +13,20 @@ import asyncio
 import json
 import os
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from crio_py.backends import _exec
 from crio_py.config.diagnostics import Diagnostic, Severity, make
 from crio_py.config.model import RuntimeSettings
-from crio_py.config.source import Source
+from crio_py.config.provenance import Locator, Setting
 from crio_py.errors import CommandError
 
 SYSTEMD_RUN_DIR = Path("/run/systemd/system")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 VERSION_TIMEOUT_S = 10.0
+CNI_SUFFIXES = (".conflist", ".conf", ".json")
 
 
 @dataclass(frozen=True)
@@ -44,46 +46,73 @@ class Host:
         )
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A host problem, tied to the setting that causes it."""
+
+    code: str
+    setting: Setting
+    message: str
+    severity: Severity | None = None
+    hint: str | None = None
+
+
 def check_host(
-    settings: RuntimeSettings, sources: Sequence[Source], host: Host | None = None
+    settings: RuntimeSettings, locate: Locator, host: Host | None = None
 ) -> list[Diagnostic]:
-    """Every host diagnostic for these settings."""
+    """Every host diagnostic for these settings, at the line that configured each setting."""
     host = host or Host.detect()
-    file = sources[0].path if sources else ""
-    found = [
+    findings = [
         *_check_runtimes(settings, host),
         *_check_cni(settings),
-        *_check_cgroup_driver(settings, host),
+        *_check_cgroups(settings, host),
         *_check_dirs(settings),
     ]
-    return [
-        make(code, message, file=file, severity=severity, hint=hint)
-        for code, message, severity, hint in found
-    ]
-
-
-Finding = tuple[str, str, Severity | None, str | None]
+    diagnostics = []
+    for finding in findings:
+        where = locate(finding.setting)
+        diagnostics.append(
+            make(
+                finding.code,
+                finding.message,
+                file=where.file,
+                line=where.line,
+                column=where.column,
+                key=where.key,
+                severity=finding.severity,
+                hint=finding.hint,
+            )
+        )
+    return diagnostics
 
 
 def _check_runtimes(settings: RuntimeSettings, host: Host) -> Iterator[Finding]:
-    monitors: set[str] = set()
+    checked_monitors: set[str] = set()
     for name, handler in settings.runtimes.items():
         if handler.kind != "oci":
             continue
         severity = None if name == settings.default_runtime else Severity.WARNING
-        yield from _check_binary(handler.binary, f'runtime handler "{name}"', host, severity)
-        monitors.add(handler.monitor_path)
-    for monitor in sorted(monitors):
-        yield from _check_binary(monitor, "the container monitor", host, None)
+        role = f'runtime handler "{name}"'
+        yield from _check_binary(handler.binary, role, ("runtime", name), host, severity)
+        if handler.monitor_path not in checked_monitors:
+            checked_monitors.add(handler.monitor_path)
+            yield from _check_binary(
+                handler.monitor_path,
+                "the container monitor (conmon)",
+                ("monitor", name),
+                host,
+                None,
+            )
 
 
 def _check_binary(
-    binary: str, role: str, host: Host, severity: Severity | None
+    binary: str, role: str, setting: Setting, host: Host, severity: Severity | None
 ) -> Iterator[Finding]:
     resolved = binary if "/" in binary else shutil.which(binary, path=host.path)
     if resolved is None or not os.access(resolved, os.X_OK):
-        yield (
+        yield Finding(
             "host-binary-missing",
+            setting,
             f"{role}: `{binary}` is not an executable on this host",
             severity,
             "install it, or point the config at its absolute path",
@@ -92,34 +121,32 @@ def _check_binary(
     try:
         asyncio.run(_exec.run([resolved, "--version"], timeout_s=VERSION_TIMEOUT_S))
     except CommandError as exc:
-        yield ("host-binary-broken", f"{role}: {exc}", severity, None)
+        yield Finding("host-binary-broken", setting, f"{role}: {exc}", severity)
 
 
 def _check_cni(settings: RuntimeSettings) -> Iterator[Finding]:
     conf_dir = settings.cni.conf_dir
-    conflists = (
-        sorted(p for p in conf_dir.glob("*") if p.suffix in (".conflist", ".conf", ".json"))
-        if conf_dir.is_dir()
-        else []
-    )
+    found = sorted(conf_dir.iterdir()) if conf_dir.is_dir() else []
+    conflists = [p for p in found if p.suffix in CNI_SUFFIXES]
     if not conflists:
-        yield (
+        yield Finding(
             "host-cni-config-missing",
-            f"no CNI network configuration in {conf_dir}; pods "
-            "cannot get a network until one appears",
-            None,
-            None,
+            ("cni_conf_dir",),
+            f"no CNI network configuration in {conf_dir}; pods cannot get a network "
+            "until one appears",
         )
         return
+    dirs = settings.cni.bin_dirs
     for conflist in conflists[: max(settings.cni.max_conf_num, 1)]:
         for plugin in _plugin_types(conflist):
-            if not any((d / plugin).is_file() for d in settings.cni.bin_dirs):
-                dirs = ", ".join(str(d) for d in settings.cni.bin_dirs)
-                yield (
+            if not any((d / plugin).is_file() for d in dirs):
+                yield Finding(
                     "host-cni-plugin-missing",
-                    f'{conflist.name} uses the CNI plugin "{plugin}", which is in none of: {dirs}',
+                    ("cni_bin_dirs",),
+                    f'{conflist.name} uses the CNI plugin "{plugin}", which is in none '
+                    f"of: {', '.join(str(d) for d in dirs)}",
                     None,
-                    "install containernetworking-plugins or add its directory to the bin dirs",
+                    "install containernetworking-plugins or add its directory",
                 )
 
 
@@ -132,25 +159,34 @@ def _plugin_types(conflist: Path) -> list[str]:
     return [p["type"] for p in plugins if isinstance(p, dict) and isinstance(p.get("type"), str)]
 
 
-def _check_cgroup_driver(settings: RuntimeSettings, host: Host) -> Iterator[Finding]:
-    drivers = {h.cgroup_driver for h in settings.runtimes.values() if h.kind == "oci"}
-    if "systemd" in drivers and not host.systemd_running:
-        yield (
-            "host-cgroup-driver",
-            "the systemd cgroup driver is configured, but systemd is "
-            "not running on this host, so no container can start",
-            None,
-            'use the cgroupfs driver (SystemdCgroup = false / cgroup_manager = "cgroupfs")',
-        )
+def _check_cgroups(settings: RuntimeSettings, host: Host) -> Iterator[Finding]:
+    for name, handler in settings.runtimes.items():
+        if handler.kind != "oci":
+            continue
+        if handler.cgroup_driver == "systemd" and not host.systemd_running:
+            yield Finding(
+                "host-cgroup-driver",
+                ("cgroup_driver", name),
+                f'runtime handler "{name}" uses the systemd cgroup driver, but systemd '
+                "is not running on this host, so its containers cannot start",
+                None,
+                'use the cgroupfs driver (SystemdCgroup = false / cgroup_manager = "cgroupfs")',
+            )
+        if handler.cgroup_writable and not host.cgroup_v2:
+            yield Finding(
+                "host-cgroup-driver",
+                ("cgroup_writable", name),
+                f'runtime handler "{name}" sets cgroup_writable, which needs cgroup '
+                "v2; this host runs cgroup v1",
+            )
 
 
 def _check_dirs(settings: RuntimeSettings) -> Iterator[Finding]:
     for role, directory in (("root", settings.root_dir), ("state", settings.state_dir)):
         existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
         if existing is None or not os.access(existing, os.W_OK):
-            yield (
+            yield Finding(
                 "host-dir-not-writable",
+                (role,),
                 f"the {role} directory {directory} cannot be created or written",
-                None,
-                None,
             )

@@ -221,6 +221,7 @@ def _handler(name: str, runtime: Runtime) -> RuntimeHandler:
         config_path=config_path,
         privileged_without_host_devices=runtime.privileged_without_host_devices,
         no_pivot=bool(options.get("NoPivotRoot", False)),
+        cgroup_writable=runtime.cgroup_writable,
         allowed_annotations=tuple(runtime.pod_annotations + runtime.container_annotations),
     )
 

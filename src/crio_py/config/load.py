@@ -19,6 +19,7 @@ from crio_py.config.defaults import default_text
 from crio_py.config.diagnostics import Diagnostic, Severity, make, sort_key
 from crio_py.config.hosts import lint_hosts
 from crio_py.config.model import RuntimeSettings
+from crio_py.config.provenance import Locator, locator
 from crio_py.config.rules import Target, newest
 from crio_py.config.source import Source, TomlSyntaxError, parse_text
 from crio_py.errors import ConfigError, ConfigReadError
@@ -84,7 +85,7 @@ class LintResult:
     unreadable: bool = False
 
 
-HostChecker = Callable[[RuntimeSettings, Sequence[Source]], list[Diagnostic]]
+HostChecker = Callable[[RuntimeSettings, Locator], list[Diagnostic]]
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def _lint_unit(files: list[Path], options: LintOptions, result: LintResult) -> N
     if options.host_checker is not None and kind in ("containerd", "crio"):
         settings = _settings_or_none(sources, kind)
         if settings is not None:
-            result.diagnostics.extend(options.host_checker(settings, sources))
+            result.diagnostics.extend(options.host_checker(settings, locator(kind, sources)))
 
 
 def _imported(main: Source, result: LintResult) -> list[Source]:

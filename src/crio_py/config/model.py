@@ -48,6 +48,7 @@ class RuntimeHandler(Frozen):
     monitor_env: tuple[str, ...] = ()
     privileged_without_host_devices: bool = False
     no_pivot: bool = False
+    cgroup_writable: bool = False
     allowed_annotations: tuple[str, ...] = ()
 
 

@@ -17,6 +17,7 @@ import pytest
 from crio_py.cli import main
 from crio_py.config.diagnostics import CODES, Diagnostic, Severity
 from crio_py.config.load import LintOptions, lint_paths, load_settings
+from crio_py.config.provenance import locator
 from crio_py.config.rules import parse_target
 from crio_py.config.source import read_file
 from crio_py.hostcheck import Host, check_host
@@ -389,7 +390,7 @@ def host_check(config: Path, tmp_path: Path, *, systemd_running: bool = True) ->
     """check_host on the settings of config, with tmp_path/bin as PATH."""
     settings, _ = load_settings(config)
     host = Host(systemd_running=systemd_running, cgroup_v2=True, path=str(tmp_path / "bin"))
-    return check_host(settings, [read_file(config)], host)
+    return check_host(settings, locator("crio", [read_file(config)]), host)
 
 
 @dataclass(frozen=True)
@@ -400,6 +401,9 @@ class HostCase:
     severity: Severity
     changes: dict[str, str]
     words: tuple[str, ...]  # must appear in the message
+    line: int
+    column: int
+    key: str
     systemd_running: bool = True
 
 
@@ -407,24 +411,26 @@ HOST_CASES = [
     HostCase(
         "host-binary-missing", ERROR,
         {"handlers": '[crio.runtime.runtimes.crun]\nruntime_path = "@TMP@/bin/missing"\n'},
-        ('runtime handler "crun"', "bin/missing"),
+        ('runtime handler "crun"', "bin/missing"), 10, 1, "crio.runtime.runtimes.crun.runtime_path",
     ),
     HostCase(
         "host-binary-broken", ERROR,
         {"handlers": '[crio.runtime.runtimes.crun]\nruntime_path = "@TMP@/bin/broken"\n'},
         ('runtime handler "crun"', "exited with 1", "shared libraries"),
+        10, 1, "crio.runtime.runtimes.crun.runtime_path",
     ),
     HostCase(
         "host-cni-plugin-missing", ERROR, {"plugin_dir": "empty"},
-        ("10-net.conflist", '"bridge"'),
+        ("10-net.conflist", '"bridge"'), 8, 1, "crio.network.plugin_dirs",
     ),
     HostCase(
         "host-cni-config-missing", WARNING, {"network_dir": "empty"},
-        ("no CNI network configuration",),
+        ("no CNI network configuration",), 7, 1, "crio.network.network_dir",
     ),
     HostCase(
         "host-cgroup-driver", ERROR, {"cgroup_manager": "systemd"},
-        ("systemd", "not running"), systemd_running=False,
+        ("systemd", "not running"), 5, 1, "crio.runtime.cgroup_manager",
+        systemd_running=False,
     ),
 ]
 
@@ -442,9 +448,9 @@ def test_host_code(case: HostCase, tmp_path: Path) -> None:
     assert [d.code for d in diagnostics] == [case.code]
     diagnostic = diagnostics[0]
     assert diagnostic.severity is case.severity
-    # Host findings are about the machine, not a line: they point at the file's start.
+    # Host findings point at the key that configured what the host lacks.
     assert (diagnostic.file, diagnostic.line, diagnostic.column, diagnostic.key) == (
-        str(config), 1, 1, ""
+        str(config), case.line, case.column, case.key
     )
     for word in case.words:
         assert word in diagnostic.message
@@ -480,7 +486,7 @@ def test_host_dir_not_writable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
     assert [(d.code, d.severity) for d in diagnostics] == [("host-dir-not-writable", ERROR)]
     diagnostic = diagnostics[0]
-    assert (diagnostic.line, diagnostic.column, diagnostic.key) == (1, 1, "")
+    assert (diagnostic.line, diagnostic.column, diagnostic.key) == (2, 1, "crio.root")
     assert f"root directory {locked / 'storage'}" in diagnostic.message
 
 
@@ -496,3 +502,24 @@ def test_every_registered_code_has_a_test() -> None:
     )
     assert len(tested) == len(set(tested)), "a code has two table entries"
     assert set(tested) == set(CODES)
+
+
+def test_host_findings_on_a_containerd_config_point_at_the_runtime_options(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'version = 3\nroot = "{tmp_path}/root"\nstate = "{tmp_path}/run"\n'
+        '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]\n'
+        f'  BinaryName = "{tmp_path}/bin/missing"\n  SystemdCgroup = true\n',
+        encoding="utf-8",
+    )
+    settings, _ = load_settings(config)
+    host = Host(systemd_running=False, cgroup_v2=False, path=str(tmp_path))
+    found = {
+        d.code: (d.line, d.column, d.key)
+        for d in check_host(settings, locator("containerd", [read_file(config)]), host)
+    }
+    options = "plugins.io.containerd.cri.v1.runtime.containerd.runtimes.runc.options"
+    assert found["host-binary-missing"] == (5, 3, f"{options}.BinaryName")
+    assert found["host-cgroup-driver"] == (6, 3, f"{options}.SystemdCgroup")

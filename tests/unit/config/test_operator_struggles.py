@@ -12,6 +12,7 @@ import pytest
 from crio_py.cli import main
 from crio_py.config.diagnostics import Diagnostic, Severity
 from crio_py.config.load import LintOptions, lint_paths, load_settings
+from crio_py.config.provenance import locator
 from crio_py.config.rules import parse_target
 from crio_py.config.source import read_file
 from crio_py.hostcheck import Host, check_host
@@ -376,14 +377,15 @@ def test_missing_runtime_binary_under_host(tmp_path: Path) -> None:
     )
     settings, _ = load_settings(config)
 
-    diagnostics = check_host(settings, [read_file(config)],
+    diagnostics = check_host(settings, locator("crio", [read_file(config)]),
                              Host(systemd_running=True, cgroup_v2=True, path=str(tmp_path / "bin")))
 
     missing = sorted((d for d in diagnostics if d.code == "host-binary-missing"),
                      key=lambda d: d.message)
     assert [(d.severity, d.file, d.line, d.column, d.key) for d in missing] == [
-        (WARNING, str(config), 1, 1, ""),  # crun, CRI-O's built-in handler, looked up in PATH
-        (ERROR, str(config), 1, 1, ""),  # runc, the default handler
+        # crun, CRI-O's built-in handler, looked up in PATH: no table of its own
+        (WARNING, str(config), 1, 1, "crio.runtime"),
+        (ERROR, str(config), 4, 1, "crio.runtime.runtimes.runc.runtime_path"),  # the default
     ]
     assert 'runtime handler "crun": `crun` is not an executable' in missing[0].message
     assert f'runtime handler "runc": `{tmp_path}/bin/runc` is not an executable' in \
