@@ -193,8 +193,8 @@ class ContainerdV2(Table):
     ignore_blockio_not_enabled_errors: bool = False
 
 
-class CriV2(CriCommon):
-    """`[plugins."io.containerd.grpc.v1.cri"]` in config version 1 and 2 (containerd 1.x)."""
+class CriStreaming(Table):
+    """The streaming server keys; in config version 3 they alone stay in grpc.v1.cri."""
 
     disable_tcp_service: bool = True
     stream_server_address: str = Field("127.0.0.1", description="streaming server address")
@@ -202,6 +202,11 @@ class CriV2(CriCommon):
     stream_idle_timeout: Duration = Field("4h0m0s", description="idle streams are closed")
     enable_tls_streaming: bool = False
     x509_key_pair_streaming: X509KeyPair = X509KeyPair()
+
+
+class CriV2(CriCommon, CriStreaming):
+    """`[plugins."io.containerd.grpc.v1.cri"]` in config version 1 and 2 (containerd 1.x)."""
+
     sandbox_image: ImageRef = Field("registry.k8s.io/pause:3.8", description="pause image")
     stats_collect_period: int = Field(10, description="image filesystem stats period (s)")
     systemd_cgroup: bool = Field(False, description="v1-linux only (removed in 2.0)")
@@ -267,12 +272,5 @@ class CriImagesV3(Table):
     use_local_image_pull: bool = False
 
 
-class CriServerV3(Table):
+class CriServerV3(CriStreaming):
     """`[plugins."io.containerd.grpc.v1.cri"]` in config version 3: streaming only."""
-
-    disable_tcp_service: bool = True
-    stream_server_address: str = Field("127.0.0.1", description="streaming server address")
-    stream_server_port: PortString = Field("0", description="streaming port; 0 picks one")
-    stream_idle_timeout: Duration = Field("4h0m0s", description="idle streams are closed")
-    enable_tls_streaming: bool = False
-    x509_key_pair_streaming: X509KeyPair = X509KeyPair()

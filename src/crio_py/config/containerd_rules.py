@@ -19,8 +19,9 @@ CRI_IMAGES = "io.containerd.cri.v1.images"
 _RUNTIMES = ("containerd", "runtimes", "*")
 _SYSTEMD = "runtimes.<name>.options.SystemdCgroup"
 
-# Relative to the CRI plugin of a version 1 or 2 file.
-_CRI_V2_RULES = [
+# Relative to the CRI runtime settings in every config version: keys containerd 2.0 removed.
+# (A version 3 file is only read by 2.x, where `removed` wins over `deprecated`.)
+_REMOVED_IN_2_0 = [
     KeyRule(
         ("systemd_cgroup",),
         deprecated=(1, 3),
@@ -29,10 +30,6 @@ _CRI_V2_RULES = [
         note="it only worked with the io.containerd.runtime.v1.linux runtime",
     ),
     KeyRule(("disable_cgroup",), removed=(2, 0), replacement="cgroup v2 delegation"),
-    KeyRule(("enable_cdi",), added=(1, 7)),
-    KeyRule(("cdi_spec_dirs",), added=(1, 7)),
-    KeyRule(("image_pull_progress_timeout",), added=(1, 7)),
-    KeyRule(("image_pull_with_sync_fs",), added=(1, 7)),
     KeyRule(
         ("containerd", "default_runtime"),
         deprecated=(1, 3),
@@ -50,6 +47,15 @@ _CRI_V2_RULES = [
         removed=(2, 0),
         replacement="runtimes.<name>.options.NoPivotRoot",
     ),
+]
+
+# Relative to the CRI plugin of a version 1 or 2 file.
+_CRI_V2_RULES = [
+    *_REMOVED_IN_2_0,
+    KeyRule(("enable_cdi",), added=(1, 7)),
+    KeyRule(("cdi_spec_dirs",), added=(1, 7)),
+    KeyRule(("image_pull_progress_timeout",), added=(1, 7)),
+    KeyRule(("image_pull_with_sync_fs",), added=(1, 7)),
     KeyRule(("containerd", "ignore_blockio_not_enabled_errors"), added=(1, 7)),
     KeyRule((*_RUNTIMES, "snapshotter"), added=(1, 7)),
     KeyRule((*_RUNTIMES, "sandbox_mode"), added=(1, 7)),
@@ -99,28 +105,12 @@ _REGISTRY_RULES = [
 
 # Relative to io.containerd.cri.v1.runtime (versions 3 and 4).
 _CRI_RUNTIME_RULES = [
-    KeyRule(("systemd_cgroup",), removed=(2, 0), replacement=_SYSTEMD),
-    KeyRule(("disable_cgroup",), removed=(2, 0), replacement="cgroup v2 delegation"),
+    *_REMOVED_IN_2_0,
     KeyRule(("enable_cdi",), deprecated=(2, 2), note="CDI is always on from containerd 2.4"),
     KeyRule(("stats_collect_period",), added=(2, 3)),
     KeyRule(("stats_retention_period",), added=(2, 3)),
     KeyRule(("enable_criu",), added=(2, 2)),
     KeyRule(("enable_experimental_restore_via_create",), added=(2, 2)),
-    KeyRule(
-        ("containerd", "default_runtime"),
-        removed=(2, 0),
-        replacement="runtimes.<name> and default_runtime_name",
-    ),
-    KeyRule(
-        ("containerd", "untrusted_workload_runtime"),
-        removed=(2, 0),
-        replacement="runtimes.untrusted",
-    ),
-    KeyRule(
-        ("containerd", "no_pivot"),
-        removed=(2, 0),
-        replacement="runtimes.<name>.options.NoPivotRoot",
-    ),
     KeyRule((*_RUNTIMES, "sandbox_mode"), removed=(2, 0), replacement="sandboxer"),
     KeyRule((*_RUNTIMES, "cgroup_writable"), added=(2, 1)),
     KeyRule(("cni", "bin_dir"), deprecated=(2, 1), replacement="bin_dirs"),
@@ -266,30 +256,6 @@ def short_id_uri(name: str) -> str:
         return f"io.containerd.service.v1.{name}"
     return f"io.containerd.grpc.v1.{name}"
 
-
-# Where each CRI key of a version 2 file lives in version 3 (the containerd 2.0 split).
-CRI_IMAGE_KEYS = {
-    "sandbox_image": "pinned_images.sandbox",
-    "registry": "registry",
-    "image_decryption": "image_decryption",
-    "max_concurrent_downloads": "max_concurrent_downloads",
-    "image_pull_progress_timeout": "image_pull_progress_timeout",
-    "image_pull_with_sync_fs": "image_pull_with_sync_fs",
-    "stats_collect_period": "stats_collect_period",
-}
-CRI_IMAGE_CONTAINERD_KEYS = (
-    "snapshotter",
-    "disable_snapshot_annotations",
-    "discard_unpacked_layers",
-)
-CRI_SERVER_KEYS = (
-    "disable_tcp_service",
-    "stream_server_address",
-    "stream_server_port",
-    "stream_idle_timeout",
-    "enable_tls_streaming",
-    "x509_key_pair_streaming",
-)
 
 # Tables that version 4 moved from the top level into server plugins.
 V4_MOVED_TABLES: dict[str, str] = {

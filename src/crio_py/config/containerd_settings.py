@@ -23,6 +23,7 @@ from crio_py.config.containerd_cri import (
     Registry,
     Runtime,
 )
+from crio_py.config.containerd_cri import RegistryAuth as RegistryAuthTable
 from crio_py.config.containerd_lint import cri_view
 from crio_py.config.model import (
     CniSettings,
@@ -159,28 +160,19 @@ def _cni(runtime: CriCommon, version: int) -> CniSettings:
     )
 
 
+def _auth(auth: RegistryAuthTable) -> RegistryAuth:
+    return RegistryAuth(
+        username=auth.username,
+        password=auth.password,
+        auth=auth.auth,
+        identity_token=auth.identitytoken,
+    )
+
+
 def _registry(registry: Registry) -> RegistrySettings:
-    auths = {
-        host: RegistryAuth(
-            username=c.auth.username,
-            password=c.auth.password,
-            auth=c.auth.auth,
-            identity_token=c.auth.identitytoken,
-        )
-        for host, c in registry.configs.items()
-        if c.auth is not None
-    }
+    auths = {host: _auth(c.auth) for host, c in registry.configs.items() if c.auth is not None}
     for url, auth in registry.auths.items():
-        host = url.split("://", 1)[-1].rstrip("/")
-        auths.setdefault(
-            host,
-            RegistryAuth(
-                username=auth.username,
-                password=auth.password,
-                auth=auth.auth,
-                identity_token=auth.identitytoken,
-            ),
-        )
+        auths.setdefault(url.split("://", 1)[-1].rstrip("/"), _auth(auth))
     tls = {
         host: RegistryTls(
             ca_file=c.tls.ca_file,

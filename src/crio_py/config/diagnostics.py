@@ -6,7 +6,7 @@ stable and each has a test (tests/unit/config/test_lint_codes.py checks the regi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -86,10 +86,6 @@ class Diagnostic:
     key: str
     message: str
     hint: str | None = None
-
-    def with_severity(self, severity: Severity) -> Diagnostic:
-        """Return a copy with another severity."""
-        return replace(self, severity=severity)
 
 
 def make(
