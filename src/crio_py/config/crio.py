@@ -7,8 +7,6 @@ crio_merge.py.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from crio_py.config.rules import Target
@@ -288,15 +286,16 @@ def builtin_handler(target: Target) -> tuple[str, RuntimeHandler]:
 
 
 def effective_runtime(
-    raw: dict[str, Any], runtime: CrioRuntime, target: Target
+    runtime: CrioRuntime, target: Target
 ) -> tuple[str, dict[str, RuntimeHandler]]:
-    """The default handler name and every handler, built-in one included (maps merge by name)."""
+    """The default handler name and every handler, built-in one included (maps merge by name).
+
+    Which keys the files wrote is what pydantic recorded in `model_fields_set`.
+    """
     builtin_name, builtin = builtin_handler(target)
-    crio = raw.get("crio")
-    explicit = crio.get("runtime") if isinstance(crio, dict) else None
-    explicit = explicit if isinstance(explicit, dict) else {}
-    default = runtime.default_runtime if "default_runtime" in explicit else builtin_name
+    written = runtime.model_fields_set
+    default = runtime.default_runtime if "default_runtime" in written else builtin_name
     handlers = {builtin_name: builtin}
-    if "runtimes" in explicit:
+    if "runtimes" in written:
         handlers.update(runtime.runtimes)
     return default, handlers

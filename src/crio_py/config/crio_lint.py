@@ -97,7 +97,7 @@ def lint_crio(sources: Sequence[Source], target: Target) -> tuple[list[Diagnosti
 def check_semantics(reporter: Reporter, config: CrioConfig, merged: dict[str, Any]) -> None:
     """CRI-O's validation of the merged configuration."""
     runtime = config.crio.runtime
-    default, handlers = effective_runtime(merged, runtime, reporter.target)
+    default, handlers = effective_runtime(runtime, reporter.target)
     _check_default_runtime(reporter, default, handlers)
     for name, handler in handlers.items():
         if reporter.has((*_HANDLERS, name)):

@@ -8,7 +8,6 @@ like the handler; `cgroup_manager` is global.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from crio_py.config.crio import CrioConfig, RuntimeHandler, effective_runtime
 from crio_py.config.model import (
@@ -21,18 +20,18 @@ from crio_py.config.model import (
     StreamSettings,
 )
 from crio_py.config.model import RuntimeHandler as HandlerSettings
-from crio_py.config.rules import newest
+from crio_py.config.rules import Target, newest
 from crio_py.config.types import parse_duration
 
 _DEFAULT_MSG_SIZE = 83886080
 
 
 def to_settings(
-    config: CrioConfig, merged: dict[str, Any], files: tuple[Path, ...] = ()
+    config: CrioConfig, files: tuple[Path, ...] = (), target: Target | None = None
 ) -> RuntimeSettings:
-    """Normalise a validated, merged CRI-O configuration."""
+    """Normalise a validated, merged CRI-O configuration (built-in handler of `target`)."""
     crio = config.crio
-    default, handlers = effective_runtime(merged, crio.runtime, newest("crio"))
+    default, handlers = effective_runtime(crio.runtime, target or newest("crio"))
     api = crio.api
     return RuntimeSettings(
         source_format="crio",

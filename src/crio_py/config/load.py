@@ -14,9 +14,9 @@ from pathlib import Path
 from crio_py.config import containerd_settings, crio_settings
 from crio_py.config.containerd_lint import lint_containerd
 from crio_py.config.crio_lint import lint_crio
-from crio_py.config.crio_merge import dropin_files, merge_sources
+from crio_py.config.crio_merge import dropin_files
 from crio_py.config.defaults import default_text
-from crio_py.config.diagnostics import Diagnostic, Severity, make, sort_key
+from crio_py.config.diagnostics import Diagnostic, Severity, has_errors, make, sort_key
 from crio_py.config.hosts import lint_hosts
 from crio_py.config.model import RuntimeSettings
 from crio_py.config.provenance import Locator, locator
@@ -168,13 +168,7 @@ def _lint_unit(files: list[Path], options: LintOptions, result: LintResult) -> N
     if not sources:
         return
     kind = options.forced_format or detect_format(sources[0])
-    target = options.targets.get("crio" if kind == "crio" else "containerd") or newest(
-        "crio" if kind == "crio" else "containerd"
-    )
-    if kind == "crio":
-        diagnostics, _ = lint_crio(sources, target)
-        result.diagnostics.extend(diagnostics)
-    elif kind is None:
+    if kind is None:
         result.unreadable = True
         result.diagnostics.append(
             make(
@@ -185,18 +179,35 @@ def _lint_unit(files: list[Path], options: LintOptions, result: LintResult) -> N
             )
         )
         return
-    elif kind == "containerd":
-        sources = [*sources, *_imported(sources[0], result)]
-        diagnostics, _ = lint_containerd(sources, target)
-        result.diagnostics.extend(diagnostics)
-    else:
+    daemon = "crio" if kind == "crio" else "containerd"
+    target = options.targets.get(daemon) or newest(daemon)
+    if kind == "hosts":
         for source in sources:
-            diagnostics, _ = lint_hosts(source, target)
-            result.diagnostics.extend(diagnostics)
-    if options.host_checker is not None and kind in ("containerd", "crio"):
-        settings = _settings_or_none(sources, kind)
-        if settings is not None:
-            result.diagnostics.extend(options.host_checker(settings, locator(kind, sources)))
+            result.diagnostics.extend(lint_hosts(source, target)[0])
+        return
+    if kind == "containerd":
+        sources = [*sources, *_imported(sources[0], result)]
+    diagnostics, settings = lint_sources(sources, kind, target)
+    result.diagnostics.extend(diagnostics)
+    if options.host_checker is not None and settings is not None:
+        result.diagnostics.extend(options.host_checker(settings, locator(kind, sources)))
+
+
+def lint_sources(
+    sources: list[Source], kind: str, target: Target
+) -> tuple[list[Diagnostic], RuntimeSettings | None]:
+    """Lint a containerd or CRI-O configuration; the settings too when nothing is an error."""
+    files = tuple(Path(s.path) for s in sources)
+    settings: RuntimeSettings | None = None
+    if kind == "crio":
+        diagnostics, crio_config = lint_crio(sources, target)
+        if not has_errors(diagnostics):
+            settings = crio_settings.to_settings(crio_config, files, target)
+    else:
+        diagnostics, config = lint_containerd(sources, target)
+        if config is not None and not has_errors(diagnostics):
+            settings = containerd_settings.to_settings(config, files)
+    return diagnostics, settings
 
 
 def _imported(main: Source, result: LintResult) -> list[Source]:
@@ -233,27 +244,13 @@ def import_paths(source: Source) -> list[Path]:
     return paths
 
 
-def _settings_or_none(sources: list[Source], kind: str) -> RuntimeSettings | None:
-    try:
-        return settings_from_sources(sources, kind)[0]
-    except ConfigError:
-        return None
-
-
 def settings_from_sources(
     sources: list[Source], kind: str
 ) -> tuple[RuntimeSettings, list[Diagnostic]]:
-    """Build RuntimeSettings; raise ConfigError if any diagnostic is an error."""
-    files = tuple(Path(s.path) for s in sources)
-    settings: RuntimeSettings | None
-    if kind == "crio":
-        diagnostics, crio_config = lint_crio(sources, newest("crio"))
-        settings = crio_settings.to_settings(crio_config, merge_sources(sources), files)
-    else:
-        diagnostics, config = lint_containerd(sources, newest("containerd"))
-        settings = containerd_settings.to_settings(config, files) if config else None
-    errors = [d for d in diagnostics if d.severity is Severity.ERROR]
-    if errors or settings is None:
+    """Build RuntimeSettings (newest rules); raise ConfigError if any diagnostic is an error."""
+    diagnostics, settings = lint_sources(sources, kind, newest(kind))
+    if settings is None:
+        errors = [d for d in diagnostics if d.severity is Severity.ERROR]
         raise ConfigError(f"{sources[0].path}: the configuration has errors", errors)
     return settings, diagnostics
 
@@ -266,9 +263,10 @@ def load_settings(
     if path is None:
         sources = [parse_text(default_text("containerd", 3), "<embedded default>")]
     else:
-        files = _units(path, LintOptions())[0] if path.exists() else [path]
+        units = _units(path, LintOptions()) if path.exists() else [[path]]
+        files = units[0] if units else []
         sources = [s for s in (read_source(f, result) for f in files) if s is not None]
-    if result.diagnostics:
+    if result.diagnostics or not sources:
         raise ConfigReadError(f"{path}: cannot load the configuration", result.diagnostics)
     kind = forced_format or detect_format(sources[0])
     if kind not in ("containerd", "crio"):

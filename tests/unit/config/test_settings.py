@@ -92,3 +92,8 @@ def test_unreadable_and_foreign_files_are_read_errors(tmp_path: Path) -> None:
     foreign.write_text('[tool.black]\nline-length = 100\n')
     with pytest.raises(ConfigReadError):
         load_settings(foreign)
+
+
+def test_an_empty_directory_is_a_read_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigReadError):
+        load_settings(tmp_path)
