@@ -160,18 +160,19 @@ def _plugin_types(conflist: Path) -> list[str]:
 
 
 def _check_cgroups(settings: RuntimeSettings, host: Host) -> Iterator[Finding]:
-    for name, handler in settings.runtimes.items():
-        if handler.kind != "oci":
-            continue
-        if handler.cgroup_driver == "systemd" and not host.systemd_running:
-            yield Finding(
-                "host-cgroup-driver",
-                ("cgroup_driver", name),
-                f'runtime handler "{name}" uses the systemd cgroup driver, but systemd '
-                "is not running on this host, so its containers cannot start",
-                None,
-                'use the cgroupfs driver (SystemdCgroup = false / cgroup_manager = "cgroupfs")',
-            )
+    oci = {name: h for name, h in settings.runtimes.items() if h.kind == "oci"}
+    systemd = [name for name, h in oci.items() if h.cgroup_driver == "systemd"]
+    if systemd and not host.systemd_running:
+        names = ", ".join(f'"{name}"' for name in systemd)
+        yield Finding(
+            "host-cgroup-driver",
+            ("cgroup_driver", systemd[0]),
+            f"the systemd cgroup driver is configured (runtime handlers {names}), but "
+            "systemd is not running on this host, so those containers cannot start",
+            None,
+            'use the cgroupfs driver (SystemdCgroup = false / cgroup_manager = "cgroupfs")',
+        )
+    for name, handler in oci.items():
         if handler.cgroup_writable and not host.cgroup_v2:
             yield Finding(
                 "host-cgroup-driver",
