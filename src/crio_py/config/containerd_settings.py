@@ -24,7 +24,7 @@ from crio_py.config.containerd_cri import (
     Runtime,
 )
 from crio_py.config.containerd_cri import RegistryAuth as RegistryAuthTable
-from crio_py.config.containerd_lint import cri_view
+from crio_py.config.containerd_view import cri_view
 from crio_py.config.model import (
     CniSettings,
     ContainerDefaults,

@@ -90,11 +90,11 @@ def lint_crio(sources: Sequence[Source], target: Target) -> tuple[list[Diagnosti
     merged = merge_sources(sources, reporter)
     quiet = Walker(Source("<merged>", "", merged), target, KEY_RULES)
     config: CrioConfig = quiet.run(CrioConfig, merged)
-    check_semantics(reporter, config, merged)
+    check_semantics(reporter, config)
     return reporter.diagnostics, config
 
 
-def check_semantics(reporter: Reporter, config: CrioConfig, merged: dict[str, Any]) -> None:
+def check_semantics(reporter: Reporter, config: CrioConfig) -> None:
     """CRI-O's validation of the merged configuration."""
     runtime = config.crio.runtime
     default, handlers = effective_runtime(runtime, reporter.target)
@@ -128,67 +128,73 @@ def _check_handler(
     reporter: Reporter, name: str, handler: RuntimeHandler, *, is_default: bool
 ) -> None:
     path = (*_HANDLERS, name)
-    severity = Severity.ERROR if is_default else Severity.WARNING
     outcome = "CRI-O refuses to start" if is_default else "CRI-O drops this handler"
+    for code, key, message in _handler_problems(handler):
+        # A broken default handler is fatal; CRI-O drops any other one with a warning.
+        severity = None
+        if code == "invalid-runtime":
+            message = f"{message}; {outcome}"
+            severity = Severity.ERROR if is_default else Severity.WARNING
+        reporter.report(code, (*path, key), message, value=True, severity=severity)
+
+
+def _handler_problems(handler: RuntimeHandler) -> list[tuple[str, str, str]]:
+    """(code, key, message) for each rule of CRI-O's handler validation that fails."""
     kind = handler.runtime_type or "oci"
-    if kind not in ("oci", "vm", "pod"):
-        reporter.report(
+    checks = [
+        (
+            kind not in ("oci", "vm", "pod"),
             "invalid-runtime",
-            (*path, "runtime_type"),
-            f'runtime_type "{kind}" must be oci, vm or pod; {outcome}',
-            value=True,
-            severity=severity,
-        )
-    if handler.runtime_config_path and kind != "vm":
-        reporter.report(
+            "runtime_type",
+            f'runtime_type "{kind}" must be oci, vm or pod',
+        ),
+        (
+            bool(handler.runtime_config_path) and kind != "vm",
             "invalid-runtime",
-            (*path, "runtime_config_path"),
-            f'runtime_config_path is only allowed with runtime_type "vm"; {outcome}',
-            severity=severity,
-        )
-    if kind == "vm" and handler.runtime_path and not _SHIM_V2.search(handler.runtime_path):
-        reporter.report(
+            "runtime_config_path",
+            'runtime_config_path is only allowed with runtime_type "vm"',
+        ),
+        (
+            kind == "vm"
+            and bool(handler.runtime_path)
+            and not _SHIM_V2.search(handler.runtime_path),
             "invalid-runtime",
-            (*path, "runtime_path"),
-            f"a vm handler's runtime_path must be a containerd-shim-<name>-v2 binary; {outcome}",
-            value=True,
-            severity=severity,
-        )
-    if handler.no_sync_log and kind != "oci":
-        reporter.report(
+            "runtime_path",
+            "a vm handler's runtime_path must be a containerd-shim-<name>-v2 binary",
+        ),
+        (
+            handler.no_sync_log and kind != "oci",
             "invalid-value",
-            (*path, "no_sync_log"),
+            "no_sync_log",
             'no_sync_log only works with runtime_type "oci"',
-            value=True,
-        )
-    if handler.stream_websockets and kind != "pod":
-        reporter.report(
+        ),
+        (
+            handler.stream_websockets and kind != "pod",
             "invalid-value",
-            (*path, "stream_websockets"),
+            "stream_websockets",
             'stream_websockets only works with runtime_type "pod"',
-            value=True,
-        )
-    if handler.exec_cpu_affinity not in ("", "first"):
-        reporter.report(
+        ),
+        (
+            handler.exec_cpu_affinity not in ("", "first"),
             "invalid-value",
-            (*path, "exec_cpu_affinity"),
+            "exec_cpu_affinity",
             'exec_cpu_affinity must be "" or "first"',
-            value=True,
-        )
-    if handler.monitor_exec_cgroup not in ("", "container"):
-        reporter.report(
+        ),
+        (
+            handler.monitor_exec_cgroup not in ("", "container"),
             "invalid-value",
-            (*path, "monitor_exec_cgroup"),
+            "monitor_exec_cgroup",
             'monitor_exec_cgroup must be "" or "container"',
-            value=True,
-        )
-    if reporter.has((*path, "container_create_timeout")) and handler.container_create_timeout < 30:
-        reporter.report(
+        ),
+        (
+            "container_create_timeout" in handler.model_fields_set
+            and handler.container_create_timeout < 30,
             "adjusted-value",
-            (*path, "container_create_timeout"),
+            "container_create_timeout",
             "container_create_timeout is below 30 seconds; CRI-O raises it to 30",
-            value=True,
-        )
+        ),
+    ]
+    return [(code, key, message) for failed, code, key, message in checks if failed]
 
 
 def _check_cgroups(

@@ -16,38 +16,13 @@ import pytest
 
 from crio_py.cli import main
 from crio_py.config.diagnostics import CODES, Diagnostic, Severity
-from crio_py.config.load import LintOptions, lint_paths, load_settings
+from crio_py.config.load import load_settings
 from crio_py.config.provenance import locator
-from crio_py.config.rules import parse_target
 from crio_py.config.source import read_file
 from crio_py.hostcheck import Host, check_host
+from tests.unit.config.lint_helpers import lint, only, write_files
 
 ERROR, WARNING, INFO = Severity.ERROR, Severity.WARNING, Severity.INFO
-
-
-# -- helpers ---------------------------------------------------------------------------------------
-def write_files(root: Path, files: dict[str, str]) -> None:
-    """Write each relative path with its text below root."""
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-
-
-def lint(path: Path, target: str | None = None) -> list[Diagnostic]:
-    """`config lint PATH [--target TARGET]` through the public entry point."""
-    targets = {}
-    if target is not None:
-        parsed = parse_target(target)
-        targets[parsed.daemon] = parsed
-    return lint_paths([path], LintOptions(targets=targets)).diagnostics
-
-
-def only(diagnostics: list[Diagnostic], code: str) -> Diagnostic:
-    """The single diagnostic with this code (fails when there are none or several)."""
-    found = [d for d in diagnostics if d.code == code]
-    assert len(found) == 1, f"expected one {code}, got {diagnostics}"
-    return found[0]
 
 
 # -- the table of cases: one per code that a config file alone triggers ----------------------------

@@ -13,9 +13,9 @@ from crio_py.cli import main
 from crio_py.config.diagnostics import Diagnostic, Severity
 from crio_py.config.load import LintOptions, lint_paths, load_settings
 from crio_py.config.provenance import locator
-from crio_py.config.rules import parse_target
 from crio_py.config.source import read_file
 from crio_py.hostcheck import Host, check_host
+from tests.unit.config.lint_helpers import lint, only, write_files
 
 ERROR, WARNING = Severity.ERROR, Severity.WARNING
 CRI = '"io.containerd.grpc.v1.cri"'
@@ -27,20 +27,8 @@ def lint_text(
     tmp_path: Path, text: str, *, name: str = "config.toml", target: str | None = None
 ) -> list[Diagnostic]:
     """Write one file and lint it for a target."""
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    targets = {}
-    if target is not None:
-        parsed = parse_target(target)
-        targets[parsed.daemon] = parsed
-    return lint_paths([path], LintOptions(targets=targets)).diagnostics
-
-
-def only(diagnostics: list[Diagnostic], code: str) -> Diagnostic:
-    """The single diagnostic with this code."""
-    found = [d for d in diagnostics if d.code == code]
-    assert len(found) == 1, f"expected one {code}, got {diagnostics}"
-    return found[0]
+    write_files(tmp_path, {name: text})
+    return lint(tmp_path / name, target)
 
 
 def at(diagnostic: Diagnostic) -> tuple[str, Severity, int, int, str]:
