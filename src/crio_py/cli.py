@@ -1,8 +1,9 @@
-"""The `crio-py` command line: `config lint | default | schema | show` (argparse only)."""
+"""The `crio-py` command line: `config lint | migrate | default | schema | show` (argparse only)."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,8 @@ from crio_py import __version__
 from crio_py.config.defaults import default_text
 from crio_py.config.diagnostics import Diagnostic, has_errors
 from crio_py.config.load import FORMATS, LintOptions, lint_paths, load_settings
+from crio_py.config.migrate_report import MigrationResult, render_report
+from crio_py.config.migration import TARGETS, MigrateRequest, migrate, write_in_place
 from crio_py.config.render import settings_text
 from crio_py.config.report import render, render_text
 from crio_py.config.rules import Target, all_target_names, parse_target
@@ -43,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema = actions.add_parser("schema", help="print the JSON Schema of a format")
     schema.add_argument("--format", choices=FORMATS, default="containerd")
     schema.add_argument("--version", type=int, choices=(1, 2, 3, 4), default=3)
+    _add_migrate(actions)
     show = actions.add_parser("show", help="print the effective settings")
     show.add_argument("path", nargs="?", type=Path, help="config file (default: embedded)")
     show.add_argument("--format", choices=("containerd", "crio"), help="input format")
@@ -76,10 +80,51 @@ def _add_lint(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
 
 
+def _add_migrate(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    migrate = actions.add_parser(
+        "migrate", help="migrate a config to a newer containerd version or the other daemon"
+    )
+    migrate.add_argument("path", type=Path, metavar="PATH")
+    migrate.add_argument(
+        "--to",
+        choices=TARGETS,
+        help="containerd-v2|v3|v4, crio or crio-dropin (default: containerd-v3, "
+        "or v4 for a version 4 file)",
+    )
+    migrate.add_argument(
+        "--write",
+        action="store_true",
+        help="rewrite PATH in place (keeping PATH.bak) and write hosts.toml files",
+    )
+    migrate.add_argument("--diff", action="store_true", help="print a unified diff")
+    migrate.add_argument(
+        "--check", action="store_true", help="exit 1 when migrating would change something"
+    )
+    migrate.add_argument(
+        "--format",
+        action="append",
+        default=[],
+        metavar="FORMAT",
+        choices=("text", "json", "containerd", "crio"),
+        help="report as text|json, and/or force the input format",
+    )
+    migrate.add_argument(
+        "--hosts-dir",
+        help="where hosts.toml files go (default: the config's "
+        "config_path, else /etc/containerd/certs.d)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
-    handlers = {"lint": _lint, "default": _default, "schema": _schema, "show": _show}
+    handlers = {
+        "lint": _lint,
+        "default": _default,
+        "schema": _schema,
+        "show": _show,
+        "migrate": _migrate,
+    }
     return handlers[args.action](args)
 
 
@@ -127,6 +172,51 @@ def _show(args: argparse.Namespace) -> int:
         sys.stderr.write(render_text(warnings))
     sys.stdout.write(settings_text(settings, args.output))
     return EXIT_OK
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    report_format = next((f for f in reversed(args.format) if f in ("text", "json")), "text")
+    forced = next((f for f in reversed(args.format) if f in ("containerd", "crio")), None)
+    request = MigrateRequest(args.path, args.to, args.hosts_dir, forced)
+    try:
+        result = migrate(request)
+        if args.write:
+            _write_migration(args.path, result)
+    except ConfigError as exc:  # unreadable, unknown format or version, or invalid input
+        _print_failure(exc, exc.diagnostics)
+        return EXIT_UNREADABLE
+    report = render_report(result, report_format)
+    if args.write or args.check:
+        sys.stdout.write(report)
+    else:
+        sys.stdout.write(_diff(args.path, result.text) if args.diff else result.text)
+        sys.stderr.write(report)
+    return EXIT_ERRORS if args.check and result.changed else EXIT_OK
+
+
+def _write_migration(path: Path, result: MigrationResult) -> None:
+    if (
+        not path.is_file()
+        or result.target in ("crio", "crio-dropin")
+        or (result.source_format == "crio")
+    ):
+        raise ConfigReadError(
+            "--write rewrites one containerd file in place; redirect the "
+            "output of a conversion to the new file instead"
+        )
+    for written in write_in_place(path, result):
+        print(f"crio-py: wrote {written}", file=sys.stderr)
+
+
+def _diff(path: Path, migrated: str) -> str:
+    original = path.read_text(encoding="utf-8") if path.is_file() else ""
+    lines = difflib.unified_diff(
+        original.splitlines(keepends=True),
+        migrated.splitlines(keepends=True),
+        fromfile=str(path),
+        tofile=f"{path} (migrated)",
+    )
+    return "".join(lines)
 
 
 def _print_failure(exc: Exception, diagnostics: list[Diagnostic]) -> None:

@@ -137,7 +137,8 @@ def _check_registry(reporter: Reporter, view: CriView) -> None:
             f"`{table_name((*base, 'mirrors'))}` cannot be set together with "
             f"`{table_name((*base, 'config_path'))}`; containerd refuses to start "
             "the CRI plugin",
-            hint="move the mirrors into hosts.toml files under config_path",
+            hint="move the mirrors into hosts.toml files under config_path "
+            "(`crio-py config migrate --write PATH` does it)",
         )
     for host, host_config in registry.configs.items():
         if host_config.tls is not None:

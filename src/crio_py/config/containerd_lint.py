@@ -12,7 +12,7 @@ from crio_py.config.containerd import MODELS, ContainerdConfig
 from crio_py.config.containerd_checks import check_semantics
 from crio_py.config.containerd_plugin_ids import check_modelled_plugins, unknown_hook
 from crio_py.config.containerd_view import config_version, max_config_version
-from crio_py.config.diagnostics import Diagnostic
+from crio_py.config.diagnostics import Diagnostic, make
 from crio_py.config.locate import Reporter
 from crio_py.config.rules import Target
 from crio_py.config.source import KeyPath, Source
@@ -31,11 +31,26 @@ def lint_containerd(
     version = config_version(sources[0].data)
     if not _check_version(reporter, version, target):
         return reporter.diagnostics, None
-    for source in sources:
-        data = {"version": version, **source.data}
-        walker = Walker(source, target, cr.KEY_RULES[version], unknown_hook=unknown_hook(version))
-        walker.run(MODELS[version], data)
-        check_modelled_plugins(walker, data, version)
+    for index, source in enumerate(sources):
+        own = config_version(source.data) if "version" in source.data else version
+        if index and own not in range(1, version + 1):
+            line, column = source.position(("version",), value=True)
+            reporter.diagnostics.append(
+                make(
+                    "unsupported-version",
+                    f"an imported file may not have a higher config version ({own}) than the "
+                    f"file that imports it ({version})",
+                    file=source.path,
+                    line=line,
+                    column=column,
+                    key="version",
+                )
+            )
+            continue
+        data = {"version": own, **source.data}
+        walker = Walker(source, target, cr.KEY_RULES[own], unknown_hook=unknown_hook(own))
+        walker.run(MODELS[own], data)
+        check_modelled_plugins(walker, data, own)
         reporter.diagnostics.extend(walker.diagnostics)
     merged = merge_imports([s.data for s in sources], target)
     quiet = Walker(Source("<merged>", "", merged), target, cr.KEY_RULES[version])
@@ -94,7 +109,8 @@ def _check_version(reporter: Reporter, version: int, target: Target) -> bool:
             "memory on every start; the CRI plugin keys move to "
             f'[plugins."{cr.CRI_RUNTIME}"] and [plugins."{cr.CRI_IMAGES}"]',
             value=True,
-            hint=f"rewrite the file as config version {newest} to skip the migration",
+            hint=f"rewrite the file as config version {newest} to skip the migration: "
+            f"`crio-py config migrate --to containerd-v{newest} --write PATH`",
         )
     return True
 
@@ -114,5 +130,5 @@ def _report_version_1(reporter: Reporter, target: Target) -> None:
         "config-migrated",
         path,
         message,
-        hint="add `version = 2` and use full plugin ids (io.containerd.grpc.v1.cri)",
+        hint="`crio-py config migrate --write PATH` rewrites it with full plugin ids",
     )

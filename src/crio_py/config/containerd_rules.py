@@ -87,7 +87,7 @@ _REGISTRY_RULES = [
     KeyRule(
         ("mirrors",),
         deprecated=(1, 5),
-        replacement="config_path with hosts.toml files",
+        replacement="config_path with hosts.toml files (`crio-py config migrate` writes them)",
     ),
     KeyRule(
         ("configs", "*", "tls"),
@@ -256,6 +256,16 @@ def short_id_uri(name: str) -> str:
         return f"io.containerd.service.v1.{name}"
     return f"io.containerd.grpc.v1.{name}"
 
+
+# The streaming keys that stay in io.containerd.grpc.v1.cri in config version 3.
+CRI_SERVER_KEYS = (
+    "disable_tcp_service",
+    "stream_server_address",
+    "stream_server_port",
+    "stream_idle_timeout",
+    "enable_tls_streaming",
+    "x509_key_pair_streaming",
+)
 
 # Tables that version 4 moved from the top level into server plugins.
 V4_MOVED_TABLES: dict[str, str] = {

@@ -298,4 +298,25 @@ def effective_runtime(
     handlers = {builtin_name: builtin}
     if "runtimes" in written:
         handlers.update(runtime.runtimes)
+    if target.version >= (1, 32):
+        handlers = _resolve_inherit(default, handlers)
     return default, handlers
+
+
+def _resolve_inherit(
+    default: str, handlers: dict[str, RuntimeHandler]
+) -> dict[str, RuntimeHandler]:
+    """`inherit_default_runtime = true` copies path, type, root and config path (CRI-O 1.32+)."""
+    base = handlers.get(default)
+    if base is None:
+        return handlers
+    copied = {
+        key: getattr(base, key)
+        for key in ("runtime_path", "runtime_type", "runtime_root", "runtime_config_path")
+    }
+    return {
+        name: handler.model_copy(update=copied)
+        if handler.inherit_default_runtime and name != default
+        else handler
+        for name, handler in handlers.items()
+    }

@@ -24,6 +24,9 @@ from crio_py.config.rules import Target, newest
 from crio_py.config.types import parse_duration
 
 _DEFAULT_MSG_SIZE = 83886080
+# The sysctls that containerd's enable_unprivileged_ports / _icmp set (crossmap.md §6).
+UNPRIVILEGED_PORTS = "net.ipv4.ip_unprivileged_port_start=0"
+UNPRIVILEGED_ICMP = "net.ipv4.ping_group_range=0 2147483647"
 
 
 def to_settings(
@@ -86,19 +89,15 @@ def to_settings(
             tls_cert=Path(api.stream_tls_cert) if api.stream_tls_cert else None,
             tls_key=Path(api.stream_tls_key) if api.stream_tls_key else None,
             tls_ca=Path(api.stream_tls_ca) if api.stream_tls_ca else None,
-            idle_timeout_s=parse_duration(api.stream_idle_timeout or "0"),
+            # CRI-O leaves streams open 4 hours unless stream_idle_timeout says otherwise.
+            idle_timeout_s=parse_duration(api.stream_idle_timeout or "4h"),
         ),
         metrics_address=_metrics_address(config),
         stop_timeout_s=float(max(crio.runtime.ctr_stop_timeout, 30)),
         log_level=crio.runtime.log_level,
         cdi_spec_dirs=tuple(Path(d) for d in crio.runtime.cdi_spec_dirs),
-        enable_unprivileged_ports=any(
-            s.startswith("net.ipv4.ip_unprivileged_port_start=")
-            for s in crio.runtime.default_sysctls
-        ),
-        enable_unprivileged_icmp=any(
-            s.startswith("net.ipv4.ping_group_range=") for s in crio.runtime.default_sysctls
-        ),
+        enable_unprivileged_ports=UNPRIVILEGED_PORTS in crio.runtime.default_sysctls,
+        enable_unprivileged_icmp=UNPRIVILEGED_ICMP in crio.runtime.default_sysctls,
         namespaces_dir=Path(crio.runtime.namespaces_dir),
     )
 

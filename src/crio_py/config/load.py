@@ -128,7 +128,7 @@ def lint_paths(paths: Sequence[Path], options: LintOptions) -> LintResult:
     """Lint files and directories; a CRI-O main file brings its crio.conf.d along."""
     result = LintResult()
     for path in paths:
-        units = _units(path, options)
+        units = config_units(path, options)
         if not any(units):
             result.unreadable = True
             result.diagnostics.append(
@@ -140,7 +140,7 @@ def lint_paths(paths: Sequence[Path], options: LintOptions) -> LintResult:
     return result
 
 
-def _units(path: Path, options: LintOptions) -> list[list[Path]]:
+def config_units(path: Path, options: LintOptions) -> list[list[Path]]:
     """Groups of files linted together: a CRI-O main file with its drop-ins, or one file.
 
     A directory holding crio.conf or crio.conf.d is one CRI-O configuration; a directory named
@@ -186,7 +186,7 @@ def _lint_unit(files: list[Path], options: LintOptions, result: LintResult) -> N
             result.diagnostics.extend(lint_hosts(source, target)[0])
         return
     if kind == "containerd":
-        sources = [*sources, *_imported(sources[0], result)]
+        sources = [*sources, *imported_sources(sources[0], result)]
     diagnostics, settings = lint_sources(sources, kind, target)
     result.diagnostics.extend(diagnostics)
     if options.host_checker is not None and settings is not None:
@@ -210,7 +210,7 @@ def lint_sources(
     return diagnostics, settings
 
 
-def _imported(main: Source, result: LintResult) -> list[Source]:
+def imported_sources(main: Source, result: LintResult) -> list[Source]:
     """The files a containerd config imports, recursively, each once, in load order."""
     seen = {Path(main.path).resolve()}
     found: list[Source] = []
@@ -263,7 +263,7 @@ def load_settings(
     if path is None:
         sources = [parse_text(default_text("containerd", 3), "<embedded default>")]
     else:
-        units = _units(path, LintOptions()) if path.exists() else [[path]]
+        units = config_units(path, LintOptions()) if path.exists() else [[path]]
         files = units[0] if units else []
         sources = [s for s in (read_source(f, result) for f in files) if s is not None]
     if result.diagnostics or not sources:
@@ -272,7 +272,7 @@ def load_settings(
     if kind not in ("containerd", "crio"):
         raise ConfigReadError(f"{path}: not a containerd or CRI-O configuration")
     if kind == "containerd":
-        sources = [*sources, *_imported(sources[0], result)]
+        sources = [*sources, *imported_sources(sources[0], result)]
         if result.diagnostics:
             raise ConfigReadError(f"{path}: cannot load an imported file", result.diagnostics)
     return settings_from_sources(sources, kind)

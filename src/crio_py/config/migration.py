@@ -1,0 +1,100 @@
+"""`config migrate`: pick the migration for a file and a target, and write the results safely.
+
+Same-format migrations (containerd config versions) edit the file in place, keeping comments;
+cross-format ones (CRI-O ⇄ containerd) come from convert.py. Nothing is written until every
+output is known to be writable, so bad input never leaves a half-done migration.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from crio_py.config.containerd_view import config_version
+from crio_py.config.convert import containerd_to_crio, crio_to_containerd
+from crio_py.config.load import (
+    LintOptions,
+    LintResult,
+    config_units,
+    detect_format,
+    imported_sources,
+    read_source,
+)
+from crio_py.config.migrate import migrate_containerd
+from crio_py.config.migrate_report import MigrationResult
+from crio_py.config.source import Source
+from crio_py.errors import ConfigReadError
+from crio_py.fsutil import atomic_write_text
+
+TARGETS = ("containerd-v2", "containerd-v3", "containerd-v4", "crio", "crio-dropin")
+
+
+@dataclass(frozen=True)
+class MigrateRequest:
+    """What `config migrate` was asked to do."""
+
+    path: Path
+    to: str | None = None
+    hosts_dir: str | None = None
+    forced_format: str | None = None
+
+
+def migrate(request: MigrateRequest) -> MigrationResult:
+    """Migrate a config; ConfigReadError (with diagnostics) for input that cannot be migrated."""
+    sources = _read(request.path)
+    kind = request.forced_format or detect_format(sources[0])
+    if kind == "crio":
+        return _from_crio(sources, request.to or "containerd-v3")
+    if kind != "containerd":
+        raise ConfigReadError(f"{request.path}: neither a containerd nor a CRI-O configuration")
+    version = config_version(sources[0].data)
+    to = request.to or f"containerd-v{max(version, 3)}"
+    if to in ("crio", "crio-dropin"):
+        result = LintResult()
+        imported = imported_sources(sources[0], result)
+        if result.diagnostics:
+            raise ConfigReadError(
+                f"{request.path}: cannot read an imported file", result.diagnostics
+            )
+        return containerd_to_crio([*sources, *imported], dropin=to == "crio-dropin")
+    if to not in TARGETS:
+        raise ConfigReadError(f"unknown target {to!r}; choose one of {', '.join(TARGETS)}")
+    return migrate_containerd(sources[0], int(to[-1]), request.hosts_dir)
+
+
+def _from_crio(sources: list[Source], to: str) -> MigrationResult:
+    if to != "containerd-v3":
+        raise ConfigReadError(f"a CRI-O configuration migrates to containerd-v3, not {to}")
+    return crio_to_containerd(sources)
+
+
+def _read(path: Path) -> list[Source]:
+    result = LintResult()
+    units = config_units(path, LintOptions()) if path.exists() else [[path]]
+    files = units[0] if units else []
+    sources = [s for s in (read_source(f, result) for f in files) if s is not None]
+    if result.diagnostics or not sources:
+        raise ConfigReadError(f"{path}: cannot read the configuration", result.diagnostics)
+    return sources
+
+
+def write_in_place(path: Path, result: MigrationResult) -> list[Path]:
+    """Write the migrated file (keeping PATH.bak) and its hosts.toml files; return what was
+    written. Refuses, before writing anything, to overwrite a different hosts.toml."""
+    hosts = {Path(result.hosts_dir) / name: text for name, text in result.hosts_files.items()}
+    clashes = [p for p, text in hosts.items() if p.exists() and p.read_text() != text]
+    if clashes:
+        raise ConfigReadError(
+            "these hosts.toml files exist with other content: " + ", ".join(map(str, clashes))
+        )
+    written: list[Path] = []
+    for hosts_path, text in hosts.items():
+        atomic_write_text(hosts_path, text)
+        written.append(hosts_path)
+    if result.text != path.read_text(encoding="utf-8"):
+        backup = path.with_name(path.name + ".bak")
+        shutil.copy2(path, backup)
+        atomic_write_text(path, result.text, mode=path.stat().st_mode & 0o777)
+        written += [backup, path]
+    return written
