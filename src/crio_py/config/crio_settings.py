@@ -55,7 +55,7 @@ def to_settings(
         sandbox_image=crio.image.pause_image,
         drop_infra_container=crio.runtime.drop_infra_ctr,
         cni=CniSettings(
-            bin_dirs=tuple(Path(d) for d in _plugin_dirs(config)),
+            bin_dirs=tuple(Path(d) for d in plugin_dirs(config)),
             conf_dir=Path(crio.network.network_dir),
             max_conf_num=1,
             default_network=crio.network.cni_default_network,
@@ -102,7 +102,8 @@ def to_settings(
     )
 
 
-def _plugin_dirs(config: CrioConfig) -> list[str]:
+def plugin_dirs(config: CrioConfig) -> list[str]:
+    """CNI binary directories as CRI-O uses them: the deprecated plugin_dir first."""
     network = config.crio.network
     dirs = list(network.plugin_dirs)
     if network.plugin_dir and network.plugin_dir not in dirs:

@@ -50,6 +50,7 @@ from crio_py.config.crio import (
 )
 from crio_py.config.crio_lint import lint_crio
 from crio_py.config.crio_merge import merge_sources
+from crio_py.config.crio_settings import plugin_dirs
 from crio_py.config.migrate_report import Action, MigrationResult
 from crio_py.config.rules import newest
 from crio_py.config.source import Source
@@ -296,21 +297,12 @@ def _storage_to_containerd(ctx: _Context, config: CrioConfig) -> None:
     ctx.convert(source, {(*_IMG, "snapshotter"): snapshotter}, reason)
 
 
-def _crio_plugin_dirs(config: CrioConfig) -> list[str]:
-    """CNI binary directories as CRI-O uses them: the deprecated plugin_dir first."""
-    network = config.crio.network
-    dirs = list(network.plugin_dirs)
-    if network.plugin_dir and network.plugin_dir not in dirs:
-        dirs.insert(0, network.plugin_dir)
-    return dirs
-
-
 def _network_to_containerd(ctx: _Context, config: CrioConfig) -> None:
     keys = [(*_NET, "plugin_dirs"), (*_NET, "plugin_dir")]
     written = [key for key in keys if ctx.is_set(key)]
     if not written:
         return
-    dirs = _crio_plugin_dirs(config)
+    dirs = plugin_dirs(config)
     if len(dirs) == 1:
         targets: dict[Key, Any] = {(*_RT, "cni", "bin_dir"): dirs[0]}
         reason = "one directory: bin_dir"
