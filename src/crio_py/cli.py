@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import difflib
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,8 +21,10 @@ from crio_py.config.render import settings_text
 from crio_py.config.report import render, render_text
 from crio_py.config.rules import Target, all_target_names, parse_target
 from crio_py.config.schema import schema_for
-from crio_py.errors import ConfigError, ConfigReadError
+from crio_py.ctl.args import add_ctl_parser
+from crio_py.errors import ConfigError, ConfigReadError, CrioPyError
 from crio_py.hostcheck import check_host
+from crio_py.log import LEVELS
 
 OUTPUTS = ("text", "json", "sarif")
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
@@ -51,7 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("path", nargs="?", type=Path, help="config file (default: embedded)")
     show.add_argument("--format", choices=("containerd", "crio"), help="input format")
     show.add_argument("--output", choices=("toml", "json"), default="toml")
+    _add_serve(commands)
+    add_ctl_parser(commands)
     return parser
+
+
+def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve = commands.add_parser("serve", help="run the CRI daemon")
+    serve.add_argument(
+        "--config", type=Path, metavar="PATH", help="config file (default: the embedded default)"
+    )
+    serve.add_argument(
+        "--log-level", choices=tuple(LEVELS), help="default: the config's level, else info"
+    )
+    serve.add_argument(
+        "--log-format", choices=("text", "json"), help="default: the config's format, else text"
+    )
 
 
 def _add_lint(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -118,6 +137,12 @@ def _add_migrate(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "ctl":
+        from crio_py.ctl.main import run  # grpc is imported only when a CRI call is made
+
+        return run(args)
     handlers = {
         "lint": _lint,
         "default": _default,
@@ -171,6 +196,35 @@ def _show(args: argparse.Namespace) -> int:
     if warnings:
         sys.stderr.write(render_text(warnings))
     sys.stdout.write(settings_text(settings, args.output))
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from crio_py import daemon, log  # grpc is imported only when the daemon runs
+
+    try:
+        settings, warnings = load_settings(args.config)
+    except ConfigReadError as exc:
+        _print_failure(exc, exc.diagnostics)
+        return EXIT_UNREADABLE
+    except ConfigError as exc:
+        _print_failure(exc, exc.diagnostics)
+        return EXIT_ERRORS
+    level = args.log_level or settings.log_level
+    if level.lower() not in LEVELS:
+        print(f"crio-py: unknown log level {level!r} in the config; using info", file=sys.stderr)
+        level = "info"
+    log.setup(level, args.log_format or settings.log_format)
+    logger = logging.getLogger("crio_py.serve")
+    for diagnostic in warnings:
+        logger.warning("%s", daemon.format_diagnostic(diagnostic))
+    try:
+        asyncio.run(daemon.serve(settings, config_path=args.config))
+    except KeyboardInterrupt:  # before the signal handlers were installed
+        return 130
+    except CrioPyError as exc:
+        logger.error("crio-py cannot serve: %s", exc)
+        return EXIT_ERRORS
     return EXIT_OK
 
 

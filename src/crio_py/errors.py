@@ -68,6 +68,10 @@ class PermissionDeniedError(CrioPyError):
     """The caller or the daemon lacks a permission."""
 
 
+class IntegrityError(CrioPyError):
+    """Content does not match its digest or size (a corrupt blob, a lying registry)."""
+
+
 class CommandError(CrioPyError):
     """A child process failed: its argv (secrets redacted), exit code and the tail of stderr."""
 

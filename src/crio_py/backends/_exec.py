@@ -26,6 +26,7 @@ class CommandResult:
     returncode: int
     stdout: str
     stderr: str
+    raw_stdout: bytes = b""
 
 
 def redact(argv: Sequence[str], secrets: Sequence[str] = ()) -> list[str]:
@@ -70,6 +71,7 @@ async def run(
         returncode=process.returncode if process.returncode is not None else -1,
         stdout=stdout.decode("utf-8", "replace"),
         stderr=stderr.decode("utf-8", "replace"),
+        raw_stdout=stdout,
     )
     if check and result.returncode != 0:
         raise CommandError(shown, result.returncode, redact([result.stderr], secrets)[0])

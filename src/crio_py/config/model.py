@@ -91,6 +91,29 @@ class RegistrySettings(Frozen):
     global_auth_file: Path | None = None
 
 
+class Endpoint(Frozen):
+    """One place to pull an image from, with its TLS settings (resolved by config.registries)."""
+
+    host: str = Field(description="host[:port] as it goes into a docker:// reference")
+    scheme: Literal["http", "https"] = "https"
+    skip_verify: bool = False
+    ca_files: tuple[Path, ...] = ()
+    client_pairs: tuple[tuple[Path, Path | None], ...] = ()
+    mirror: bool = False
+
+    @property
+    def plain_http(self) -> bool:
+        return self.scheme == "http"
+
+
+class Credentials(Frozen):
+    """Registry credentials; never logged."""
+
+    username: str = ""
+    password: str = Field("", repr=False)
+    identity_token: str = Field("", repr=False)
+
+
 class StreamSettings(Frozen):
     """The streaming server for Exec, Attach and PortForward."""
 

@@ -1,0 +1,271 @@
+"""Unpacking one image layer into a directory, safely, with whiteouts made for overlayfs.
+
+`.wh.NAME` becomes a 0:0 character device and `.wh..wh..opq` the opaque xattr, as containerd's
+`OverlayConvertWhiteout` does. Archives are untrusted: no entry may write outside the layer dir,
+through a symlink, or hard-link out of it; the uncompressed stream must match the diff_id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gzip
+import hashlib
+import logging
+import os
+import posixpath
+import re
+import shutil
+import stat
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, cast
+
+from crio_py.errors import InvalidArgumentError
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+TAR_TYPE = "application/vnd.oci.image.layer.v1.tar"
+GZIP_TYPES = frozenset({TAR_TYPE + "+gzip", "application/vnd.docker.image.rootfs.diff.tar.gzip"})
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+OVERLAY_XATTR_PREFIX = "trusted.overlay."
+PAX_XATTR_PREFIX = "SCHILY.xattr."
+
+
+class LayerError(InvalidArgumentError):
+    """A layer cannot be unpacked: unsupported media type, corrupt archive, diff ID mismatch,
+    or an entry that would write outside the layer directory."""
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """One image layer: its blob in the content store and the digest of its uncompressed tar."""
+
+    digest: str
+    diff_id: str
+    media_type: str
+    blob_path: Path
+
+
+def check_layer(layer: LayerRef) -> None:
+    if layer.media_type not in GZIP_TYPES | {TAR_TYPE}:
+        raise LayerError(
+            f"layer {layer.digest}: unsupported media type {layer.media_type!r} "
+            "(supported: uncompressed and gzip tar)"
+        )
+    if not _SHA256.fullmatch(layer.diff_id):
+        raise LayerError(f"layer {layer.digest}: unsupported diff ID {layer.diff_id!r}")
+
+
+class _HashingReader:
+    """Hashes what passes through, so the diff ID is checked in the same pass as the unpack."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self.hasher = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.hasher.update(data)
+        return data
+
+
+def unpack_layer(layer: LayerRef, fs_dir: Path) -> None:
+    try:
+        with contextlib.ExitStack() as stack:
+            stream: IO[bytes] = stack.enter_context(layer.blob_path.open("rb"))
+            if layer.media_type in GZIP_TYPES:
+                stream = cast(IO[bytes], stack.enter_context(gzip.GzipFile(fileobj=stream)))
+            reader = _HashingReader(stream)
+            writer = _LayerWriter(fs_dir, layer.digest)
+            with tarfile.open(fileobj=cast(IO[bytes], reader), mode="r|") as tar:
+                for member in tar:
+                    writer.add(member, tar)
+            while reader.read(_CHUNK):  # what follows the end-of-archive blocks is hashed too
+                pass
+            writer.finish()
+    except (OSError, ValueError, EOFError, tarfile.TarError, zlib.error) as exc:
+        raise LayerError(f"layer {layer.digest}: cannot unpack: {exc}") from exc
+    actual = "sha256:" + reader.hasher.hexdigest()
+    if actual != layer.diff_id:
+        raise LayerError(
+            f"layer {layer.digest}: uncompressed digest {actual} "
+            f"does not match diff ID {layer.diff_id}"
+        )
+
+
+class _LayerWriter:
+    """Writes the entries of one layer archive under `fs_dir`, never outside it."""
+
+    def __init__(self, fs_dir: Path, digest: str) -> None:
+        self._fs_dir = fs_dir
+        self._digest = digest
+        # Directory mtimes are set last: adding entries to a directory changes its mtime.
+        self._dir_times: list[tuple[tuple[str, ...], int]] = []
+
+    def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        """Write one entry, converting whiteouts for overlayfs."""
+        parts = self._parts(member.name, member.name)
+        if not parts:
+            if not member.isdir():
+                raise self._error(member.name, "would replace the layer root")
+            self._set_attrs(self._fs_dir, parts, member)
+        elif parts[-1].startswith(WHITEOUT_PREFIX):
+            self._whiteout(parts, member)
+        elif member.islnk():
+            self._hardlink(self._parent(parts, member.name) / parts[-1], member)
+        else:
+            path = self._parent(parts, member.name) / parts[-1]
+            self._create(path, member, tar)
+            self._set_attrs(path, parts, member)
+
+    def finish(self) -> None:
+        """Set directory mtimes, re-checking each path, since later entries may replace it."""
+        for parts, mtime_ns in self._dir_times:
+            try:
+                path = self._parent(parts, "", create=False) / parts[-1] if parts else self._fs_dir
+                if stat.S_ISDIR(os.lstat(path).st_mode):
+                    os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+            except (LayerError, FileNotFoundError):
+                continue
+
+    def _error(self, entry: str, problem: str) -> LayerError:
+        return LayerError(f"layer {self._digest}: entry {entry!r} {problem}")
+
+    def _parts(self, name: str, entry: str) -> tuple[str, ...]:
+        """The normalised path inside the layer; absolute names are made relative first."""
+        normal = posixpath.normpath(name.lstrip("/") or ".")
+        if normal == ".":
+            return ()
+        if normal == ".." or normal.startswith("../"):
+            raise self._error(entry, "escapes the layer directory")
+        return tuple(normal.split("/"))
+
+    def _parent(self, parts: tuple[str, ...], entry: str, *, create: bool = True) -> Path:
+        """The parent of `parts`, each component checked with lstat to be a real directory."""
+        current = self._fs_dir
+        for depth, part in enumerate(parts[:-1], start=1):
+            current = current / part
+            shown = "/".join(parts[:depth])
+            try:
+                mode = os.lstat(current).st_mode
+            except FileNotFoundError:
+                if not create:
+                    raise self._error(entry, f"needs {shown!r}, not in the layer") from None
+                os.mkdir(current)
+                os.chmod(current, 0o755)
+                continue
+            if stat.S_ISLNK(mode):
+                raise self._error(entry, f"would write through the symlink {shown!r}")
+            if not stat.S_ISDIR(mode):
+                raise self._error(entry, f"has the non-directory {shown!r} as a parent")
+        return current
+
+    def _whiteout(self, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
+        parent = self._parent(parts, member.name)
+        if parts[-1] == OPAQUE_MARKER:
+            os.setxattr(parent, OPAQUE_XATTR, b"y", follow_symlinks=False)
+            return
+        if parts[-1].startswith(WHITEOUT_PREFIX * 2):
+            return  # other AUFS metadata (.wh..wh.plnk): ignored, as containerd does
+        target = parts[-1].removeprefix(WHITEOUT_PREFIX)
+        if target in ("", ".", ".."):
+            raise self._error(member.name, "is a whiteout of nothing")
+        path = parent / target
+        remove_path(path)
+        os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))
+        os.lchown(path, member.uid, member.gid)
+
+    def _hardlink(self, path: Path, member: tarfile.TarInfo) -> None:
+        parts = self._parts(member.linkname, member.name)
+        if not parts:
+            raise self._error(member.name, "is a hard link to the layer root")
+        target = self._parent(parts, member.name, create=False) / parts[-1]
+        if target == path:
+            return
+        try:
+            target_mode = os.lstat(target).st_mode
+        except FileNotFoundError:
+            raise self._error(
+                member.name, f"links to {member.linkname!r}, which is not in the layer"
+            ) from None
+        if stat.S_ISDIR(target_mode):
+            raise self._error(member.name, "is a hard link to a directory")
+        remove_path(path)
+        os.link(target, path, follow_symlinks=False)
+
+    def _create(self, path: Path, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        if member.isdir():
+            if not remove_path(path, keep_dir=True):
+                os.mkdir(path, 0o700)
+            return
+        remove_path(path)
+        if member.isreg():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                source = tar.extractfile(member)
+                if source is not None:
+                    shutil.copyfileobj(source, out, _CHUNK)
+        elif member.issym():
+            os.symlink(member.linkname, path)  # stored as is, never followed here
+        elif member.ischr() or member.isblk():
+            kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+            os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
+        elif member.isfifo():
+            os.mkfifo(path, 0o600)
+        else:
+            raise self._error(member.name, f"has the unsupported type {member.type!r}")
+
+    def _set_attrs(self, path: Path, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
+        os.lchown(path, member.uid, member.gid)  # before chmod: chown clears set-id bits
+        if not member.issym():  # Linux has no lchmod; symlink modes mean nothing anyway
+            os.chmod(path, stat.S_IMODE(member.mode))
+        for key, value in member.pax_headers.items():
+            if key.startswith(PAX_XATTR_PREFIX):
+                self._set_xattr(path, key.removeprefix(PAX_XATTR_PREFIX), value, member.name)
+        mtime_ns = round(member.mtime * 1_000_000_000)
+        if member.isdir():
+            self._dir_times.append((parts, mtime_ns))
+        else:
+            os.utime(path, ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+
+    def _set_xattr(self, path: Path, name: str, value: str, entry: str) -> None:
+        # overlayfs would obey a layer's own redirect/metacopy xattrs; only whiteouts set them.
+        if not name.startswith(OVERLAY_XATTR_PREFIX):
+            # tarfile decodes pax values with surrogateescape: this restores the original bytes.
+            raw = value.encode("utf-8", "surrogateescape")
+            try:
+                os.setxattr(path, name, raw, follow_symlinks=False)
+                return
+            except OSError as exc:
+                if exc.errno != errno.EOPNOTSUPP:
+                    raise
+        logger.warning("Dropped xattr %s of entry %s in layer %s", name, entry, self._digest)
+
+
+def remove_path(path: Path, *, keep_dir: bool = False) -> bool:
+    """Remove whatever is at `path` without following it; True if a directory was kept."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISDIR(mode):
+        os.unlink(path)
+    elif keep_dir:
+        return True
+    else:
+        shutil.rmtree(path)
+    return False
+
+
+def is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,323 @@
+"""skopeo: image pulls into the content store.
+
+A pull reads the manifest with `skopeo inspect --raw` (choosing the host's platform from an
+index), copies the blobs with `skopeo copy` into a private staging OCI layout (blobs the store
+already has are linked in first, so skopeo does not fetch them again), checks every blob's
+size and digest against the registry's manifest, and only then moves them into the store. A
+pull that fails anywhere leaves the store as it was. Credentials go to skopeo in an auth file
+with mode 0600 that is removed after the pull, never on the command line.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crio_py.backends import _exec
+from crio_py.config.model import Credentials, Endpoint
+from crio_py.errors import (
+    CommandError,
+    CrioPyError,
+    IntegrityError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnavailableError,
+)
+from crio_py.reference import Reference
+from crio_py.store.content import ContentStore, file_digest
+from crio_py.store.records import Descriptor
+
+logger = logging.getLogger(__name__)
+
+INDEX_TYPES = {
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+}
+_ARCH = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "armv7l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+}
+_NOT_FOUND = ("manifest unknown", "name unknown", "not found", "404")
+_DENIED = ("unauthorized", "authentication required", "401", "denied", "403")
+
+
+def host_platform() -> tuple[str, str]:
+    """(os, architecture) in OCI terms."""
+    machine = platform.machine()
+    return "linux", _ARCH.get(machine, machine)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One endpoint to pull from, and the credentials to present there."""
+
+    endpoint: Endpoint
+    credentials: Credentials | None = None
+
+
+@dataclass(frozen=True)
+class PullSpec:
+    """What to pull, and the endpoints to try in order."""
+
+    reference: Reference
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True)
+class PulledImage:
+    """A pulled image whose blobs are all in the content store."""
+
+    manifest: Descriptor
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    config_json: dict[str, Any]
+    repo_digest: str = ""  # what the tag points to: the index digest for a multi-platform image
+
+
+class SkopeoPuller:
+    """Pulls with skopeo, verifying everything it stores."""
+
+    def __init__(self, content: ContentStore, work_dir: Path, binary: str = "skopeo") -> None:
+        self.content = content
+        self.work_dir = work_dir
+        self.binary = binary
+        work_dir.mkdir(parents=True, exist_ok=True)
+
+    async def pull(self, spec: PullSpec) -> PulledImage:
+        """Try each endpoint in order; a failing mirror falls through to the next one."""
+        last: CrioPyError | None = None
+        for source in spec.sources:
+            try:
+                return await self._pull_from(source, spec.reference)
+            except (UnavailableError, NotFoundError, PermissionDeniedError, IntegrityError) as exc:
+                logger.warning(
+                    "Pulling %s from %s failed: %s", spec.reference, source.endpoint.host, exc
+                )
+                last = exc
+        raise last or UnavailableError(f"no endpoint to pull {spec.reference} from")
+
+    async def _pull_from(self, pull_source: Source, reference: Reference) -> PulledImage:
+        endpoint = pull_source.endpoint
+        with self._session(endpoint, pull_source.credentials) as session:
+            manifest_bytes, digest, top = await self._manifest(endpoint, reference, session)
+            manifest = _parse_manifest(manifest_bytes)
+            config = _descriptor(manifest.get("config"), "config")
+            layers = tuple(_descriptor(layer, "layer") for layer in manifest.get("layers", []))
+            source = f"docker://{endpoint.host}/{reference.path}@{digest}"
+            await self._copy(source, [config, *layers], session)
+            self.content.ingest_bytes(manifest_bytes, digest)
+            config_json = json.loads(self.content.read(config.digest))
+            media_type = str(
+                manifest.get("mediaType", "application/vnd.oci.image.manifest.v1+json")
+            )
+            return PulledImage(
+                manifest=Descriptor(media_type=media_type, digest=digest, size=len(manifest_bytes)),
+                config=config,
+                layers=layers,
+                config_json=config_json if isinstance(config_json, dict) else {},
+                repo_digest=top,
+            )
+
+    async def _manifest(
+        self, endpoint: Endpoint, reference: Reference, session: _Session
+    ) -> tuple[bytes, str, str]:
+        """The image manifest for the host platform, its digest (verified), and the digest of
+        what the reference names (an index, for a multi-platform image)."""
+        name = f"{endpoint.host}/{reference.path}"
+        pinned = f"@{reference.digest}" if reference.digest else f":{reference.tag}"
+        raw = await self._inspect(f"docker://{name}{pinned}", session)
+        digest = top = _sha256(raw)
+        if reference.digest and digest != reference.digest:
+            raise IntegrityError(
+                f"the registry sent a manifest for {reference} with digest {digest}"
+            )
+        document = _parse_manifest(raw)
+        if document.get("mediaType") in INDEX_TYPES or "manifests" in document:
+            digest = _choose_platform(document, str(reference))
+            raw = await self._inspect(f"docker://{name}@{digest}", session)
+            if _sha256(raw) != digest:
+                raise IntegrityError(
+                    f"the registry sent a manifest for {name}@{digest} with digest {_sha256(raw)}"
+                )
+        return raw, digest, top
+
+    async def _inspect(self, image: str, session: _Session) -> bytes:
+        argv = [self.binary, "inspect", "--raw", *session.flags("--"), image]
+        try:
+            result = await _exec.run(argv, timeout_s=120)
+        except CommandError as exc:
+            raise _translate(exc, image) from exc
+        return result.raw_stdout
+
+    async def _copy(self, source: str, blobs: list[Descriptor], session: _Session) -> None:
+        staging = self.work_dir / f"pull-{uuid.uuid4().hex}"
+        try:
+            self._link_known_blobs(staging, blobs)
+            argv = [
+                self.binary,
+                "copy",
+                "--quiet",
+                "--preserve-digests",  # an uncompressed layer must stay as the registry has it
+                *session.flags("--src-"),
+                source,
+                f"oci:{staging}:pull",
+            ]
+            try:
+                await _exec.run(argv)
+            except CommandError as exc:
+                raise _translate(exc, source) from exc
+            self._commit(staging, blobs)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _link_known_blobs(self, staging: Path, blobs: list[Descriptor]) -> None:
+        directory = staging / "blobs" / "sha256"
+        directory.mkdir(parents=True)
+        for blob in blobs:
+            if self.content.has(blob.digest):
+                os.link(self.content.path(blob.digest), directory / blob.digest[7:])
+
+    def _commit(self, staging: Path, blobs: list[Descriptor]) -> None:
+        """Check every new blob first, then move them all: never half an image in the store."""
+        new = [b for b in blobs if not self.content.has(b.digest)]
+        for blob in new:
+            path = staging / "blobs" / "sha256" / blob.digest[7:]
+            if not path.is_file():
+                raise IntegrityError(f"skopeo did not deliver blob {blob.digest}")
+            digest, size = file_digest(path)
+            if (digest, size) != (blob.digest, blob.size):
+                raise IntegrityError(
+                    f"blob {blob.digest} ({blob.size} bytes) arrived as {digest} ({size} bytes)"
+                )
+        for blob in new:
+            self.content.adopt(staging / "blobs" / "sha256" / blob.digest[7:], blob.digest)
+
+    @contextlib.contextmanager
+    def _session(self, endpoint: Endpoint, credentials: Credentials | None) -> Iterator[_Session]:
+        directory = self.work_dir / f"session-{uuid.uuid4().hex}"
+        directory.mkdir(mode=0o700)
+        try:
+            yield _Session.create(directory, endpoint, credentials)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Session:
+    """skopeo flags for one endpoint: TLS, certificate dir and auth file."""
+
+    tls_verify: bool
+    cert_dir: Path | None
+    authfile: Path | None
+
+    @classmethod
+    def create(
+        cls, directory: Path, endpoint: Endpoint, credentials: Credentials | None
+    ) -> _Session:
+        cert_dir = directory / "certs" if endpoint.ca_files or endpoint.client_pairs else None
+        if cert_dir is not None:
+            _fill_cert_dir(cert_dir, endpoint)
+        authfile = directory / "auth.json" if credentials else None
+        if authfile is not None and credentials is not None:
+            _write_authfile(authfile, endpoint.host, credentials)
+        return cls(not (endpoint.skip_verify or endpoint.plain_http), cert_dir, authfile)
+
+    def flags(self, prefix: str) -> list[str]:
+        """Flags for `inspect` (prefix "--") or the source side of `copy` ("--src-")."""
+        flags = [f"{prefix}tls-verify={'true' if self.tls_verify else 'false'}"]
+        if self.cert_dir is not None:
+            flags.append(f"{prefix}cert-dir={self.cert_dir}")
+        if self.authfile is not None:
+            flags.append(f"{prefix}authfile={self.authfile}")
+        return flags
+
+
+def _fill_cert_dir(cert_dir: Path, endpoint: Endpoint) -> None:
+    cert_dir.mkdir(mode=0o700)
+    for index, ca in enumerate(endpoint.ca_files):
+        shutil.copyfile(ca, cert_dir / f"ca-{index}.crt")
+    for index, (cert, key) in enumerate(endpoint.client_pairs):
+        shutil.copyfile(cert, cert_dir / f"client-{index}.cert")
+        if key is not None:
+            shutil.copyfile(key, cert_dir / f"client-{index}.key")
+
+
+def _write_authfile(path: Path, host: str, credentials: Credentials) -> None:
+    entry: dict[str, str] = {}
+    if credentials.username or credentials.password:
+        pair = f"{credentials.username}:{credentials.password}".encode()
+        entry["auth"] = base64.b64encode(pair).decode()
+    if credentials.identity_token:
+        entry["identitytoken"] = credentials.identity_token
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        json.dump({"auths": {host: entry}}, stream)
+
+
+def _sha256(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def _parse_manifest(raw: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        raise IntegrityError(f"the registry sent a manifest that is not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise IntegrityError("the registry sent a manifest that is not a JSON object")
+    return document
+
+
+def _descriptor(value: Any, role: str) -> Descriptor:
+    if not isinstance(value, dict):
+        raise IntegrityError(f"the manifest has no valid {role} descriptor")
+    try:
+        return Descriptor(
+            media_type=str(value.get("mediaType", "")),
+            digest=value["digest"],
+            size=int(value["size"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IntegrityError(f"the manifest has an invalid {role} descriptor") from exc
+
+
+def _choose_platform(index: dict[str, Any], name: str) -> str:
+    want_os, want_arch = host_platform()
+    for entry in index.get("manifests", []):
+        found = entry.get("platform", {}) if isinstance(entry, dict) else {}
+        if found.get("os") == want_os and found.get("architecture") == want_arch:
+            return str(entry["digest"])
+    raise NotFoundError(f"{name} has no image for {want_os}/{want_arch}")
+
+
+def _translate(error: CommandError, image: str) -> CrioPyError:
+    """skopeo's failure as the domain error it means (only backends parse stderr)."""
+    text = error.stderr.lower()
+    if "digest did not match" in text or "digest mismatch" in text:
+        return IntegrityError(
+            f"{image} sent content that does not match its digest: {_tail(error.stderr)}"
+        )
+    if any(marker in text for marker in _NOT_FOUND):
+        return NotFoundError(f"image {image} not found: {_tail(error.stderr)}")
+    if any(marker in text for marker in _DENIED):
+        return PermissionDeniedError(f"access to {image} denied: {_tail(error.stderr)}")
+    return UnavailableError(f"cannot pull {image}: {_tail(error.stderr)}")
+
+
+def _tail(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1][-400:] if lines else "no error output"

@@ -1,0 +1,320 @@
+"""Overlay snapshots of image layers, as containerd's overlay snapshotter keeps them:
+`snapshots/<chain-hex>/fs` holds one unpacked layer (a lower dir) per chain ID, and
+`containers/<id>/{upper,work,rootfs,mode}` a container's rootfs, made by an overlay mount or,
+where overlay cannot be mounted, by copying the lowers ("mode" says which).
+
+Unpacking converts whiteouts for overlayfs, as containerd's `OverlayConvertWhiteout` does:
+`.wh.NAME` becomes a 0:0 character device and `.wh..wh..opq` the opaque xattr. Archives are
+untrusted: no entry may write outside the layer dir, through a symlink, or hard-link out of it.
+This module does not fetch or verify blobs (the content store does), needs root, and starts
+mount/umount only through `_exec`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import re
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+
+from crio_py import fsutil
+from crio_py.backends import _exec
+from crio_py.backends.layers import (
+    OPAQUE_XATTR,
+    OVERLAY_XATTR_PREFIX,
+    LayerRef,
+    check_layer,
+    is_real_dir,
+    remove_path,
+    unpack_layer,
+)
+from crio_py.errors import (
+    AlreadyExistsError,
+    CommandError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+)
+
+logger = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_CONTAINER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_OVERLAY_UNSAFE = re.compile(r"[,:\\]")
+_CHUNK = 1 << 20
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    """Chain IDs of a layer stack, lowest first (OCI image-spec config.md, "Layer ChainID")."""
+    chains: list[str] = []
+    for diff_id in diff_ids:
+        if not chains:
+            chains.append(diff_id)
+            continue
+        joined = f"{chains[-1]} {diff_id}".encode()
+        chains.append("sha256:" + hashlib.sha256(joined).hexdigest())
+    return chains
+
+
+class OverlaySnapshotter:
+    """Unpacked layers under `root/snapshots` and container root filesystems on top of them."""
+
+    def __init__(self, root: Path) -> None:
+        # Resolved, because mount points in /proc/self/mountinfo are canonical paths.
+        self._root = Path(os.path.realpath(root))
+        self._snapshots = self._root / "snapshots"
+        self._containers = self._root / "containers"
+
+    async def prepare(self, layers: list[LayerRef]) -> list[Path]:
+        """Unpack the layers not yet unpacked; return their lower dirs, lowest first."""
+        for layer in layers:
+            check_layer(layer)
+        lowers: list[Path] = []
+        for layer, chain_id in zip(layers, chain_ids([x.diff_id for x in layers]), strict=True):
+            fs_dir = self._snapshot_dir(chain_id) / "fs"
+            if not is_real_dir(fs_dir):
+                logger.info("Unpacking layer %s into snapshot %s", layer.digest, chain_id)
+                await asyncio.to_thread(self._unpack, layer, chain_id)
+            lowers.append(fs_dir)
+        return lowers
+
+    def snapshot_ids(self) -> set[str]:
+        """Chain IDs of the complete snapshots, for garbage collection."""
+        try:
+            names = os.listdir(self._snapshots)
+        except FileNotFoundError:
+            return set()
+        return {
+            f"sha256:{name}"
+            for name in names
+            if _HEX64.fullmatch(name) and is_real_dir(self._snapshots / name / "fs")
+        }
+
+    def remove_snapshot(self, chain_id: str) -> None:
+        """Delete one snapshot; a missing one is fine, one under a mounted rootfs is refused."""
+        directory = self._snapshot_dir(chain_id)
+        if not os.path.lexists(directory):
+            return
+        if _overlay_uses(directory / "fs"):
+            raise FailedPreconditionError(f"snapshot {chain_id} is a lower dir of a mounted rootfs")
+        # Renamed first, so a crash mid-removal never leaves a half-deleted snapshot in place.
+        doomed = Path(tempfile.mkdtemp(prefix=".removing-", dir=self._snapshots))
+        os.rename(directory, doomed / "snapshot")
+        shutil.rmtree(doomed)
+        logger.info("Removed snapshot %s", chain_id)
+
+    def remove_incomplete(self) -> None:
+        """Delete unpacks and removals a crash interrupted; call before serving."""
+        with contextlib.suppress(FileNotFoundError), os.scandir(self._snapshots) as entries:
+            for entry in entries:
+                if entry.name.startswith((".tmp-", ".removing-")):
+                    shutil.rmtree(entry.path)
+
+    def usage(self) -> tuple[int, int]:
+        """Bytes (allocated blocks) and inodes under root/snapshots, each inode counted once."""
+        seen: set[tuple[int, int]] = set()
+        used = 0
+        for dirpath, dirnames, filenames in os.walk(self._snapshots):
+            for name in (*dirnames, *filenames):
+                try:
+                    info = os.lstat(os.path.join(dirpath, name))
+                except FileNotFoundError:
+                    continue
+                if (info.st_dev, info.st_ino) not in seen:
+                    seen.add((info.st_dev, info.st_ino))
+                    used += info.st_blocks * 512
+        return used, len(seen)
+
+    async def mount_rootfs(self, container_id: str, lowers: list[Path]) -> Path:
+        """Make `containers/<id>/rootfs` from the lowers (lowest first): overlay, else a copy."""
+        container_dir = self._container_dir(container_id)
+        if os.path.lexists(container_dir):
+            raise AlreadyExistsError(f"rootfs of container {container_id} already exists")
+        for name in ("upper", "work", "rootfs"):
+            (container_dir / name).mkdir(parents=True)
+        try:
+            mode = await self._populate(container_id, container_dir, lowers)
+            fsutil.atomic_write_text(container_dir / "mode", mode + "\n")
+        except Exception:
+            try:
+                await self.unmount_rootfs(container_id)
+            except Exception as undo_error:  # the original error matters more
+                logger.warning(
+                    "Could not clean up rootfs of container %s: %s", container_id, undo_error
+                )
+            raise
+        logger.info("Prepared rootfs of container %s by %s", container_id, mode)
+        return container_dir / "rootfs"
+
+    async def unmount_rootfs(self, container_id: str) -> None:
+        """Unmount and delete a container's rootfs; an unknown or removed one is fine."""
+        container_dir = self._container_dir(container_id)
+        for mount_point in _mounts_under(container_dir):
+            try:
+                await _exec.run(["umount", str(mount_point)])
+            except CommandError as exc:
+                if mount_point in _mounts_under(container_dir):
+                    raise FailedPreconditionError(
+                        f"rootfs of container {container_id} cannot be unmounted: {exc}"
+                    ) from exc
+        if os.path.lexists(container_dir):
+            await asyncio.to_thread(shutil.rmtree, container_dir)
+            logger.info("Removed rootfs of container %s", container_id)
+
+    async def _populate(self, container_id: str, container_dir: Path, lowers: list[Path]) -> str:
+        """Mount overlay on rootfs, or copy the lowers into it; return the mode used."""
+        if not lowers:  # an image without layers: overlay still needs one lower dir
+            lowers = [container_dir / "empty"]
+            lowers[0].mkdir()
+        try:
+            await self._mount_overlay(container_dir, lowers)
+            return "overlay"
+        except CommandError as exc:
+            logger.warning(
+                "Overlay mount failed for container %s, copying its layers: %s", container_id, exc
+            )
+        await asyncio.to_thread(_copy_layers, lowers, container_dir / "rootfs")
+        return "copy"
+
+    async def _mount_overlay(self, container_dir: Path, lowers: list[Path]) -> None:
+        upper, work = container_dir / "upper", container_dir / "work"
+        for path in (*lowers, upper, work):
+            if not path.is_absolute() or _OVERLAY_UNSAFE.search(str(path)):
+                raise InvalidArgumentError(f"overlay cannot use the path {str(path)!r}")
+        lowerdir = ":".join(str(path) for path in reversed(lowers))  # overlay: highest first
+        options = f"lowerdir={lowerdir},upperdir={upper},workdir={work}"
+        await _exec.run(
+            ["mount", "-t", "overlay", "overlay", "-o", options, str(container_dir / "rootfs")]
+        )
+
+    def _unpack(self, layer: LayerRef, chain_id: str) -> None:
+        """Unpack into a temporary dir, verify the diff ID, then rename it into place."""
+        final = self._snapshot_dir(chain_id)
+        if is_real_dir(final / "fs"):  # unpacked meanwhile by a concurrent prepare
+            return
+        if os.path.lexists(final):  # left without fs/ by hand or by an old crash
+            self.remove_snapshot(chain_id)
+        self._snapshots.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self._snapshots))
+        try:
+            (staging / "fs").mkdir()
+            os.chmod(staging / "fs", 0o755)
+            unpack_layer(layer, staging / "fs")
+            os.rename(staging, final)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):  # else unpacked concurrently
+                raise
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        fsutil.fsync_dir(self._snapshots)
+
+    def _snapshot_dir(self, chain_id: str) -> Path:
+        if not _SHA256.fullmatch(chain_id):
+            raise InvalidArgumentError(f"invalid chain ID {chain_id!r}: want sha256:<64 hex>")
+        return self._snapshots / chain_id.removeprefix("sha256:")
+
+    def _container_dir(self, container_id: str) -> Path:
+        if not _CONTAINER_ID.fullmatch(container_id):
+            raise InvalidArgumentError(f"invalid container id {container_id!r}")
+        return self._containers / container_id
+
+
+def _mount_table() -> list[tuple[str, str, str]]:
+    """(mount point, fs type, super options) of each line of /proc/self/mountinfo."""
+    table = []
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as info:
+        for line in info:
+            fields = line.split()
+            tail = fields[fields.index("-") + 1 :]
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            table.append((point, tail[0], tail[2] if len(tail) > 2 else ""))
+    return table
+
+
+def _mounts_under(directory: Path) -> list[Path]:
+    """Mount points at or below `directory`, deepest first."""
+    prefix = str(directory)
+    found = [
+        Path(point)
+        for point, _, _ in _mount_table()
+        if point == prefix or point.startswith(prefix + "/")
+    ]
+    return sorted(found, key=lambda path: len(path.parts), reverse=True)
+
+
+def _overlay_uses(fs_dir: Path) -> bool:
+    pattern = re.compile(re.escape(str(fs_dir)) + r"(?=[:,]|$)")
+    return any(
+        fs_type == "overlay" and pattern.search(options) for _, fs_type, options in _mount_table()
+    )
+
+
+def _copy_layers(lowers: list[Path], rootfs: Path) -> None:
+    """Apply the lowers in order onto rootfs, with overlayfs semantics for whiteouts."""
+    for lower in lowers:
+        _copy_contents(lower, rootfs, {})  # hard links share an inode only within one layer
+
+
+def _copy_contents(src_dir: Path, dst_dir: Path, links: dict[int, Path]) -> None:
+    with os.scandir(src_dir) as entries:
+        for entry in entries:
+            src, dst = Path(entry.path), dst_dir / entry.name
+            info = entry.stat(follow_symlinks=False)
+            if stat.S_ISCHR(info.st_mode) and info.st_rdev == 0:  # a whiteout deletes
+                remove_path(dst)
+            elif stat.S_ISDIR(info.st_mode):
+                if _is_opaque(src):  # an opaque directory replaces the lower one
+                    remove_path(dst)
+                if not remove_path(dst, keep_dir=True):
+                    os.mkdir(dst, 0o700)
+                _copy_contents(src, dst, links)
+                _copy_attrs(src, dst, info)
+            else:
+                remove_path(dst)
+                _copy_node(src, dst, info, links)
+
+
+def _copy_node(src: Path, dst: Path, info: os.stat_result, links: dict[int, Path]) -> None:
+    if info.st_nlink > 1 and info.st_ino in links:
+        os.link(links[info.st_ino], dst, follow_symlinks=False)
+        return
+    kind = stat.S_IFMT(info.st_mode)
+    if kind == stat.S_IFREG:
+        shutil.copyfile(src, dst, follow_symlinks=False)
+    elif kind == stat.S_IFLNK:
+        os.symlink(os.readlink(src), dst)
+    elif kind in (stat.S_IFCHR, stat.S_IFBLK):
+        os.mknod(dst, kind | 0o600, info.st_rdev)
+    elif kind == stat.S_IFIFO:
+        os.mkfifo(dst, 0o600)
+    else:
+        return  # sockets cannot come from a layer archive
+    links[info.st_ino] = dst
+    _copy_attrs(src, dst, info)
+
+
+def _copy_attrs(src: Path, dst: Path, info: os.stat_result) -> None:
+    os.lchown(dst, info.st_uid, info.st_gid)
+    if not stat.S_ISLNK(info.st_mode):
+        os.chmod(dst, stat.S_IMODE(info.st_mode))
+    for name in os.listxattr(src, follow_symlinks=False):
+        if not name.startswith(OVERLAY_XATTR_PREFIX):
+            value = os.getxattr(src, name, follow_symlinks=False)
+            os.setxattr(dst, name, value, follow_symlinks=False)
+    os.utime(dst, ns=(info.st_atime_ns, info.st_mtime_ns), follow_symlinks=False)
+
+
+def _is_opaque(path: Path) -> bool:
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False

@@ -1,0 +1,47 @@
+"""Records ⇄ CRI protobuf messages (pure functions)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cri_api.v1 import api_pb2
+
+from crio_py.store.records import ImageRecord
+
+
+def image_user(config: dict[str, Any]) -> tuple[int | None, str]:
+    """(uid, username) from an image config's User, as the CRI reports them: a numeric user
+    gives the uid, a name gives the username (CRI-O and containerd do the same)."""
+    user = str(config.get("config", {}).get("User", "") or "")
+    name = user.split(":", 1)[0]
+    if name.isdigit():
+        return int(name), ""
+    return None, name
+
+
+def image_message(record: ImageRecord) -> api_pb2.Image:
+    """The CRI Image of a record."""
+    message = api_pb2.Image(
+        id=record.id,
+        repo_tags=list(record.repo_tags),
+        repo_digests=list(record.repo_digests),
+        size=record.size,
+        username=record.username,
+        pinned=record.pinned,
+        spec=api_pb2.ImageSpec(image=record.id),
+    )
+    if record.uid is not None:
+        message.uid.value = record.uid
+    return message
+
+
+def verbose_info(record: ImageRecord, config: dict[str, Any]) -> dict[str, str]:
+    """ImageStatus verbose info: the image config and where its content is."""
+    info = {
+        "imageSpec": config,
+        "manifest": record.manifest.model_dump(),
+        "chainIDs": list(record.chain_ids),
+        "pulledAt": record.pulled_at,
+    }
+    return {"info": json.dumps(info)}

@@ -1,0 +1,259 @@
+"""The CRI ImageService: ListImages, ImageStatus, PullImage, RemoveImage, ImageFsInfo.
+
+A pull resolves the registry endpoints from the configuration (hosts.toml, mirrors, TLS,
+credentials), lets skopeo fetch into the content store, unpacks the layers into snapshots and
+then writes the image record: a pull that fails leaves neither record, blobs nor snapshots.
+`max_concurrent_downloads` bounds concurrent pulls, and identical pulls in flight share one.
+Removing an image collects the blobs and snapshots no image references any more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import shutil
+import time
+
+from cri_api.v1 import api_pb2
+
+from crio_py.backends.layers import LayerRef
+from crio_py.backends.skopeo import PulledImage, PullSpec, SkopeoPuller, Source
+from crio_py.backends.snapshotter import OverlaySnapshotter, chain_ids
+from crio_py.config.model import Credentials, RuntimeSettings
+from crio_py.config.registries import credentials_for, endpoints_for
+from crio_py.cri.convert import image_message, image_user, verbose_info
+from crio_py.errors import CrioPyError, IntegrityError, InvalidArgumentError
+from crio_py.reference import Reference, parse_reference
+from crio_py.store.content import ContentStore
+from crio_py.store.images import ImageStore
+from crio_py.store.records import ImageRecord
+
+logger = logging.getLogger(__name__)
+
+
+class ImageService:
+    """Images on this node, and how they get here."""
+
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        *,
+        content: ContentStore,
+        images: ImageStore,
+        puller: SkopeoPuller,
+        snapshotter: OverlaySnapshotter,
+    ) -> None:
+        self.settings = settings
+        self.content = content
+        self.images = images
+        self.puller = puller
+        self.snapshotter = snapshotter
+        self._downloads = asyncio.Semaphore(max(settings.max_concurrent_downloads, 1))
+        self._sandbox = ""
+        with contextlib.suppress(InvalidArgumentError):
+            self._sandbox = parse_reference(settings.sandbox_image).tagged
+        self._in_flight: dict[str, asyncio.Task[ImageRecord]] = {}
+
+    @classmethod
+    async def open(cls, settings: RuntimeSettings) -> ImageService:
+        """Open the stores under the root dir and clear what a crashed pull left behind."""
+        root = settings.root_dir
+        work = root / "tmp"
+        shutil.rmtree(work, ignore_errors=True)
+        content = ContentStore(root / "content")
+        snapshotter = OverlaySnapshotter(root)
+        snapshotter.remove_incomplete()
+        service = cls(
+            settings,
+            content=content,
+            images=ImageStore(root / "images"),
+            puller=SkopeoPuller(content, work),
+            snapshotter=snapshotter,
+        )
+        service.collect_garbage()
+        return service
+
+    async def close(self) -> None:
+        for task in self._in_flight.values():
+            task.cancel()
+
+    # -- RPCs ------------------------------------------------------------------------------------
+    async def list_images(self, request: api_pb2.ListImagesRequest) -> api_pb2.ListImagesResponse:
+        wanted = request.filter.image.image if request.HasField("filter") else ""
+        if wanted:
+            found = self.images.find(wanted)
+            records = [found] if found else []
+        else:
+            records = self.images.all()
+        return api_pb2.ListImagesResponse(images=[image_message(r) for r in records])
+
+    async def image_status(
+        self, request: api_pb2.ImageStatusRequest
+    ) -> api_pb2.ImageStatusResponse:
+        # CRI: an unknown image is an empty response, not an error.
+        record = self.images.find(request.image.image)
+        if record is None:
+            return api_pb2.ImageStatusResponse()
+        response = api_pb2.ImageStatusResponse(image=image_message(record))
+        if request.verbose:
+            response.info.update(verbose_info(record, self._config(record)))
+        return response
+
+    async def pull_image(self, request: api_pb2.PullImageRequest) -> api_pb2.PullImageResponse:
+        reference = parse_reference(request.image.image)
+        credentials = _request_credentials(request.auth) if request.HasField("auth") else None
+        key = str(reference)
+        task = self._in_flight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._pull(reference, credentials))
+            self._in_flight[key] = task
+            task.add_done_callback(lambda _: self._in_flight.pop(key, None))
+        record = await asyncio.shield(task)
+        return api_pb2.PullImageResponse(image_ref=record.id)
+
+    async def remove_image(
+        self, request: api_pb2.RemoveImageRequest
+    ) -> api_pb2.RemoveImageResponse:
+        # CRI: RemoveImage is idempotent; an unknown image is not an error.
+        name = request.image.image
+        record = self.images.find(name)
+        if record is None:
+            return api_pb2.RemoveImageResponse()
+        tag = _tag_named(name)
+        if tag in record.repo_tags and len(record.repo_tags) > 1:
+            self.images.untag(record, tag)  # other tags keep the image, as CRI-O does
+            return api_pb2.RemoveImageResponse()
+        self.images.delete(record.id)
+        logger.info("Removed image %s", record.id)
+        self.collect_garbage()
+        return api_pb2.RemoveImageResponse()
+
+    async def image_fs_info(
+        self, request: api_pb2.ImageFsInfoRequest
+    ) -> api_pb2.ImageFsInfoResponse:
+        blob_bytes, blob_inodes = self.content.usage()
+        snap_bytes, snap_inodes = self.snapshotter.usage()
+        usage = api_pb2.FilesystemUsage(
+            timestamp=time.time_ns(),
+            fs_id=api_pb2.FilesystemIdentifier(mountpoint=str(self.settings.root_dir)),
+        )
+        usage.used_bytes.value = blob_bytes + snap_bytes
+        usage.inodes_used.value = blob_inodes + snap_inodes
+        return api_pb2.ImageFsInfoResponse(image_filesystems=[usage])
+
+    # -- pulling --------------------------------------------------------------------------------
+    async def _pull(self, reference: Reference, credentials: Credentials | None) -> ImageRecord:
+        registry = self.settings.registry
+        sources = tuple(
+            Source(endpoint, credentials or credentials_for(registry, endpoint.host))
+            for endpoint in endpoints_for(registry, reference.domain)
+        )
+        started = time.monotonic()
+        async with self._downloads:
+            pulled = await self.puller.pull(PullSpec(reference, sources))
+            try:
+                diff_ids = _diff_ids(pulled)
+                await self.snapshotter.prepare(
+                    [
+                        LayerRef(
+                            layer.digest, diff_id, layer.media_type, self.content.path(layer.digest)
+                        )
+                        for layer, diff_id in zip(pulled.layers, diff_ids, strict=True)
+                    ]
+                )
+            except BaseException:
+                self._discard(pulled)
+                raise
+        record = self.images.save(self._record(reference, pulled, diff_ids))
+        logger.info(
+            "Pulled image %s as %s in %.2f s", reference, record.id, time.monotonic() - started
+        )
+        return record
+
+    def _record(
+        self, reference: Reference, pulled: PulledImage, diff_ids: list[str]
+    ) -> ImageRecord:
+        uid, username = image_user(pulled.config_json)
+        return ImageRecord(
+            id=pulled.config.digest,
+            repo_tags=(reference.tagged,) if reference.tag else (),
+            repo_digests=(reference.with_digest(pulled.repo_digest or pulled.manifest.digest),),
+            manifest=pulled.manifest,
+            config=pulled.config,
+            layers=pulled.layers,
+            diff_ids=tuple(diff_ids),
+            chain_ids=tuple(chain_ids(diff_ids)),
+            size=pulled.manifest.size + pulled.config.size + sum(x.size for x in pulled.layers),
+            uid=uid,
+            username=username,
+            pinned=bool(self._sandbox) and reference.tagged == self._sandbox,
+            pulled_at=time.time(),
+        )
+
+    def _config(self, record: ImageRecord) -> dict[str, object]:
+        with contextlib.suppress(CrioPyError, ValueError):
+            loaded = json.loads(self.content.read(record.config.digest))
+            if isinstance(loaded, dict):
+                return loaded
+        return {}
+
+    # -- garbage collection ----------------------------------------------------------------------
+    def _discard(self, pulled: PulledImage) -> None:
+        """Take back the blobs of a pull that failed after they were stored (a bad layer),
+        unless another pull in flight might share them (the next collection gets those)."""
+        if len(self._in_flight) > 1:
+            return
+        kept: set[str] = set()
+        for record in self.images.all():
+            kept |= record.blob_digests()
+        for digest in {
+            pulled.manifest.digest,
+            pulled.config.digest,
+            *(layer.digest for layer in pulled.layers),
+        } - kept:
+            self.content.delete(digest)
+
+    def collect_garbage(self) -> None:
+        """Remove blobs and snapshots no image references (never while a pull is running)."""
+        if self._in_flight:
+            return
+        blobs: set[str] = set()
+        chains: set[str] = set()
+        for record in self.images.all():
+            blobs |= record.blob_digests()
+            chains |= set(record.chain_ids)
+        for digest in set(self.content.digests()) - blobs:
+            self.content.delete(digest)
+        for chain in self.snapshotter.snapshot_ids() - chains:
+            self.snapshotter.remove_snapshot(chain)
+
+
+def _diff_ids(pulled: PulledImage) -> list[str]:
+    rootfs = pulled.config_json.get("rootfs", {})
+    diff_ids = rootfs.get("diff_ids", []) if isinstance(rootfs, dict) else []
+    if not isinstance(diff_ids, list) or len(diff_ids) != len(pulled.layers):
+        raise IntegrityError("the image config's rootfs.diff_ids do not match its layers")
+    return [str(d) for d in diff_ids]
+
+
+def _request_credentials(auth: api_pb2.AuthConfig) -> Credentials | None:
+    if auth.auth and not auth.username:
+        username, _, password = base64.b64decode(auth.auth).decode().partition(":")
+        return Credentials(username=username, password=password)
+    if not (auth.username or auth.password or auth.identity_token):
+        return None
+    return Credentials(
+        username=auth.username, password=auth.password, identity_token=auth.identity_token
+    )
+
+
+def _tag_named(name: str) -> str:
+    """The repo tag a RemoveImage request names, or "" when it names an id or a digest."""
+    try:
+        reference = parse_reference(name)
+    except InvalidArgumentError:
+        return ""
+    return reference.tagged if "@" not in name else ""

@@ -1,0 +1,161 @@
+"""The `@rpc` wrapper around every CRI method: readiness, log context, log levels, error mapping.
+
+Modelled on containerd `internal/cri/instrument/instrumented_service.go`. For each call it
+1. answers UNAVAILABLE ("crio-py is starting") until the daemon marks the `Readiness` ready;
+2. binds a fresh request id, the RPC name and any sandbox/container id of the request in the
+   `crio_py.log` contextvars, so every record logged while serving it carries them;
+3. logs start and outcome at INFO for RPCs that change state and at DEBUG for polled ones
+   (`List*`, `*Status`, `Version`, `ImageFsInfo`, stats, …), as containerd does;
+4. turns a failure into one ERROR record (with a traceback only when the exception is not a
+   `CrioPyError`, i.e. a bug) and `context.abort(code, message)` with the code from
+   `status_codes.py`. This is the only code in crio-py that calls `abort`.
+
+`asyncio.CancelledError` (the client went away, or the server is stopping) always propagates.
+Request bodies are never logged: PullImage carries registry credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+import grpc  # type: ignore[import-untyped,unused-ignore]
+import grpc.aio  # type: ignore[import-untyped,unused-ignore]
+
+from crio_py import log
+from crio_py.cri.status_codes import status_code_for
+from crio_py.errors import CrioPyError, UnavailableError, UnimplementedError
+
+logger = logging.getLogger(__name__)
+
+STARTING_MESSAGE = "crio-py is starting"
+
+POLLED_RPCS = frozenset(
+    {
+        "Version",
+        "Status",
+        "ImageFsInfo",
+        "ContainerStats",
+        "PodSandboxStats",
+        "RuntimeConfig",
+        "ListMetricDescriptors",
+    }
+)
+"""Polled RPCs whose names do not say so (`List*` and `*Status` are recognised by name)."""
+
+
+def is_polled(name: str) -> bool:
+    """Whether an RPC is one the kubelet polls (logged at DEBUG) rather than a state change."""
+    return name in POLLED_RPCS or name.startswith("List") or name.endswith("Status")
+
+
+class Readiness:
+    """Whether the daemon has finished starting (image store loaded, state recovered)."""
+
+    def __init__(self) -> None:
+        self._ready = False
+
+    @property
+    def ready(self) -> bool:
+        """True once `mark_ready` was called."""
+        return self._ready
+
+    def mark_ready(self) -> None:
+        """Start answering RPCs."""
+        self._ready = True
+
+
+class Gated(Protocol):
+    """A servicer: it exposes the readiness gate its RPCs wait for."""
+
+    @property
+    def readiness(self) -> Readiness:
+        """The daemon's readiness."""
+
+
+ServicerT = TypeVar("ServicerT", bound=Gated)
+RequestT = TypeVar("RequestT")
+ResponseT = TypeVar("ResponseT")
+Context = Any  # grpc.aio.ServicerContext; grpcio ships no type information
+Method = Callable[[ServicerT, RequestT, Context], Awaitable[ResponseT]]
+Wrapped = Callable[[ServicerT, RequestT, Context], Coroutine[Any, Any, ResponseT]]
+
+_REQUEST_IDS = (("pod_sandbox_id", "sandbox_id"), ("container_id", "container_id"))
+
+
+def new_request_id() -> str:
+    """A short random id that ties together the log records of one RPC."""
+    return secrets.token_hex(8)
+
+
+def _object_ids(request: object) -> dict[str, str | None]:
+    """The sandbox/container id a request names, for the log context."""
+    ids: dict[str, str | None] = {}
+    for field, key in _REQUEST_IDS:
+        value = getattr(request, field, None)
+        if isinstance(value, str) and value:
+            ids[key] = value
+    return ids
+
+
+def _describe(request: object) -> str:
+    """A safe summary of the request for the start record: the image ref, if any."""
+    spec = getattr(request, "image", None)
+    ref = getattr(spec, "image", None)
+    return f" for image {ref!r}" if isinstance(ref, str) and ref else ""
+
+
+def rpc(method: Method[ServicerT, RequestT, ResponseT]) -> Wrapped[ServicerT, RequestT, ResponseT]:
+    """Wrap one CamelCase servicer method (see the module docstring)."""
+    name = method.__name__
+    level = logging.DEBUG if is_polled(name) else logging.INFO
+
+    @functools.wraps(method)
+    async def wrapper(self: ServicerT, request: RequestT, context: Context) -> ResponseT:
+        with log.bound(rpc=name, request_id=new_request_id(), **_object_ids(request)):
+            if not self.readiness.ready:
+                logger.debug("Refused %s: %s", name, STARTING_MESSAGE)
+                await context.abort(status_code_for(UnavailableError()), STARTING_MESSAGE)
+            logger.log(level, "%s started%s", name, _describe(request))
+            started = time.monotonic()
+            try:
+                response = await method(self, request, context)
+            except asyncio.CancelledError:
+                logger.log(level, "%s cancelled after %.3fs", name, time.monotonic() - started)
+                raise
+            except grpc.aio.AbortError:
+                raise  # already a status; nothing in crio-py aborts outside this wrapper
+            except Exception as exc:
+                await _fail(context, name, exc, time.monotonic() - started)
+                raise  # unreachable: abort raises
+            logger.log(level, "%s finished in %.3fs", name, time.monotonic() - started)
+            return response
+
+    return wrapper
+
+
+async def _fail(context: Context, name: str, error: Exception, elapsed_s: float) -> None:
+    """Log the failure once and abort the call with the code of its class."""
+    code = status_code_for(error)
+    expected = isinstance(error, CrioPyError)
+    text = str(error)
+    if not expected:
+        text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    message = text or code.name
+    # An RPC crio-py does not serve yet is the caller's probe, not a failure worth an ERROR.
+    level = logging.DEBUG if isinstance(error, UnimplementedError) else logging.ERROR
+    logger.log(
+        level,
+        "%s failed after %.3fs: %s: %s",
+        name,
+        elapsed_s,
+        code.name,
+        message,
+        exc_info=None if expected else error,
+    )
+    await context.abort(code, message)

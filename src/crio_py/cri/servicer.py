@@ -1,0 +1,188 @@
+"""The grpc servicers: CamelCase methods, one line each, that hand each RPC to its handler.
+
+Only this module (with `instrument.py`) knows the grpc method names. Every method is wrapped by
+`@rpc`, which gates, logs and maps errors, so the bodies here never catch anything and never
+choose a status code (ARCHITECTURE.md §6).
+
+- `ImageServicer` forwards the five ImageService RPCs to an `ImageHandlers` object
+  (`cri/image.py`'s `ImageService`), attached by the daemon once the image store is loaded.
+- `RuntimeServicer` answers `Version` and `Status`; every other RuntimeService RPC is generated
+  from the service descriptor and answers UNIMPLEMENTED until its handler exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+from cri_api.v1 import api_pb2, api_pb2_grpc
+
+from crio_py import __version__
+from crio_py.cri.instrument import Context, Readiness, rpc
+from crio_py.errors import UnavailableError, UnimplementedError
+
+RUNTIME_NAME = "crio-py"
+RUNTIME_API_VERSION = "v1"
+KUBELET_API_VERSION = "0.1.0"
+"""`VersionResponse.version`: the version of the kubelet runtime API, "0.1.0" for every runtime."""
+
+NETWORK_NOT_READY_REASON = "NetworkPluginNotReady"
+NETWORK_NOT_READY_MESSAGE = "the runtime service is not implemented yet"
+
+
+class ImageHandlers(Protocol):
+    """The ImageService RPCs in snake_case; `cri/image.py` implements them."""
+
+    async def list_images(self, request: api_pb2.ListImagesRequest) -> api_pb2.ListImagesResponse:
+        """ListImages."""
+
+    async def image_status(
+        self, request: api_pb2.ImageStatusRequest
+    ) -> api_pb2.ImageStatusResponse:
+        """ImageStatus."""
+
+    async def pull_image(self, request: api_pb2.PullImageRequest) -> api_pb2.PullImageResponse:
+        """PullImage."""
+
+    async def remove_image(
+        self, request: api_pb2.RemoveImageRequest
+    ) -> api_pb2.RemoveImageResponse:
+        """RemoveImage."""
+
+    async def image_fs_info(
+        self, request: api_pb2.ImageFsInfoRequest
+    ) -> api_pb2.ImageFsInfoResponse:
+        """ImageFsInfo."""
+
+
+class ImageServicer(api_pb2_grpc.ImageServiceServicer):
+    """runtime.v1.ImageService."""
+
+    def __init__(self, readiness: Readiness, images: ImageHandlers | None = None) -> None:
+        self._readiness = readiness
+        self._images = images
+
+    @property
+    def readiness(self) -> Readiness:
+        """The gate `@rpc` checks before each call."""
+        return self._readiness
+
+    @property
+    def images(self) -> ImageHandlers:
+        """The handlers; the readiness gate keeps RPCs out until they are attached."""
+        if self._images is None:
+            raise UnavailableError("the image service is not loaded yet")
+        return self._images
+
+    def attach(self, images: ImageHandlers) -> None:
+        """Hand the RPCs to `images` from now on (the daemon calls this once it is loaded)."""
+        self._images = images
+
+    @rpc
+    async def ListImages(
+        self, request: api_pb2.ListImagesRequest, context: Context
+    ) -> api_pb2.ListImagesResponse:
+        return await self.images.list_images(request)
+
+    @rpc
+    async def ImageStatus(
+        self, request: api_pb2.ImageStatusRequest, context: Context
+    ) -> api_pb2.ImageStatusResponse:
+        return await self.images.image_status(request)
+
+    @rpc
+    async def PullImage(
+        self, request: api_pb2.PullImageRequest, context: Context
+    ) -> api_pb2.PullImageResponse:
+        return await self.images.pull_image(request)
+
+    @rpc
+    async def RemoveImage(
+        self, request: api_pb2.RemoveImageRequest, context: Context
+    ) -> api_pb2.RemoveImageResponse:
+        return await self.images.remove_image(request)
+
+    @rpc
+    async def ImageFsInfo(
+        self, request: api_pb2.ImageFsInfoRequest, context: Context
+    ) -> api_pb2.ImageFsInfoResponse:
+        return await self.images.image_fs_info(request)
+
+
+ServicerClass = TypeVar("ServicerClass", bound=type)
+
+
+def unimplemented_rpcs(service: str) -> Callable[[ServicerClass], ServicerClass]:
+    """Class decorator: every RPC of `service` the class does not define answers UNIMPLEMENTED."""
+
+    def decorate(cls: ServicerClass) -> ServicerClass:
+        for method in api_pb2.DESCRIPTOR.services_by_name[service].methods:
+            if method.name not in vars(cls):
+                setattr(cls, method.name, _unimplemented(cls.__name__, method.name))
+        return cls
+
+    return decorate
+
+
+def _unimplemented(owner: str, name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+    async def method(self: RuntimeServicer, request: object, context: Context) -> object:
+        raise UnimplementedError(f"{name} is not implemented by crio-py yet")
+
+    method.__name__ = name
+    method.__qualname__ = f"{owner}.{name}"
+    return rpc(method)
+
+
+@unimplemented_rpcs("RuntimeService")
+class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
+    """runtime.v1.RuntimeService: Version and Status for now."""
+
+    def __init__(self, readiness: Readiness) -> None:
+        self._readiness = readiness
+
+    @property
+    def readiness(self) -> Readiness:
+        """The gate `@rpc` checks before each call."""
+        return self._readiness
+
+    @rpc
+    async def Version(
+        self, request: api_pb2.VersionRequest, context: Context
+    ) -> api_pb2.VersionResponse:
+        return version_response()
+
+    @rpc
+    async def Status(
+        self, request: api_pb2.StatusRequest, context: Context
+    ) -> api_pb2.StatusResponse:
+        return status_response()
+
+
+def version_response() -> api_pb2.VersionResponse:
+    """What `Version` answers."""
+    return api_pb2.VersionResponse(
+        version=KUBELET_API_VERSION,
+        runtime_name=RUNTIME_NAME,
+        runtime_version=__version__,
+        runtime_api_version=RUNTIME_API_VERSION,
+    )
+
+
+def status_response() -> api_pb2.StatusResponse:
+    """What `Status` answers: the runtime is up; the network is not (no runtime service yet)."""
+    conditions = [
+        api_pb2.RuntimeCondition(type="RuntimeReady", status=True),
+        api_pb2.RuntimeCondition(
+            type="NetworkReady",
+            status=False,
+            reason=NETWORK_NOT_READY_REASON,
+            message=NETWORK_NOT_READY_MESSAGE,
+        ),
+    ]
+    return api_pb2.StatusResponse(status=api_pb2.RuntimeStatus(conditions=conditions))
+
+
+def add_to_server(server: Any, runtime: RuntimeServicer, images: ImageServicer) -> None:
+    """Register both CRI services on a grpc.aio server (keeps the stubs inside cri/)."""
+    api_pb2_grpc.add_RuntimeServiceServicer_to_server(runtime, server)  # type: ignore[no-untyped-call,unused-ignore]
+    api_pb2_grpc.add_ImageServiceServicer_to_server(images, server)  # type: ignore[no-untyped-call,unused-ignore]

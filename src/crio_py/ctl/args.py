@@ -1,0 +1,95 @@
+"""The `crio-py ctl` argument parser: crictl's global flags and image verbs (no grpc here, so
+that building the `crio-py` parser stays cheap)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from crio_py.ctl.endpoints import DEFAULT_ENDPOINT, parse_duration
+
+OUTPUTS = ("json", "yaml", "table")
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_ctl_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `ctl` and its verbs to the `crio-py` sub-commands."""
+    ctl = commands.add_parser(
+        "ctl",
+        help="a CRI client with crictl's verbs and flags",
+        description="Talk CRI to crio-py (or any CRI runtime) the way crictl does.",
+    )
+    ctl.add_argument(
+        "-r",
+        "--runtime-endpoint",
+        metavar="ENDPOINT",
+        help=f"CRI endpoint (default: $CONTAINER_RUNTIME_ENDPOINT, else {DEFAULT_ENDPOINT})",
+    )
+    ctl.add_argument(
+        "-i",
+        "--image-endpoint",
+        metavar="ENDPOINT",
+        help="image service endpoint (default: $IMAGE_SERVICE_ENDPOINT, else the runtime one)",
+    )
+    ctl.add_argument(
+        "-t",
+        "--timeout",
+        type=_duration,
+        metavar="DURATION",
+        help="deadline of each call, e.g. 2s (default 2s; pulls have none unless given)",
+    )
+    verbs = ctl.add_subparsers(dest="verb", required=True, metavar="VERB")
+    verbs.add_parser("version", help="display runtime version information")
+    _add_pull(verbs)
+    _add_images(verbs)
+    inspecti = verbs.add_parser("inspecti", help="return the status of one or more images")
+    inspecti.add_argument("images", nargs="+", metavar="IMAGE")
+    inspecti.add_argument("-o", "--output", choices=OUTPUTS, default="json")
+    inspecti.add_argument("-q", "--quiet", action="store_true", help="no verbose information")
+    rmi = verbs.add_parser("rmi", help="remove one or more images")
+    rmi.add_argument("images", nargs="*", metavar="IMAGE")
+    rmi.add_argument("-a", "--all", action="store_true", help="remove all images")
+    rmi.add_argument("-q", "--prune", action="store_true", help="remove all unused images")
+    fsinfo = verbs.add_parser("imagefsinfo", help="return image filesystem info")
+    fsinfo.add_argument("-o", "--output", choices=OUTPUTS, default="json")
+
+
+def _add_pull(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pull = verbs.add_parser("pull", help="pull an image from a registry")
+    pull.add_argument("image", metavar="NAME[:TAG|@DIGEST]")
+    pull.add_argument(
+        "--creds",
+        default=os.environ.get("CRICTL_CREDS"),
+        metavar="USERNAME[:PASSWORD]",
+        help="credentials for the registry ($CRICTL_CREDS)",
+    )
+    pull.add_argument(
+        "--auth",
+        default=os.environ.get("CRICTL_AUTH"),
+        metavar="AUTH_STRING",
+        help="base64 of USERNAME[:PASSWORD] ($CRICTL_AUTH)",
+    )
+    pull.add_argument("-u", "--username", help="registry user; the password is prompted for")
+    pull.add_argument(
+        "--pull-timeout",
+        type=_duration,
+        metavar="DURATION",
+        help="deadline of the pull (default: none; 0s disables)",
+    )
+
+
+def _add_images(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    images = verbs.add_parser("images", aliases=["image", "img"], help="list images")
+    images.add_argument("image", nargs="?", metavar="REPOSITORY[:TAG]")
+    images.add_argument("-q", "--quiet", action="store_true", help="only show image IDs")
+    images.add_argument("-v", "--verbose", action="store_true", help="show verbose info")
+    images.add_argument("-o", "--output", choices=OUTPUTS, default="table")
+    images.add_argument("--digests", action="store_true", help="show digests")
+    images.add_argument("--no-trunc", action="store_true", help="do not truncate the IDs")
+    images.add_argument("--pinned", action="store_true", help="show whether images are pinned")

@@ -1,0 +1,281 @@
+"""The composition root: build the services, serve CRI on the unix socket, shut down cleanly.
+
+Shaped like uvicorn's `server.py`: `Daemon.run()` is `startup()`, `main_loop()`, `shutdown()`
+inside `capture_signals()`, which puts the previous signal handlers back afterwards.
+
+- startup: bind the socket (parent dir created, a stale socket replaced, a live one refused,
+  mode 0660 and the configured owner, as containerd's `sys.GetLocalListener`), start the grpc
+  server (RPCs answer UNAVAILABLE "crio-py is starting"), open the image service, mark the
+  servicers ready and tell systemd `READY=1`;
+- SIGTERM / SIGINT: stop accepting RPCs, give those in flight `GRACE_S`, close the image service.
+  A second signal cancels what is still running;
+- SIGHUP: re-read the configuration file and say which changes need a restart (nothing is
+  applied live yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import stat
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+import grpc  # type: ignore[import-untyped,unused-ignore]
+import grpc.aio  # type: ignore[import-untyped,unused-ignore]
+
+from crio_py.config.diagnostics import Diagnostic
+from crio_py.config.load import load_settings
+from crio_py.config.model import RuntimeSettings
+from crio_py.cri.image import ImageService
+from crio_py.cri.instrument import Readiness
+from crio_py.cri.servicer import ImageHandlers, ImageServicer, RuntimeServicer, add_to_server
+from crio_py.errors import ConfigError, PermissionDeniedError, UnavailableError
+
+logger = logging.getLogger(__name__)
+
+GRACE_S = 5.0
+"""How long RPCs in flight may run on after SIGTERM before they are cancelled."""
+SOCKET_MODE = 0o660
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class ImageServiceLike(ImageHandlers, Protocol):
+    """What the daemon needs of the image service: the RPC handlers plus `close()`."""
+
+    async def close(self) -> None:
+        """Release what `open` acquired."""
+
+
+ImageServiceFactory = Callable[[RuntimeSettings], Awaitable[ImageServiceLike]]
+
+
+async def open_image_service(settings: RuntimeSettings) -> ImageServiceLike:
+    """The production factory: `cri/image.py`'s `ImageService.open`."""
+
+    return await ImageService.open(settings)
+
+
+async def serve(
+    settings: RuntimeSettings,
+    *,
+    config_path: Path | None = None,
+    image_service_factory: ImageServiceFactory = open_image_service,
+) -> None:
+    """Serve CRI until SIGTERM or SIGINT. `config_path` is what SIGHUP re-reads."""
+    daemon = Daemon(settings, config_path=config_path, image_service_factory=image_service_factory)
+    await daemon.run()
+
+
+class Daemon:
+    """One run of the CRI server; see the module docstring for its life cycle."""
+
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        *,
+        config_path: Path | None = None,
+        image_service_factory: ImageServiceFactory = open_image_service,
+    ) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.image_service_factory = image_service_factory
+        self.readiness = Readiness()
+        self.image_servicer = ImageServicer(self.readiness)
+        self.runtime_servicer = RuntimeServicer(self.readiness)
+        self.image_service: ImageServiceLike | None = None
+        self.server: grpc.aio.Server | None = None
+        self.should_exit = asyncio.Event()
+        self.started = asyncio.Event()
+        self._signals_seen = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def socket_path(self) -> Path:
+        """Where the CRI socket is."""
+        return self.settings.socket.path
+
+    async def run(self) -> None:
+        """Start, serve until told to stop, then stop."""
+        with self.capture_signals():
+            try:
+                await self.startup()
+                await self.main_loop()
+            finally:
+                await self.shutdown()
+
+    async def startup(self) -> None:
+        """Bind and start the server, then open the image service and mark the servicers ready."""
+        self.server = grpc.aio.server(options=self._grpc_options())
+        add_to_server(self.server, self.runtime_servicer, self.image_servicer)
+        prepare_socket_path(self.socket_path)
+        self.server.add_insecure_port(f"unix://{self.socket_path}")
+        await self.server.start()
+        set_socket_owner(self.socket_path, self.settings.socket.uid, self.settings.socket.gid)
+        logger.info("Listening for CRI on unix://%s", self.socket_path)
+        self.image_service = await self.image_service_factory(self.settings)
+        self.image_servicer.attach(self.image_service)
+        self.readiness.mark_ready()
+        self.started.set()
+        notify_systemd("READY=1")
+        logger.info("crio-py is ready")
+
+    async def main_loop(self) -> None:
+        """Wait for SIGTERM or SIGINT."""
+        await self.should_exit.wait()
+
+    async def shutdown(self) -> None:
+        """Stop the server (in-flight RPCs get `GRACE_S`), then close the image service."""
+        notify_systemd("STOPPING=1")
+        if self.server is not None:
+            logger.info("Stopping; RPCs in flight have %.0fs to finish", GRACE_S)
+            await self.server.stop(GRACE_S)
+        if self.image_service is not None:
+            await self.image_service.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        logger.info("Stopped")
+
+    def _grpc_options(self) -> list[tuple[str, int]]:
+        sizes = self.settings.socket
+        return [
+            ("grpc.max_send_message_length", sizes.max_send_message_size),
+            ("grpc.max_receive_message_length", sizes.max_recv_message_size),
+        ]
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Route SIGTERM/SIGINT/SIGHUP to this daemon for the block; restore the handlers after.
+
+        Only the main thread can own signals; elsewhere (an embedding test) nothing is installed.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        previous = {sig: signal.getsignal(sig) for sig in HANDLED_SIGNALS}
+        for sig in HANDLED_SIGNALS:
+            loop.add_signal_handler(sig, self.handle_signal, sig)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                loop.remove_signal_handler(sig)
+                if handler is not None:  # None: installed outside Python, cannot be restored
+                    signal.signal(sig, handler)
+
+    def handle_signal(self, sig: signal.Signals) -> None:
+        """SIGHUP reloads; the first SIGTERM/SIGINT stops gracefully, the second at once."""
+        if sig == signal.SIGHUP:
+            self._spawn(self.reload())
+            return
+        self._signals_seen += 1
+        if self._signals_seen == 1:
+            logger.info("Received %s; shutting down", sig.name)
+            self.should_exit.set()
+        elif self.server is not None:
+            logger.warning("Received %s again; cancelling the RPCs in flight", sig.name)
+            self._spawn(self.server.stop(None))
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def reload(self) -> None:
+        """SIGHUP: re-read the configuration and log what would need a restart."""
+        if self.config_path is None:
+            logger.info("Received SIGHUP; the embedded default configuration cannot change")
+            return
+        try:
+            settings, warnings = await asyncio.to_thread(load_settings, self.config_path)
+        except ConfigError as exc:
+            logger.error("Cannot reload configuration %s: %s", self.config_path, exc)
+            for diagnostic in exc.diagnostics:
+                logger.error("%s", format_diagnostic(diagnostic))
+            return
+        for diagnostic in warnings:
+            logger.warning("%s", format_diagnostic(diagnostic))
+        changed = changed_settings(self.settings, settings)
+        if changed:
+            logger.warning(
+                "Reloaded configuration; changes to %s need a restart", ", ".join(changed)
+            )
+        else:
+            logger.info("Reloaded configuration; nothing changed")
+
+
+def changed_settings(old: RuntimeSettings, new: RuntimeSettings) -> list[str]:
+    """The top-level settings whose values differ."""
+    return [name for name in type(old).model_fields if getattr(old, name) != getattr(new, name)]
+
+
+def format_diagnostic(d: Diagnostic) -> str:
+    """`file:line:col: severity[code] message` for one log record."""
+    return f"{d.file}:{d.line}:{d.column}: {d.severity}[{d.code}] {d.message}"
+
+
+def prepare_socket_path(path: Path) -> None:
+    """Create the socket's parent dir and remove a stale socket; refuse anything else there.
+
+    grpc would silently unlink a socket that another daemon still listens on, so a socket that
+    accepts a connection is refused, and a path that is not a socket is never deleted.
+    """
+    path.parent.mkdir(mode=0o711, parents=True, exist_ok=True)
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise UnavailableError(f"{path} exists and is not a socket; not removing it")
+    if _socket_is_live(path):
+        raise UnavailableError(f"another process is serving on {path}")
+    logger.info("Removing stale socket %s", path)
+    path.unlink()
+
+
+def _socket_is_live(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+        return True
+
+
+def set_socket_owner(path: Path, uid: int, gid: int) -> None:
+    """Mode 0660 and the configured owner, so that only root (or that group) can talk CRI."""
+    try:
+        os.chmod(path, SOCKET_MODE)
+        info = path.stat()
+        if (info.st_uid, info.st_gid) != (uid, gid):
+            os.chown(path, uid, gid)
+    except PermissionError as exc:
+        raise PermissionDeniedError(
+            f"cannot set the owner of {path} to {uid}:{gid}: {exc}"
+        ) from exc
+
+
+def notify_systemd(state: str, environ: dict[str, str] | None = None) -> bool:
+    """Send `state` to `$NOTIFY_SOCKET` (sd_notify); False when it is unset or unreachable.
+
+    The address is a path or, with a leading `@`, an abstract socket (systemd's sd_notify(3)).
+    """
+    address = (os.environ if environ is None else environ).get("NOTIFY_SOCKET", "")
+    if not address:
+        return False
+    target = "\0" + address[1:] if address.startswith("@") else address
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(state.encode(), target)
+    except OSError as exc:
+        logger.warning("Cannot notify systemd at %s: %s", address, exc)
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""Persistent state: the content store (OCI blobs) and the image records."""

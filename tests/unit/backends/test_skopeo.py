@@ -1,0 +1,247 @@
+"""SkopeoPuller with faked skopeo processes: exact argv, verification, fall-through."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_subprocess import FakeProcess
+
+from crio_py.backends.skopeo import PullSpec, SkopeoPuller, Source, host_platform
+from crio_py.config.model import Credentials, Endpoint
+from crio_py.errors import IntegrityError, NotFoundError, PermissionDeniedError, UnavailableError
+from crio_py.reference import parse_reference
+from crio_py.store.content import ContentStore
+
+CONFIG = json.dumps(
+    {"rootfs": {"type": "layers", "diff_ids": ["sha256:" + "d" * 64]}, "config": {"User": "1000"}}
+).encode()
+LAYER = b"layer bytes"
+
+
+def _digest(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+MANIFEST = json.dumps(
+    {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": _digest(CONFIG),
+            "size": len(CONFIG),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": _digest(LAYER),
+                "size": len(LAYER),
+            }
+        ],
+    }
+).encode()
+M_DIGEST = _digest(MANIFEST)
+
+
+def _deliver(blobs: dict[str, bytes]) -> Any:
+    """A fake `skopeo copy` that writes blobs into the oci: destination it was given."""
+
+    def callback(process: Any) -> None:
+        layout = Path(process.args[-1].removeprefix("oci:").rsplit(":", 1)[0])
+        for digest, data in blobs.items():
+            (layout / "blobs" / "sha256" / digest[7:]).write_bytes(data)
+
+    return callback
+
+
+def _copy_argv(host: str, tls: str = "true") -> list[Any]:
+    return [
+        "skopeo",
+        "copy",
+        "--quiet",
+        "--preserve-digests",
+        f"--src-tls-verify={tls}",
+        f"docker://{host}/app@{M_DIGEST}",
+        FakeProcess.any(min=1, max=1),
+    ]
+
+
+def _spec(*endpoints: Endpoint, credentials: Credentials | None = None) -> PullSpec:
+    return PullSpec(
+        parse_reference("reg.example.com/app:1"), tuple(Source(e, credentials) for e in endpoints)
+    )
+
+
+async def test_a_pull_stores_every_verified_blob(fp: FakeProcess, tmp_path: Path) -> None:
+    fp.register(
+        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        stdout=MANIFEST,
+    )
+    fp.register(
+        _copy_argv("reg.example.com"),
+        callback=_deliver({_digest(CONFIG): CONFIG, _digest(LAYER): LAYER}),
+    )
+    content = ContentStore(tmp_path / "content")
+    pulled = await SkopeoPuller(content, tmp_path / "tmp").pull(
+        _spec(Endpoint(host="reg.example.com"))
+    )
+    assert pulled.manifest.digest == M_DIGEST
+    assert pulled.config_json["config"] == {"User": "1000"}
+    assert set(content.digests()) == {M_DIGEST, _digest(CONFIG), _digest(LAYER)}
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+async def test_a_corrupt_blob_leaves_the_store_as_it_was(fp: FakeProcess, tmp_path: Path) -> None:
+    fp.register(
+        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        stdout=MANIFEST,
+    )
+    fp.register(
+        _copy_argv("reg.example.com"),
+        callback=_deliver({_digest(CONFIG): CONFIG, _digest(LAYER): b"tampered!!!"}),
+    )
+    content = ContentStore(tmp_path / "content")
+    with pytest.raises(IntegrityError, match="arrived as"):
+        await SkopeoPuller(content, tmp_path / "tmp").pull(_spec(Endpoint(host="reg.example.com")))
+    assert list(content.digests()) == []
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+async def test_a_failing_mirror_falls_through_to_the_registry(
+    fp: FakeProcess, tmp_path: Path
+) -> None:
+    fp.register(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", "docker://mirror:5000/app:1"],
+        returncode=1,
+        stderr="pinging container registry mirror:5000: connect: connection refused\n",
+    )
+    fp.register(
+        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        stdout=MANIFEST,
+    )
+    fp.register(
+        _copy_argv("reg.example.com"),
+        callback=_deliver({_digest(CONFIG): CONFIG, _digest(LAYER): LAYER}),
+    )
+    puller = SkopeoPuller(ContentStore(tmp_path / "content"), tmp_path / "tmp")
+    mirror = Endpoint(host="mirror:5000", scheme="http", mirror=True)
+    pulled = await puller.pull(_spec(mirror, Endpoint(host="reg.example.com")))
+    assert pulled.manifest.digest == M_DIGEST
+
+
+@pytest.mark.parametrize(
+    "stderr, error",
+    [
+        ("reading manifest 1 in reg.example.com/app: manifest unknown", NotFoundError),
+        ("unauthorized: authentication required", PermissionDeniedError),
+        ("dial tcp 10.0.0.1:443: connect: connection refused", UnavailableError),
+        ("writing blob: happened during read: Digest did not match", IntegrityError),
+    ],
+)
+async def test_skopeo_failures_become_domain_errors(
+    fp: FakeProcess, tmp_path: Path, stderr: str, error: type[Exception]
+) -> None:
+    fp.register(
+        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        returncode=1,
+        stderr=stderr,
+    )
+    with pytest.raises(error):
+        await SkopeoPuller(ContentStore(tmp_path / "c"), tmp_path / "tmp").pull(
+            _spec(Endpoint(host="reg.example.com"))
+        )
+
+
+async def test_credentials_go_in_a_private_auth_file(fp: FakeProcess, tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def inspect(process: Any) -> None:
+        authfile = Path(next(a for a in process.args if a.startswith("--authfile="))[11:])
+        seen["mode"] = authfile.stat().st_mode & 0o777
+        seen["auths"] = json.loads(authfile.read_text())["auths"]
+        seen["path"] = authfile
+
+    fp.register(
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=true",
+            FakeProcess.any(min=1, max=1),
+            "docker://reg.example.com/app:1",
+        ],
+        stdout=MANIFEST,
+        callback=inspect,
+    )
+    fp.register(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--src-tls-verify=true",
+            FakeProcess.any(min=1, max=1),
+            f"docker://reg.example.com/app@{M_DIGEST}",
+            FakeProcess.any(min=1, max=1),
+        ],
+        callback=_deliver({_digest(CONFIG): CONFIG, _digest(LAYER): LAYER}),
+    )
+    credentials = Credentials(username="puller", password="s3cret")
+    await SkopeoPuller(ContentStore(tmp_path / "c"), tmp_path / "tmp").pull(
+        _spec(Endpoint(host="reg.example.com"), credentials=credentials)
+    )
+    assert seen["mode"] == 0o600
+    assert seen["auths"] == {
+        "reg.example.com": {"auth": base64.b64encode(b"puller:s3cret").decode()}
+    }
+    assert not seen["path"].exists()
+    assert all("s3cret" not in " ".join(map(str, call)) for call in fp.calls)
+
+
+async def test_an_index_resolves_to_the_host_platform(fp: FakeProcess, tmp_path: Path) -> None:
+    os_name, arch = host_platform()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [
+                {
+                    "digest": "sha256:" + "9" * 64,
+                    "size": 1,
+                    "platform": {"os": "linux", "architecture": "other"},
+                },
+                {
+                    "digest": M_DIGEST,
+                    "size": len(MANIFEST),
+                    "platform": {"os": os_name, "architecture": arch},
+                },
+            ],
+        }
+    ).encode()
+    fp.register(
+        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        stdout=index,
+    )
+    fp.register(
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=true",
+            f"docker://reg.example.com/app@{M_DIGEST}",
+        ],
+        stdout=MANIFEST,
+    )
+    fp.register(
+        _copy_argv("reg.example.com"),
+        callback=_deliver({_digest(CONFIG): CONFIG, _digest(LAYER): LAYER}),
+    )
+    pulled = await SkopeoPuller(ContentStore(tmp_path / "c"), tmp_path / "tmp").pull(
+        _spec(Endpoint(host="reg.example.com"))
+    )
+    assert pulled.manifest.digest == M_DIGEST

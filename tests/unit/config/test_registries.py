@@ -1,0 +1,69 @@
+"""Registry endpoints and credentials from the configuration."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from crio_py.config.model import Endpoint, RegistryAuth, RegistrySettings, RegistryTls
+from crio_py.config.registries import credentials_for, endpoints_for
+
+
+def test_without_configuration_the_registry_itself_over_https() -> None:
+    assert endpoints_for(RegistrySettings(), "quay.io") == [Endpoint(host="quay.io")]
+    assert endpoints_for(RegistrySettings(), "docker.io") == [Endpoint(host="registry-1.docker.io")]
+
+
+def test_hosts_toml_mirrors_come_first_then_the_server(tmp_path: Path) -> None:
+    directory = tmp_path / "certs.d" / "reg.example.com_5000_"
+    directory.mkdir(parents=True)
+    (directory / "ca.pem").write_text("x")
+    (directory / "hosts.toml").write_text(
+        'server = "https://reg.example.com:5000"\nca = "ca.pem"\n'
+        '[host."http://127.0.0.1:6000"]\n  capabilities = ["pull", "resolve"]\n'
+        '[host."https://push-only:7000"]\n  capabilities = ["push"]\n'
+    )
+    registry = RegistrySettings(config_path=(tmp_path / "certs.d",))
+    assert endpoints_for(registry, "reg.example.com:5000") == [
+        Endpoint(host="127.0.0.1:6000", scheme="http", mirror=True),
+        Endpoint(host="reg.example.com:5000", ca_files=(directory / "ca.pem",)),
+    ]
+
+
+def test_a_hosts_toml_that_does_not_parse_is_ignored(tmp_path: Path) -> None:
+    directory = tmp_path / "quay.io"
+    directory.mkdir()
+    (directory / "hosts.toml").write_text("server = [")
+    registry = RegistrySettings(config_path=(tmp_path,))
+    assert endpoints_for(registry, "quay.io") == [Endpoint(host="quay.io")]
+
+
+def test_legacy_mirrors_tls_and_insecure_hosts() -> None:
+    registry = RegistrySettings(
+        mirrors={"*": ("mirror.example.com",)},
+        tls={"mirror.example.com": RegistryTls(ca_file="/ca.pem", insecure_skip_verify=True)},
+        insecure_hosts=("plain.example.com",),
+    )
+    assert endpoints_for(registry, "quay.io") == [
+        Endpoint(
+            host="mirror.example.com", skip_verify=True, ca_files=(Path("/ca.pem"),), mirror=True
+        ),
+        Endpoint(host="quay.io"),
+    ]
+    assert endpoints_for(registry, "plain.example.com")[-1] == Endpoint(
+        host="plain.example.com", scheme="http", skip_verify=True
+    )
+
+
+def test_credentials_from_the_config_and_from_an_auth_file(tmp_path: Path) -> None:
+    encoded = base64.b64encode(b"u:p").decode()
+    registry = RegistrySettings(auths={"a.example.com": RegistryAuth(auth=encoded)})
+    found = credentials_for(registry, "a.example.com")
+    assert found is not None and (found.username, found.password) == ("u", "p")
+    auth_file = tmp_path / "auth.json"
+    auth_file.write_text(json.dumps({"auths": {"b.example.com": {"auth": encoded}}}))
+    registry = RegistrySettings(global_auth_file=auth_file)
+    found = credentials_for(registry, "b.example.com")
+    assert found is not None and found.username == "u"
+    assert credentials_for(registry, "c.example.com") is None

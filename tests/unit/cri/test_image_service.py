@@ -1,0 +1,171 @@
+"""ImageService with a fake puller and snapshotter: dedupe, limits, remove, GC, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cri_api.v1 import api_pb2
+
+from crio_py.backends.skopeo import PulledImage, PullSpec
+from crio_py.config.load import load_settings
+from crio_py.cri.image import ImageService
+from crio_py.errors import IntegrityError
+from crio_py.store.content import ContentStore
+from crio_py.store.images import ImageStore
+from crio_py.store.records import Descriptor
+
+
+def _blob(store: ContentStore, data: bytes, media_type: str = "m") -> Descriptor:
+    digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+    store.ingest_bytes(data, digest)
+    return Descriptor(media_type=media_type, digest=digest, size=len(data))
+
+
+class FakePuller:
+    """Stores a one-layer image whose content depends on the reference."""
+
+    def __init__(self, content: ContentStore) -> None:
+        self.content = content
+        self.calls: list[str] = []
+        self.gate: asyncio.Event | None = None
+        self.running = 0
+        self.most_running = 0
+
+    async def pull(self, spec: PullSpec) -> PulledImage:
+        self.calls.append(str(spec.reference))
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            await asyncio.sleep(0)
+            layer = _blob(self.content, f"layer {spec.reference.path}".encode())
+            config_json = {
+                "rootfs": {"diff_ids": ["sha256:" + "d" * 64]},
+                "config": {"User": "app"},
+                "comment": spec.reference.path,
+            }
+            config = _blob(self.content, json.dumps(config_json).encode())
+            manifest = _blob(self.content, b"manifest " + spec.reference.path.encode())
+            return PulledImage(
+                manifest=manifest, config=config, layers=(layer,), config_json=config_json
+            )
+        finally:
+            self.running -= 1
+
+
+class FakeSnapshotter:
+    def __init__(self) -> None:
+        self.prepared: list[list[Any]] = []
+        self.fail = False
+        self.snapshots: set[str] = set()
+
+    async def prepare(self, layers: list[Any]) -> list[Path]:
+        if self.fail:
+            raise IntegrityError("layer escapes")
+        self.prepared.append(layers)
+        self.snapshots.add(layers[0].diff_id)
+        return []
+
+    def snapshot_ids(self) -> set[str]:
+        return set(self.snapshots)
+
+    def remove_snapshot(self, chain_id: str) -> None:
+        self.snapshots.discard(chain_id)
+
+    def usage(self) -> tuple[int, int]:
+        return 100, 10
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> ImageService:
+    settings, _ = load_settings(None)
+    settings = settings.model_copy(update={"root_dir": tmp_path, "max_concurrent_downloads": 1})
+    content = ContentStore(tmp_path / "content")
+    return ImageService(
+        settings,
+        content=content,
+        images=ImageStore(tmp_path / "images"),
+        puller=FakePuller(content),  # type: ignore[arg-type]
+        snapshotter=FakeSnapshotter(),
+    )  # type: ignore[arg-type]
+
+
+def _pull(name: str) -> api_pb2.PullImageRequest:
+    return api_pb2.PullImageRequest(image=api_pb2.ImageSpec(image=name))
+
+
+async def test_pull_then_list_status_and_remove(service: ImageService) -> None:
+    response = await service.pull_image(_pull("busybox:1"))
+    images = (await service.list_images(api_pb2.ListImagesRequest())).images
+    assert [i.id for i in images] == [response.image_ref]
+    assert images[0].repo_tags == ["docker.io/library/busybox:1"]
+    assert images[0].username == "app"
+    status = await service.image_status(
+        api_pb2.ImageStatusRequest(image=api_pb2.ImageSpec(image="busybox:1"), verbose=True)
+    )
+    assert status.image.id == response.image_ref
+    assert json.loads(status.info["info"])["imageSpec"]["config"] == {"User": "app"}
+    await service.remove_image(
+        api_pb2.RemoveImageRequest(image=api_pb2.ImageSpec(image="busybox:1"))
+    )
+    assert (await service.list_images(api_pb2.ListImagesRequest())).images == []
+    assert list(service.content.digests()) == []  # collected
+
+
+async def test_unknown_images_are_no_error(service: ImageService) -> None:
+    spec = api_pb2.ImageSpec(image="nothing:1")
+    assert not (await service.image_status(api_pb2.ImageStatusRequest(image=spec))).HasField(
+        "image"
+    )
+    await service.remove_image(api_pb2.RemoveImageRequest(image=spec))
+
+
+async def test_identical_pulls_in_flight_share_one_download(service: ImageService) -> None:
+    puller: FakePuller = service.puller  # type: ignore[assignment]
+    puller.gate = asyncio.Event()
+    pulls = [asyncio.create_task(service.pull_image(_pull("busybox:1"))) for _ in range(3)]
+    await asyncio.sleep(0.01)
+    puller.gate.set()
+    refs = {r.image_ref for r in await asyncio.gather(*pulls)}
+    assert len(refs) == 1 and puller.calls == ["docker.io/library/busybox:1"]
+
+
+async def test_max_concurrent_downloads_bounds_pulls(service: ImageService) -> None:
+    puller: FakePuller = service.puller  # type: ignore[assignment]
+    await asyncio.gather(*(service.pull_image(_pull(f"app{i}:1")) for i in range(4)))
+    assert puller.most_running == 1 and len(puller.calls) == 4
+
+
+async def test_a_pull_whose_layer_fails_leaves_nothing(service: ImageService) -> None:
+    service.snapshotter.fail = True  # type: ignore[attr-defined]
+    with pytest.raises(IntegrityError):
+        await service.pull_image(_pull("busybox:1"))
+    assert service.images.all() == []
+    assert list(service.content.digests()) == []
+
+
+async def test_removing_one_of_two_tags_keeps_the_image(service: ImageService) -> None:
+    await service.pull_image(_pull("busybox:1"))
+    record = service.images.resolve("busybox:1")
+    service.images.save(
+        record.model_copy(
+            update={"repo_tags": (*record.repo_tags, "docker.io/library/busybox:latest")}
+        )
+    )
+    await service.remove_image(
+        api_pb2.RemoveImageRequest(image=api_pb2.ImageSpec(image="busybox:1"))
+    )
+    assert service.images.resolve("busybox").repo_tags == ("docker.io/library/busybox:latest",)
+
+
+async def test_image_fs_info_counts_blobs_and_snapshots(service: ImageService) -> None:
+    await service.pull_image(_pull("busybox:1"))
+    usage = (await service.image_fs_info(api_pb2.ImageFsInfoRequest())).image_filesystems[0]
+    assert usage.used_bytes.value > 100 and usage.inodes_used.value > 10
+    assert usage.fs_id.mountpoint == str(service.settings.root_dir)

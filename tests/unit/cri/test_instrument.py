@@ -1,0 +1,168 @@
+"""The @rpc wrapper's logging: levels by RPC kind, and the request context on every record
+(through `crio_py.log`'s filter), in text and JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import grpc.aio
+import pytest
+from cri_api.v1 import api_pb2, api_pb2_grpc
+
+from crio_py import log
+from crio_py.cri.instrument import is_polled
+from crio_py.errors import NotFoundError
+from tests.unit.cri.fakes import FakeImageService, image, sample_images, serve_fake
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """Route the root logger to a JSON stream for the test, then put everything back."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    stream = io.StringIO()
+    handler = log.setup("debug", "json", stream)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(level)
+    assert root.handlers == handlers
+
+
+def records(stream: io.StringIO) -> list[dict[str, str]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+@pytest.mark.parametrize(
+    ("name", "polled"),
+    [
+        ("ListImages", True),
+        ("ImageStatus", True),
+        ("ContainerStatus", True),
+        ("Version", True),
+        ("ImageFsInfo", True),
+        ("ContainerStats", True),
+        ("PullImage", False),
+        ("RemoveImage", False),
+        ("RunPodSandbox", False),
+        ("StopContainer", False),
+    ],
+)
+def test_polled_rpcs(name: str, polled: bool) -> None:
+    assert is_polled(name) is polled
+
+
+class LoggingImageService(FakeImageService):
+    """Logs from "a backend" while it serves, as skopeo's wrapper would."""
+
+    async def pull_image(self, request: api_pb2.PullImageRequest) -> api_pb2.PullImageResponse:
+        logging.getLogger("crio_py.backends.skopeo").info("Copying %s", request.image.image)
+        return await super().pull_image(request)
+
+
+async def test_mutations_log_at_info_with_the_request_context(json_log: io.StringIO) -> None:
+    fake = LoggingImageService(sample_images())
+    fake.pullable["busybox:1.37"] = image("sha256:" + "e" * 64, ["busybox:1.37"])
+    request = api_pb2.PullImageRequest(
+        image=api_pb2.ImageSpec(image="busybox:1.37"),
+        auth=api_pb2.AuthConfig(username="bob", password="hunter2"),
+    )
+    async with serve_fake(fake) as server, grpc.aio.insecure_channel(server.endpoint) as channel:
+        await api_pb2_grpc.ImageServiceStub(channel).PullImage(request)
+    lines = [r for r in records(json_log) if r.get("rpc") == "PullImage"]
+    assert [(r["level"], r["logger"]) for r in lines] == [
+        ("info", "crio_py.cri.instrument"),
+        ("info", "crio_py.backends.skopeo"),
+        ("info", "crio_py.cri.instrument"),
+    ]
+    assert lines[0]["msg"] == "PullImage started for image 'busybox:1.37'"
+    assert lines[2]["msg"].startswith("PullImage finished in ")
+    assert len({r["request_id"] for r in lines}) == 1
+    assert "hunter2" not in json_log.getvalue()
+
+
+async def test_polled_rpcs_log_at_debug_and_failures_once_at_error(
+    json_log: io.StringIO,
+) -> None:
+    fake = FakeImageService(sample_images())
+    fake.errors["image_status"] = NotFoundError("image busybox:9 not found")
+    async with serve_fake(fake) as server, grpc.aio.insecure_channel(server.endpoint) as channel:
+        stub = api_pb2_grpc.ImageServiceStub(channel)
+        await stub.ListImages(api_pb2.ListImagesRequest())
+        with pytest.raises(grpc.aio.AioRpcError):
+            await stub.ImageStatus(
+                api_pb2.ImageStatusRequest(image=api_pb2.ImageSpec(image="busybox:9"))
+            )
+    listed = [r for r in records(json_log) if r.get("rpc") == "ListImages"]
+    assert {r["level"] for r in listed} == {"debug"}
+    status = [r for r in records(json_log) if r.get("rpc") == "ImageStatus"]
+    assert [r["level"] for r in status] == ["debug", "error"]
+    assert status[1]["msg"].endswith("NOT_FOUND: image busybox:9 not found")
+    assert "error" not in status[1]  # no traceback for a domain error
+    assert status[0]["request_id"] != listed[0]["request_id"]
+
+
+def test_the_text_format_appends_the_context() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    handler = log.setup("info", "text", stream)
+    try:
+        with log.bound(rpc="StopContainer", request_id="abc123", container_id="c" * 64):
+            logging.getLogger("crio_py.test").info("Stopped container %s", "c" * 64)
+        logging.getLogger("crio_py.test").debug("not shown at info")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    line = stream.getvalue()
+    assert line.count("\n") == 1
+    assert " INFO crio_py.test: Stopped container " in line
+    assert line.rstrip().endswith(f"rpc=StopContainer request_id=abc123 container_id={'c' * 64}")
+
+
+def test_setup_replaces_its_own_handler() -> None:
+    root = logging.getLogger()
+    level, before = root.level, list(root.handlers)
+    first = log.setup("debug", "text", io.StringIO())
+    second = log.setup("warn", "json", io.StringIO())
+    try:
+        assert first not in root.handlers
+        assert second in root.handlers
+        assert root.level == logging.WARNING
+    finally:
+        root.removeHandler(second)
+        root.setLevel(level)
+    assert root.handlers == before
+
+
+@pytest.mark.parametrize(
+    ("name", "level"),
+    [("trace", logging.DEBUG), ("Info", logging.INFO), ("warn", logging.WARNING), ("panic", 50)],
+)
+def test_level_names_of_both_daemons(name: str, level: int) -> None:
+    assert log.parse_level(name) == level
+
+
+def test_an_unknown_level_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="trace, debug, info"):
+        log.parse_level("verbose")
+
+
+@pytest.mark.parametrize(
+    ("level", "grpc_level"), [("debug", logging.INFO), ("trace", logging.DEBUG)]
+)
+def test_grpc_debug_records_only_at_trace(level: str, grpc_level: int) -> None:
+    root = logging.getLogger()
+    saved = {name: logging.getLogger(name).level for name in log.NOISY_LIBRARIES}
+    root_level = root.level
+    handler = log.setup(level, "text", io.StringIO())
+    try:
+        assert logging.getLogger("grpc").level == grpc_level
+        assert root.level == logging.DEBUG
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(root_level)
+        for name, value in saved.items():
+            logging.getLogger(name).setLevel(value)
