@@ -10,6 +10,7 @@ with mode 0600 that is removed after the pull, never on the command line.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -180,7 +181,7 @@ class SkopeoPuller:
                 await _exec.run(argv)
             except CommandError as exc:
                 raise _translate(exc, source) from exc
-            self._commit(staging, blobs)
+            await self._commit(staging, blobs)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -191,18 +192,10 @@ class SkopeoPuller:
             if self.content.has(blob.digest):
                 os.link(self.content.path(blob.digest), directory / blob.digest[7:])
 
-    def _commit(self, staging: Path, blobs: list[Descriptor]) -> None:
+    async def _commit(self, staging: Path, blobs: list[Descriptor]) -> None:
         """Check every new blob first, then move them all: never half an image in the store."""
         new = [b for b in blobs if not self.content.has(b.digest)]
-        for blob in new:
-            path = staging / "blobs" / "sha256" / blob.digest[7:]
-            if not path.is_file():
-                raise IntegrityError(f"skopeo did not deliver blob {blob.digest}")
-            digest, size = file_digest(path)
-            if (digest, size) != (blob.digest, blob.size):
-                raise IntegrityError(
-                    f"blob {blob.digest} ({blob.size} bytes) arrived as {digest} ({size} bytes)"
-                )
+        await asyncio.gather(*(asyncio.to_thread(_verify, staging, blob) for blob in new))
         for blob in new:
             self.content.adopt(staging / "blobs" / "sha256" / blob.digest[7:], blob.digest)
 
@@ -266,6 +259,19 @@ def _write_authfile(path: Path, host: str, credentials: Credentials) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as stream:
         json.dump({"auths": {host: entry}}, stream)
+
+
+def _verify(staging: Path, blob: Descriptor) -> None:
+    """The staged blob has the size and digest the registry's manifest says (blobs are hashed
+    in threads side by side: hashlib releases the GIL)."""
+    path = staging / "blobs" / "sha256" / blob.digest[7:]
+    if not path.is_file():
+        raise IntegrityError(f"skopeo did not deliver blob {blob.digest}")
+    digest, size = file_digest(path)
+    if (digest, size) != (blob.digest, blob.size):
+        raise IntegrityError(
+            f"blob {blob.digest} ({blob.size} bytes) arrived as {digest} ({size} bytes)"
+        )
 
 
 def _sha256(data: bytes) -> str:

@@ -77,12 +77,22 @@ class OverlaySnapshotter:
         for layer in layers:
             check_layer(layer)
         lowers: list[Path] = []
+        missing: list[tuple[LayerRef, str]] = []
         for layer, chain_id in zip(layers, chain_ids([x.diff_id for x in layers]), strict=True):
             fs_dir = self._snapshot_dir(chain_id) / "fs"
             if not is_real_dir(fs_dir):
-                logger.info("Unpacking layer %s into snapshot %s", layer.digest, chain_id)
-                await asyncio.to_thread(self._unpack, layer, chain_id)
+                missing.append((layer, chain_id))
             lowers.append(fs_dir)
+        # Each layer unpacks into its own directory, so they unpack side by side.
+        results = await asyncio.gather(
+            *(asyncio.to_thread(self._unpack, layer, chain_id) for layer, chain_id in missing),
+            return_exceptions=True,
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            for _, chain_id in missing:
+                self.remove_snapshot(chain_id)
+            raise errors[0]
         return lowers
 
     def snapshot_ids(self) -> set[str]:
