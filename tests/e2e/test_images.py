@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.server
+import json
 import os
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -230,3 +233,56 @@ def test_a_registry_killed_in_the_middle_of_a_pull(
             killer.join()
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, caught.value.details()
         assert _store(daemon) == before
+
+
+def test_identical_pulls_at_once_make_one_download(
+    daemon: Daemon, built_images: dict[str, BuiltImage | BuiltIndex], tmp_path: Path,
+) -> None:
+    image = _platform_image(built_images["layered"])
+    with Registry() as registry:
+        reference = registry.push(image.layout, "layered", image.tag)
+        daemon.trust(registry.host, plain_http=True)
+        served_before = registry.log_path.read_text().count("GET /v2/layered/blobs/")
+        threads = [threading.Thread(target=_pull, args=(daemon, reference)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        served = registry.log_path.read_text().count("GET /v2/layered/blobs/") - served_before
+    # One download: each blob (config and layers) is fetched once, not three times.
+    assert 0 < served <= len(image.layers) + 1
+
+
+def _ctl(daemon: Daemon, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "crio_py", "ctl", "-r", f"unix://{daemon.socket}", *argv],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def test_ctl_pull_images_inspecti_imagefsinfo_rmi(
+    daemon: Daemon, pushed_images: PushedImages, built_images: dict[str, BuiltImage | BuiltIndex],
+) -> None:
+    reference = pushed_images.ref("plain", "busybox")
+    image_id = _platform_image(built_images["busybox"]).config_digest
+    pulled = _ctl(daemon, "pull", reference)
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout.strip() == f"Image is up to date for {image_id}"
+    listed = _ctl(daemon, "images")
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["IMAGE", "TAG", "IMAGE", "ID", "SIZE"]
+    assert row.split()[:3] == [reference.rsplit(":", 1)[0], "1", image_id[7:20]]
+    inspected = json.loads(_ctl(daemon, "inspecti", reference).stdout)
+    assert inspected["status"]["id"] == image_id
+    usage = json.loads(_ctl(daemon, "imagefsinfo").stdout)
+    status = usage["status"]
+    first = status["imageFilesystems"][0] if "imageFilesystems" in status else status
+    assert int(first["usedBytes"]["value"]) > 0
+    removed = _ctl(daemon, "rmi", "--prune")
+    assert removed.returncode == 0, removed.stderr
+    assert _ctl(daemon, "images", "-q").stdout.strip() == ""
+    assert _store_blobs(daemon) == []
+
+
+def _store_blobs(daemon: Daemon) -> list[str]:
+    return sorted(p.name for p in (daemon.root / "content" / "blobs" / "sha256").iterdir())
