@@ -20,6 +20,7 @@ from crio_py.config.model import (
     StreamSettings,
 )
 from crio_py.config.model import RuntimeHandler as HandlerSettings
+from crio_py.config.registries_conf import default_path, read_registries
 from crio_py.config.rules import Target, newest
 from crio_py.config.types import parse_duration
 
@@ -30,10 +31,15 @@ UNPRIVILEGED_ICMP = "net.ipv4.ping_group_range=0 2147483647"
 
 
 def to_settings(
-    config: CrioConfig, files: tuple[Path, ...] = (), target: Target | None = None
+    config: CrioConfig,
+    files: tuple[Path, ...] = (),
+    target: Target | None = None,
+    registries_conf: Path | None = None,
 ) -> RuntimeSettings:
-    """Normalise a validated, merged CRI-O configuration (built-in handler of `target`)."""
+    """Normalise a validated, merged CRI-O configuration (built-in handler of `target`;
+    registry mirrors from registries.conf, as CRI-O takes them)."""
     crio = config.crio
+    registries = read_registries(registries_conf or default_path())
     default, handlers = effective_runtime(crio.runtime, target or newest("crio"))
     api = crio.api
     return RuntimeSettings(
@@ -61,7 +67,11 @@ def to_settings(
             default_network=crio.network.cni_default_network,
         ),
         registry=RegistrySettings(
-            insecure_hosts=tuple(crio.image.insecure_registries),
+            mirrors=registries.mirrors,
+            insecure_hosts=tuple(
+                sorted({*crio.image.insecure_registries, *registries.insecure_hosts})
+            ),
+            blocked_hosts=tuple(sorted(registries.blocked_hosts)),
             global_auth_file=Path(crio.image.global_auth_file)
             if crio.image.global_auth_file
             else None,

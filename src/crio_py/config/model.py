@@ -87,6 +87,7 @@ class RegistrySettings(Frozen):
     auths: dict[str, RegistryAuth] = {}
     tls: dict[str, RegistryTls] = {}
     insecure_hosts: tuple[str, ...] = ()
+    blocked_hosts: tuple[str, ...] = ()
     headers: dict[str, tuple[str, ...]] = {}
     global_auth_file: Path | None = None
 

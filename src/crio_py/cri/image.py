@@ -25,7 +25,12 @@ from crio_py.backends.snapshotter import OverlaySnapshotter, chain_ids
 from crio_py.config.model import Credentials, RuntimeSettings
 from crio_py.config.registries import credentials_for, endpoints_for
 from crio_py.cri.convert import image_message, image_user, verbose_info
-from crio_py.errors import CrioPyError, IntegrityError, InvalidArgumentError
+from crio_py.errors import (
+    CrioPyError,
+    IntegrityError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+)
 from crio_py.reference import Reference, parse_reference
 from crio_py.store.content import ContentStore
 from crio_py.store.images import ImageStore
@@ -147,6 +152,10 @@ class ImageService:
     # -- pulling --------------------------------------------------------------------------------
     async def _pull(self, reference: Reference, credentials: Credentials | None) -> ImageRecord:
         registry = self.settings.registry
+        if reference.domain in registry.blocked_hosts:
+            raise PermissionDeniedError(
+                f"registry {reference.domain} is blocked by registries.conf"
+            )
         sources = tuple(
             Source(endpoint, credentials or credentials_for(registry, endpoint.host))
             for endpoint in endpoints_for(registry, reference.domain)

@@ -14,7 +14,7 @@ from cri_api.v1 import api_pb2
 from crio_py.backends.skopeo import PulledImage, PullSpec
 from crio_py.config.load import load_settings
 from crio_py.cri.image import ImageService
-from crio_py.errors import IntegrityError
+from crio_py.errors import IntegrityError, PermissionDeniedError
 from crio_py.store.content import ContentStore
 from crio_py.store.images import ImageStore
 from crio_py.store.records import Descriptor
@@ -169,3 +169,11 @@ async def test_image_fs_info_counts_blobs_and_snapshots(service: ImageService) -
     usage = (await service.image_fs_info(api_pb2.ImageFsInfoRequest())).image_filesystems[0]
     assert usage.used_bytes.value > 100 and usage.inodes_used.value > 10
     assert usage.fs_id.mountpoint == str(service.settings.root_dir)
+
+
+async def test_a_blocked_registry_is_refused(service: ImageService) -> None:
+    registry = service.settings.registry.model_copy(update={"blocked_hosts": ("bad.example.com",)})
+    service.settings = service.settings.model_copy(update={"registry": registry})
+    with pytest.raises(PermissionDeniedError, match="blocked"):
+        await service.pull_image(_pull("bad.example.com/app:1"))
+    assert service.puller.calls == []  # type: ignore[attr-defined]
