@@ -16,6 +16,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 
 from cri_api.v1 import api_pb2
 
@@ -27,6 +28,7 @@ from crio_py.config.registries import credentials_for, endpoints_for
 from crio_py.cri.convert import image_message, image_user, verbose_info
 from crio_py.errors import (
     CrioPyError,
+    FailedPreconditionError,
     IntegrityError,
     InvalidArgumentError,
     PermissionDeniedError,
@@ -61,6 +63,8 @@ class ImageService:
         with contextlib.suppress(InvalidArgumentError):
             self._sandbox = parse_reference(settings.sandbox_image).tagged
         self._in_flight: dict[str, asyncio.Task[ImageRecord]] = {}
+        # Image ids that containers use; the runtime service installs its own view.
+        self.images_in_use: Callable[[], set[str]] = set
 
     @classmethod
     async def open(cls, settings: RuntimeSettings) -> ImageService:
@@ -131,6 +135,8 @@ class ImageService:
         if tag in record.repo_tags and len(record.repo_tags) > 1:
             self.images.untag(record, tag)  # other tags keep the image, as CRI-O does
             return api_pb2.RemoveImageResponse()
+        if record.id in self.images_in_use():
+            raise FailedPreconditionError(f"image {record.id} is used by a container")
         self.images.delete(record.id)
         logger.info("Removed image %s", record.id)
         self.collect_garbage()

@@ -14,7 +14,7 @@ from cri_api.v1 import api_pb2
 from crio_py.backends.skopeo import PulledImage, PullSpec
 from crio_py.config.load import load_settings
 from crio_py.cri.image import ImageService
-from crio_py.errors import IntegrityError, PermissionDeniedError
+from crio_py.errors import FailedPreconditionError, IntegrityError, PermissionDeniedError
 from crio_py.store.content import ContentStore
 from crio_py.store.images import ImageStore
 from crio_py.store.records import Descriptor
@@ -177,3 +177,15 @@ async def test_a_blocked_registry_is_refused(service: ImageService) -> None:
     with pytest.raises(PermissionDeniedError, match="blocked"):
         await service.pull_image(_pull("bad.example.com/app:1"))
     assert service.puller.calls == []  # type: ignore[attr-defined]
+
+
+async def test_an_image_a_container_uses_stays(service: ImageService) -> None:
+    image_id = (await service.pull_image(_pull("busybox:1"))).image_ref
+    service.images_in_use = lambda: {image_id}
+    request = api_pb2.RemoveImageRequest(image=api_pb2.ImageSpec(image="busybox:1"))
+    with pytest.raises(FailedPreconditionError, match="used by a container"):
+        await service.remove_image(request)
+    assert [r.id for r in service.images.all()] == [image_id]
+    service.images_in_use = set
+    await service.remove_image(request)
+    assert service.images.all() == []
