@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint schemas system-packages venv clean
 
 run: system-packages $(STAMP)
-	$(VENV)/bin/crio-py config show
+	$(VENV)/bin/crio-py serve
 
 test: system-packages $(STAMP) lint
 	$(VENV)/bin/pytest -q

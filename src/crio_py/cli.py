@@ -17,6 +17,7 @@ from crio_py.config.diagnostics import Diagnostic, has_errors
 from crio_py.config.load import FORMATS, LintOptions, lint_paths, load_settings
 from crio_py.config.migrate_report import MigrationResult, render_report
 from crio_py.config.migration import TARGETS, MigrateRequest, migrate, write_in_place
+from crio_py.config.model import RuntimeSettings
 from crio_py.config.render import settings_text
 from crio_py.config.report import render, render_text
 from crio_py.config.rules import Target, all_target_names, parse_target
@@ -27,6 +28,7 @@ from crio_py.hostcheck import check_host
 from crio_py.log import LEVELS
 
 OUTPUTS = ("text", "json", "sarif")
+Loaded = tuple[RuntimeSettings, list[Diagnostic]]
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
 
 
@@ -184,15 +186,23 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _show(args: argparse.Namespace) -> int:
+def _load(path: Path | None, forced_format: str | None = None) -> Loaded | int:
+    """The settings and their warnings, or the exit status after printing why not."""
     try:
-        settings, warnings = load_settings(args.path, args.format)
+        return load_settings(path, forced_format)
     except ConfigReadError as exc:
         _print_failure(exc, exc.diagnostics)
         return EXIT_UNREADABLE
     except ConfigError as exc:
         _print_failure(exc, exc.diagnostics)
         return EXIT_ERRORS
+
+
+def _show(args: argparse.Namespace) -> int:
+    loaded = _load(args.path, args.format)
+    if isinstance(loaded, int):
+        return loaded
+    settings, warnings = loaded
     if warnings:
         sys.stderr.write(render_text(warnings))
     sys.stdout.write(settings_text(settings, args.output))
@@ -202,14 +212,10 @@ def _show(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from crio_py import daemon, log  # grpc is imported only when the daemon runs
 
-    try:
-        settings, warnings = load_settings(args.config)
-    except ConfigReadError as exc:
-        _print_failure(exc, exc.diagnostics)
-        return EXIT_UNREADABLE
-    except ConfigError as exc:
-        _print_failure(exc, exc.diagnostics)
-        return EXIT_ERRORS
+    loaded = _load(args.config)
+    if isinstance(loaded, int):
+        return loaded
+    settings, warnings = loaded
     level = args.log_level or settings.log_level
     if level.lower() not in LEVELS:
         print(f"crio-py: unknown log level {level!r} in the config; using info", file=sys.stderr)
