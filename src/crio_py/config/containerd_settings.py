@@ -24,6 +24,7 @@ from crio_py.config.containerd_cri import (
     Runtime,
 )
 from crio_py.config.containerd_cri import RegistryAuth as RegistryAuthTable
+from crio_py.config.containerd_plugins import ServerGrpc
 from crio_py.config.containerd_view import cri_view
 from crio_py.config.model import (
     CniSettings,
@@ -116,8 +117,6 @@ def _socket(config: ContainerdConfig) -> SocketSettings:
     plugins: Any = config.plugins
     grpc = plugins.server_grpc if config.version == 4 else getattr(config, "grpc", None)
     if grpc is None:
-        from crio_py.config.containerd import ServerGrpc
-
         grpc = ServerGrpc()
     return SocketSettings(
         path=Path(grpc.address),
