@@ -1,6 +1,9 @@
 """THE way crio-py starts a child process: logged, with secrets redacted, and failures raised
 as CommandError carrying the command, its exit code and the tail of its stderr.
 
+`run` runs a command to completion; `spawn` starts a long-lived child (a monitor such as conmon
+that talks to us over inherited pipes) and hands the process back to the caller.
+
 Every child goes through `asyncio.create_subprocess_exec`, so unit tests fake them all with
 pytest-subprocess and assert the exact argv.
 """
@@ -11,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from crio_py.errors import CommandError
 
@@ -76,3 +80,37 @@ async def run(
     if check and result.returncode != 0:
         raise CommandError(shown, result.returncode, redact([result.stderr], secrets)[0])
     return result
+
+
+async def spawn(
+    argv: Sequence[str],
+    *,
+    pass_fds: Sequence[int] = (),
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    secrets: Sequence[str] = (),
+    stdout: int = asyncio.subprocess.DEVNULL,
+    stderr: int = asyncio.subprocess.PIPE,
+    new_session: bool = False,
+) -> asyncio.subprocess.Process:
+    """Start a child and return it at once; the caller owns it and must wait for it.
+
+    `pass_fds` are inherited under the same numbers (every other descriptor is closed in the
+    child); `new_session` puts the child in a session of its own, so that a signal sent to
+    our process group (Ctrl-C in a terminal) does not reach it. stdin is always /dev/null.
+    """
+    shown = redact(argv, secrets)
+    logger.debug("Starting %s", " ".join(shown))
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            pass_fds=tuple(pass_fds),
+            start_new_session=new_session,
+        )
+    except OSError as exc:
+        raise CommandError(shown, None, str(exc)) from exc

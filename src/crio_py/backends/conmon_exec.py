@@ -1,0 +1,152 @@
+"""ExecSync through conmon's exec mode: run a command in a running container with a timeout and
+collect its exit code, stdout and stderr (CRI-O's ExecSyncContainer)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from crio_py.backends.conmon import (
+    ConmonOptions,
+    ConmonRelayedError,
+    decode_message,
+    monitor_conmon,
+)
+from crio_py.errors import DeadlineExceededError, InvalidArgumentError
+
+logger = logging.getLogger(__name__)
+
+EXEC_SYNC_MAX_OUTPUT = 16 * 1024 * 1024
+"""The most ExecSync output kept, as CRI-O's maxExecSyncSize."""
+TIMED_OUT_MESSAGE = "command timed out"
+"""What conmon reports when `-T` killed an exec'd command (conmon's TIMED_OUT_MESSAGE)."""
+_EXEC_GRACE_S = 10.0  # past conmon's own -T timeout, before we give up on conmon itself
+
+
+@dataclass(frozen=True)
+class ExecSyncResult:
+    """What CRI ExecSync answers: exit code and output; -1 and `timed_out` on a timeout."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    timed_out: bool = False
+
+
+def exec_sync_argv(
+    options: ConmonOptions, *, process_spec: Path, log_path: Path, pid_file: Path, timeout_s: int
+) -> list[str]:
+    """conmon's command line for ExecSync (CRI-O's ExecSyncContainer); `timeout_s` 0: none."""
+    o = options
+    argv = [
+        str(o.conmon_path),
+        "-c",
+        o.container_id,
+        "-n",
+        o.container_name or o.container_id,
+        "-r",
+        str(o.runtime_path),
+        "-p",
+        str(pid_file),
+        "-e",
+        "-l",
+        str(log_path),
+        "--socket-dir-path",
+        str(o.socket_dir),
+        "--log-level",
+        o.log_level,
+        "--sync",
+        "--log-global-size-max",
+        str(EXEC_SYNC_MAX_OUTPUT),
+    ]
+    if o.tty:
+        argv.append("-t")
+    if timeout_s > 0:
+        argv += ["-T", str(timeout_s)]
+    if o.systemd_cgroup:
+        argv.append("-s")
+    argv += ["--exec-process-spec", str(process_spec)]
+    for arg in o.global_runtime_args():
+        argv += ["--runtime-arg", arg]
+    return argv
+
+
+def parse_cri_log(data: bytes) -> tuple[bytes, bytes]:
+    """(stdout, stderr) from a CRI log: F lines keep their newline, P lines lose it."""
+    out: dict[bytes, bytearray] = {b"stdout": bytearray(), b"stderr": bytearray()}
+    for line in data.splitlines(keepends=True):
+        parts = line.split(b" ", 3)
+        if len(parts) < 4 or parts[1] not in out:
+            if line.strip():
+                logger.warning("Skipped a malformed CRI log line %r", line[:200])
+            continue
+        content = parts[3]
+        if parts[2] == b"P" and content.endswith(b"\n"):
+            content = content[:-1]
+        out[parts[1]] += content
+    return bytes(out[b"stdout"]), bytes(out[b"stderr"])
+
+
+async def exec_sync(
+    options: ConmonOptions,
+    command: Sequence[str],
+    *,
+    timeout_s: float = 0,
+    scratch_dir: Path | None = None,
+) -> ExecSyncResult:
+    """Run `command` in the running container (CRI ExecSync); `timeout_s` 0 means none.
+
+    A command that outlives `timeout_s` is killed and answered with exit code -1 and
+    "command timed out" on stderr, as CRI-O answers (kubelet probes then count a failure).
+    The process spec is the container's own (`config.json`) with `command` as its args.
+    """
+    if not command:
+        raise InvalidArgumentError("ExecSync needs a command")
+    whole_s = math.ceil(timeout_s) if timeout_s > 0 else 0
+    with tempfile.TemporaryDirectory(prefix="crio-py-exec-", dir=scratch_dir) as scratch:
+        work = Path(scratch)
+        spec = work / "process.json"
+        spec.write_text(json.dumps(_exec_process(options, command)), encoding="utf-8")
+        log_path = work / "exec.log"
+        argv = exec_sync_argv(
+            options,
+            process_spec=spec,
+            log_path=log_path,
+            pid_file=work / "exec.pid",
+            timeout_s=whole_s,
+        )
+        wait_s = whole_s + _EXEC_GRACE_S if whole_s else None
+        # cwd: conmon may write an "oom" file there
+        async with monitor_conmon(argv, options, cwd=work) as monitor:
+            line = await monitor.answer(argv, wait_s, foreground=True)
+            if line is None:
+                raise DeadlineExceededError(f"conmon did not finish exec in {wait_s} s")
+        code, said = decode_message(line, argv)
+        if code == -1 and said == TIMED_OUT_MESSAGE:
+            return ExecSyncResult(-1, b"", TIMED_OUT_MESSAGE.encode(), timed_out=True)
+        if code < 0:
+            raise ConmonRelayedError([str(options.runtime_path), "exec", *command], code, said)
+        try:
+            with log_path.open("rb") as stream:
+                logged = stream.read(EXEC_SYNC_MAX_OUTPUT)
+        except FileNotFoundError:  # the command printed nothing
+            logged = b""
+        stdout, stderr = parse_cri_log(logged)
+        return ExecSyncResult(code, stdout, stderr)
+
+
+def _exec_process(options: ConmonOptions, command: Sequence[str]) -> dict[str, object]:
+    """The container's process spec with other args (CRI-O's prepareProcessExec)."""
+    config_path = options.bundle_dir / "config.json"
+    try:
+        process = json.loads(config_path.read_text(encoding="utf-8")).get("process")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InvalidArgumentError(f"cannot read the process of {config_path}: {exc}") from exc
+    if not isinstance(process, dict):
+        raise InvalidArgumentError(f"{config_path} has no process")
+    return {**process, "args": list(command), "terminal": options.tty}
