@@ -79,7 +79,7 @@ def to_settings(config: ContainerdConfig, files: tuple[Path, ...] = ()) -> Runti
         cni=_cni(runtime, config.version),
         registry=_registry(images.registry),
         max_concurrent_downloads=images.max_concurrent_downloads,
-        image_pull_progress_timeout_s=parse_duration(images.image_pull_progress_timeout or "0"),
+        image_pull_progress_timeout_s=parse_duration(images.image_pull_progress_timeout),
         max_container_log_line_size=runtime.max_container_log_line_size,
         container_defaults=ContainerDefaults(),
         security=SecuritySettings(
@@ -95,7 +95,7 @@ def to_settings(config: ContainerdConfig, files: tuple[Path, ...] = ()) -> Runti
             tls_enabled=server.enable_tls_streaming,
             tls_cert=_path(server.x509_key_pair_streaming.tls_cert_file),
             tls_key=_path(server.x509_key_pair_streaming.tls_key_file),
-            idle_timeout_s=parse_duration(server.stream_idle_timeout or "0"),
+            idle_timeout_s=parse_duration(server.stream_idle_timeout),
         ),
         metrics_address=_metrics_address(config),
         gc=_gc(config),
@@ -143,8 +143,8 @@ def _gc(config: ContainerdConfig) -> GcSettings:
         pause_threshold=scheduler.pause_threshold,
         deletion_threshold=scheduler.deletion_threshold,
         mutation_threshold=scheduler.mutation_threshold,
-        schedule_delay_s=parse_duration(scheduler.schedule_delay or "0"),
-        startup_delay_s=parse_duration(scheduler.startup_delay or "0"),
+        schedule_delay_s=parse_duration(scheduler.schedule_delay),
+        startup_delay_s=parse_duration(scheduler.startup_delay),
     )
 
 

@@ -76,7 +76,7 @@ def to_settings(
             if crio.image.global_auth_file
             else None,
         ),
-        image_pull_progress_timeout_s=parse_duration(crio.image.pull_progress_timeout or "0"),
+        image_pull_progress_timeout_s=parse_duration(crio.image.pull_progress_timeout),
         log_size_max=crio.runtime.log_size_max,
         log_dir=Path(crio.log_dir),
         container_defaults=ContainerDefaults(

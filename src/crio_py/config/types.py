@@ -28,6 +28,8 @@ _UNIT_SECONDS = {
 def parse_duration(text: str) -> float:
     """Parse a Go duration ("4h0m0s", "100ms", "1.5h", "0") into seconds; ValueError if bad."""
     body = text.strip()
+    if not body:
+        return 0.0  # an empty duration is an unset one, as the daemons read it
     sign = -1.0 if body.startswith("-") else 1.0
     body = body.lstrip("+-")
     if body == "0":

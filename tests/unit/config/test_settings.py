@@ -97,3 +97,10 @@ def test_unreadable_and_foreign_files_are_read_errors(tmp_path: Path) -> None:
 def test_an_empty_directory_is_a_read_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigReadError):
         load_settings(tmp_path)
+
+
+def test_an_empty_duration_is_an_unset_one(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('version = 3\n[timeouts]\n"io.containerd.timeout.shim.load" = ""\n')
+    settings, _ = load_settings(config)
+    assert settings.timeouts_s == {"io.containerd.timeout.shim.load": 0.0}
