@@ -1,0 +1,68 @@
+"""linux.namespaces of a container or sandbox spec.
+
+A sandbox creates the pod's namespaces (or joins the network namespace the daemon pinned for
+CNI); its containers join them by path. A host (NODE) mode leaves that namespace out, so the
+process stays in the host's; host network also means the host's UTS namespace, as in
+Kubernetes. The PID namespace is private to each container unless the pod shares it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cri_api.v1 import api_pb2
+
+from crio_py.errors import InvalidArgumentError, UnimplementedError
+from crio_py.ocispec.request import NamespaceKind
+
+NODE = api_pb2.NODE
+
+
+def _entry(kind: str, paths: Mapping[NamespaceKind, str], key: NamespaceKind) -> dict[str, str]:
+    path = paths.get(key, "")
+    if path and not path.startswith("/"):
+        raise InvalidArgumentError(f"{key} namespace path {path!r} is not absolute")
+    return {"type": kind, "path": path} if path else {"type": kind}
+
+
+def namespaces(
+    options: api_pb2.NamespaceOption,
+    paths: Mapping[NamespaceKind, str],
+    *,
+    sandbox: bool,
+    cgroupns: bool,
+) -> list[dict[str, str]]:
+    """The namespaces, in containerd's order (pid, ipc, uts, mount, network, cgroup).
+    `cgroupns`: a private cgroup namespace (cgroup v2, not privileged, as containerd does)."""
+    if options.HasField("userns_options") and options.userns_options.mode == api_pb2.POD:
+        raise UnimplementedError("user namespaces (userns mode POD) are not supported")
+    result = []
+    if options.pid != NODE:
+        result.append(_pid(options, paths, sandbox=sandbox))
+    if options.ipc != NODE:
+        result.append(_entry("ipc", paths, "ipc"))
+    if options.network != NODE:
+        result.append(_entry("uts", paths, "uts"))
+    result.append({"type": "mount"})
+    if options.network != NODE:
+        result.append(_entry("network", paths, "network"))
+    if cgroupns:
+        result.append({"type": "cgroup"})
+    return result
+
+
+def _pid(
+    options: api_pb2.NamespaceOption, paths: Mapping[NamespaceKind, str], *, sandbox: bool
+) -> dict[str, str]:
+    if sandbox or options.pid == api_pb2.CONTAINER:
+        return {"type": "pid"}
+    if options.pid == api_pb2.TARGET and not paths.get("pid"):
+        raise InvalidArgumentError(
+            f"no PID namespace path for target container {options.target_id!r}"
+        )
+    return _entry("pid", paths, "pid")
+
+
+def creates_uts(spec_namespaces: list[dict[str, str]]) -> bool:
+    """Whether the spec makes a new UTS namespace (only then may it set a hostname)."""
+    return any(ns["type"] == "uts" and "path" not in ns for ns in spec_namespaces)
