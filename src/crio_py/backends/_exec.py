@@ -51,14 +51,19 @@ async def run(
     env: Mapping[str, str] | None = None,
     secrets: Sequence[str] = (),
     check: bool = True,
+    stdin: bytes | None = None,
 ) -> CommandResult:
-    """Run a command to completion; raise CommandError when it fails or times out."""
+    """Run a command to completion; raise CommandError when it fails or times out.
+
+    `stdin`, when given, is written to the child's standard input (a CNI plugin reads its
+    configuration there); otherwise stdin is /dev/null.
+    """
     shown = redact(argv, secrets)
     logger.debug("Running %s", " ".join(shown))
     try:
         process = await asyncio.create_subprocess_exec(
             *argv,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=dict(env) if env is not None else None,
@@ -66,7 +71,7 @@ async def run(
     except OSError as exc:
         raise CommandError(shown, None, str(exc)) from exc
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout_s)
+        stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout_s)
     except TimeoutError:
         process.kill()
         await process.wait()

@@ -1,0 +1,152 @@
+"""Pinned namespaces for a sandbox: new network, IPC and UTS namespaces that outlive the
+process that made them, because each one is bind-mounted onto a file under `pin_dir`.
+
+This is what CRI-O's `pinns` and iproute2's `ip netns add` do. Here one run of util-linux
+`unshare --net=FILE --ipc=FILE --uts=FILE CMD` creates the namespaces and pins them; CMD is
+`hostname NAME` (run inside the new UTS namespace) or `true`, so no process is left running
+afterwards. The pins live at `pin_dir/netns/<sandbox id>`, `pin_dir/ipcns/<sandbox id>` and
+`pin_dir/utsns/<sandbox id>`, CRI-O's layout; a runtime joins them by path (OCI
+`linux.namespaces[].path`) and a CNI plugin gets the netns pin as CNI_NETNS.
+
+`pin_dir` is used as it is: pinning net, IPC and UTS namespaces works whether its mount is
+private or shared (only a pinned *mount* namespace needs a non-shared mount), so it is not
+turned into a bind mount of itself.
+
+Bringing `lo` up inside the network namespace is left to the CNI loopback plugin. Child
+processes start only through `_exec`; this module never parses a tool's output beyond
+/proc/self/mountinfo.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from crio_py.backends import _exec
+from crio_py.errors import AlreadyExistsError, CommandError, InvalidArgumentError, UnavailableError
+
+logger = logging.getLogger(__name__)
+
+# Namespace kind (unshare's option name) → the directory under pin_dir that holds its pins.
+PIN_DIRS: Mapping[str, str] = {"net": "netns", "ipc": "ipcns", "uts": "utsns"}
+# Namespace kind → its name in an OCI runtime spec (`linux.namespaces[].type`).
+OCI_TYPES: Mapping[str, str] = {"net": "network", "ipc": "ipc", "uts": "uts"}
+DEFAULT_KINDS = ("net", "ipc", "uts")
+
+UNSHARE = "unshare"
+UMOUNT = "umount"
+TIMEOUT_S = 30.0
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# sethostname(2) takes at most 64 bytes; a leading "-" would read as an option.
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_MOUNTINFO_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def namespace_paths(
+    pin_dir: Path, sandbox_id: str, kinds: Sequence[str] = DEFAULT_KINDS
+) -> dict[str, Path]:
+    """Where the pins of `sandbox_id` are (or would be), by kind; for recovery after a
+    restart, check them with `is_pinned`."""
+    _check_id(sandbox_id)
+    unknown = [kind for kind in kinds if kind not in PIN_DIRS]
+    if unknown:
+        raise InvalidArgumentError(
+            f"cannot pin namespace kind {', '.join(unknown)}; pinnable kinds: {', '.join(PIN_DIRS)}"
+        )
+    return {kind: pin_dir / PIN_DIRS[kind] / sandbox_id for kind in kinds}
+
+
+async def create_namespaces(
+    pin_dir: Path,
+    sandbox_id: str,
+    kinds: Sequence[str] = DEFAULT_KINDS,
+    hostname: str | None = None,
+) -> dict[str, Path]:
+    """Create new namespaces of `kinds` for a sandbox, pinned under `pin_dir`; set the
+    hostname inside the new UTS namespace when `hostname` is given.
+
+    Raises AlreadyExistsError when the sandbox already has a pinned namespace,
+    InvalidArgumentError for a bad id, kind or hostname, and UnavailableError when unshare
+    fails; on failure nothing is left pinned.
+    """
+    paths = namespace_paths(pin_dir, sandbox_id, kinds)
+    if not paths:
+        raise InvalidArgumentError("no namespace kind to create")
+    if hostname is not None:
+        if "uts" not in paths:
+            raise InvalidArgumentError("a hostname needs a new UTS namespace")
+        if not _HOSTNAME.match(hostname):
+            raise InvalidArgumentError(f"invalid hostname {hostname!r}")
+    mounted = _mount_points()
+    taken = [str(path) for path in paths.values() if _key(path) in mounted]
+    if taken:
+        raise AlreadyExistsError(
+            f"sandbox {sandbox_id} already has pinned namespaces: {', '.join(taken)}"
+        )
+    for path in paths.values():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+        # The bind mount needs an existing file to cover; iproute2 creates it the same way.
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o444))
+    command = ["hostname", hostname] if hostname is not None else ["true"]
+    argv = [UNSHARE, *(f"--{kind}={path}" for kind, path in paths.items()), *command]
+    try:
+        await _exec.run(argv, timeout_s=TIMEOUT_S)
+    except CommandError as exc:
+        await remove_namespaces(paths)
+        raise UnavailableError(
+            f"could not create namespaces for sandbox {sandbox_id}: {exc}"
+        ) from exc
+    logger.debug("Pinned namespaces %s of sandbox %s", ", ".join(paths), sandbox_id)
+    return paths
+
+
+async def remove_namespaces(paths: Mapping[str, Path] | Iterable[Path]) -> None:
+    """Unmount and delete namespace pins; a pin that is already gone is fine. The namespace
+    itself disappears once nothing else (a process, another mount) holds it."""
+    targets = list(paths.values()) if isinstance(paths, Mapping) else list(paths)
+    for path in targets:
+        # A pin mounted twice (by a crash between two attempts) needs two unmounts.
+        while _key(path) in _mount_points():
+            try:
+                await _exec.run([UMOUNT, str(path)], timeout_s=TIMEOUT_S)
+            except CommandError as exc:
+                raise UnavailableError(f"could not unmount namespace pin {path}: {exc}") from exc
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise UnavailableError(f"could not remove namespace pin {path}: {exc}") from exc
+
+
+def is_pinned(path: Path) -> bool:
+    """Whether a namespace is mounted on `path`."""
+    return _key(path) in _mount_points()
+
+
+def _check_id(sandbox_id: str) -> None:
+    if not _ID.match(sandbox_id):
+        raise InvalidArgumentError(f"invalid sandbox id {sandbox_id!r} for a namespace pin")
+
+
+def _key(path: Path) -> str:
+    """`path` as mountinfo spells it: absolute, with symbolic links in its directory resolved."""
+    return os.path.join(os.path.realpath(path.parent), path.name)
+
+
+def _mount_points() -> set[str]:
+    """Every mount point of this process's mount namespace."""
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as stream:
+        return parse_mountinfo(stream.read())
+
+
+def parse_mountinfo(text: str) -> set[str]:
+    """The mount points (field 5) of a mountinfo text, with the kernel's octal escapes
+    (`\\040` for a space) decoded."""
+    return {
+        _MOUNTINFO_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), line.split(" ")[4])
+        for line in text.splitlines()
+        if line.strip()
+    }
