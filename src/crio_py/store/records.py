@@ -5,7 +5,8 @@ Records are plain pydantic models (never protobuf messages): the `cri` package c
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import StrEnum
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -43,3 +44,88 @@ class ImageRecord(BaseModel):
     def blob_digests(self) -> set[str]:
         """Every blob this image needs: manifest, config and layers."""
         return {self.manifest.digest, self.config.digest, *(d.digest for d in self.layers)}
+
+
+class ContainerState(StrEnum):
+    """A container's CRI state, derived from its timestamps (containerd's status.go):
+
+      create      start        exit
+    --------> CREATED ----> RUNNING ----> EXITED
+                 |                          ^
+                 +--- fails to start -------+
+    UNKNOWN: recovery could not tell (the record says so; stop and remove still work).
+    """
+
+    CREATED = "CONTAINER_CREATED"
+    RUNNING = "CONTAINER_RUNNING"
+    EXITED = "CONTAINER_EXITED"
+    UNKNOWN = "CONTAINER_UNKNOWN"
+
+
+class ContainerMetadata(BaseModel):
+    """What a container was created as; written once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1] = 1
+    id: str
+    name: str  # the reserved CRI name: <name>_<sandbox name>_<namespace>_<uid>_<attempt>
+    sandbox_id: str
+    config: dict[str, Any]  # the CRI ContainerConfig as JSON
+    image_ref: str
+    image_id: str
+    runtime_handler: str
+    log_path: str = ""
+    created_at: int  # ns since the epoch
+
+
+class ContainerStatus(BaseModel):
+    """What a container is doing; rewritten atomically on every change."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1] = 1
+    pid: int = 0
+    started_at: int = 0
+    finished_at: int = 0
+    exit_code: int = 0
+    reason: str = ""  # Completed, Error, OOMKilled
+    message: str = ""
+    unknown: bool = False
+    removing: bool = False  # a guard: a remove is in progress
+
+    def state(self, created_at: int) -> ContainerState:
+        if self.unknown:
+            return ContainerState.UNKNOWN
+        if self.finished_at:
+            return ContainerState.EXITED
+        if self.started_at:
+            return ContainerState.RUNNING
+        return ContainerState.CREATED if created_at else ContainerState.UNKNOWN
+
+
+class SandboxMetadata(BaseModel):
+    """What a pod sandbox was created as; written once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1] = 1
+    id: str
+    name: str  # the reserved CRI name: <name>_<namespace>_<uid>_<attempt>
+    config: dict[str, Any]  # the CRI PodSandboxConfig as JSON
+    runtime_handler: str
+    namespaces: dict[str, str] = {}  # kind → pinned path
+    infra_container_id: str = ""
+    created_at: int
+
+
+class SandboxStatus(BaseModel):
+    """Whether a sandbox is ready, and its network; rewritten atomically."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1] = 1
+    ready: bool = False
+    ips: tuple[str, ...] = ()
+    stopped_at: int = 0
+    removing: bool = False
