@@ -35,6 +35,7 @@ from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeSettings
 from crio_py.cri.image import ImageService
 from crio_py.cri.instrument import Readiness
+from crio_py.cri.runtime_info import RuntimeInfo
 from crio_py.cri.servicer import ImageHandlers, ImageServicer, RuntimeServicer, add_to_server
 from crio_py.errors import ConfigError, PermissionDeniedError, UnavailableError
 
@@ -121,6 +122,7 @@ class Daemon:
         logger.info("Listening for CRI on unix://%s", self.socket_path)
         self.image_service = await self.image_service_factory(self.settings)
         self.image_servicer.attach(self.image_service)
+        self.runtime_servicer.attach(RuntimeInfo.open(self.settings))
         self.readiness.mark_ready()
         self.started.set()
         notify_systemd("READY=1")

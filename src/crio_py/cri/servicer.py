@@ -19,6 +19,7 @@ from cri_api.v1 import api_pb2, api_pb2_grpc
 
 from crio_py import __version__
 from crio_py.cri.instrument import Context, Readiness, rpc
+from crio_py.cri.runtime_info import RuntimeInfo
 from crio_py.errors import UnavailableError, UnimplementedError
 
 RUNTIME_NAME = "crio-py"
@@ -139,11 +140,16 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
 
     def __init__(self, readiness: Readiness) -> None:
         self._readiness = readiness
+        self._info: RuntimeInfo | None = None
 
     @property
     def readiness(self) -> Readiness:
         """The gate `@rpc` checks before each call."""
         return self._readiness
+
+    def attach(self, info: RuntimeInfo) -> None:
+        """Serve the runtime-wide RPCs from `info` (the daemon attaches it at start)."""
+        self._info = info
 
     @rpc
     async def Version(
@@ -155,7 +161,15 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
     async def Status(
         self, request: api_pb2.StatusRequest, context: Context
     ) -> api_pb2.StatusResponse:
-        return status_response()
+        return await self._info.status(request) if self._info else status_response()
+
+    @rpc
+    async def RuntimeConfig(
+        self, request: api_pb2.RuntimeConfigRequest, context: Context
+    ) -> api_pb2.RuntimeConfigResponse:
+        if self._info is None:
+            raise UnimplementedError("RuntimeConfig is not available yet")
+        return await self._info.runtime_config(request)
 
 
 def version_response() -> api_pb2.VersionResponse:

@@ -15,7 +15,7 @@ from crio_py import __version__
 from crio_py.cri.servicer import ImageServicer, RuntimeServicer
 from tests.unit.cri.fakes import BUSYBOX_ID, FakeServer, image, serve_fake
 
-IMPLEMENTED = {"Version", "Status"}
+IMPLEMENTED = {"Version", "Status", "RuntimeConfig"}
 RUNTIME_RPCS = api_pb2.DESCRIPTOR.services_by_name["RuntimeService"].methods
 
 
