@@ -30,12 +30,14 @@ from typing import Protocol
 import grpc  # type: ignore[import-untyped,unused-ignore]
 import grpc.aio  # type: ignore[import-untyped,unused-ignore]
 
+from crio_py.backends.cni import CniExecPlugin
 from crio_py.config.diagnostics import Diagnostic
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeSettings
 from crio_py.cri.image import ImageService
 from crio_py.cri.instrument import Readiness
 from crio_py.cri.runtime_info import RuntimeInfo
+from crio_py.cri.sandbox import SandboxService
 from crio_py.cri.servicer import ImageHandlers, ImageServicer, RuntimeServicer, add_to_server
 from crio_py.errors import ConfigError, PermissionDeniedError, UnavailableError
 
@@ -122,7 +124,11 @@ class Daemon:
         logger.info("Listening for CRI on unix://%s", self.socket_path)
         self.image_service = await self.image_service_factory(self.settings)
         self.image_servicer.attach(self.image_service)
-        self.runtime_servicer.attach(RuntimeInfo.open(self.settings))
+        network = CniExecPlugin.from_settings(
+            self.settings.cni, self.settings.root_dir / "cni-cache"
+        )
+        self.runtime_servicer.attach(RuntimeInfo(self.settings, network))
+        self.runtime_servicer.attach_sandboxes(await SandboxService.open(self.settings, network))
         self.readiness.mark_ready()
         self.started.set()
         notify_systemd("READY=1")

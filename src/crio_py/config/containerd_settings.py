@@ -75,7 +75,6 @@ def to_settings(config: ContainerdConfig, files: tuple[Path, ...] = ()) -> Runti
         runtimes={name: _handler(name, rt) for name, rt in view.runtimes.items()},
         default_runtime=view.default_runtime_name,
         sandbox_image=sandbox,
-        drop_infra_container=False,
         cni=_cni(runtime, config.version),
         registry=_registry(images.registry),
         max_concurrent_downloads=images.max_concurrent_downloads,

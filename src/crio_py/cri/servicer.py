@@ -6,8 +6,10 @@ choose a status code (ARCHITECTURE.md §6).
 
 - `ImageServicer` forwards the five ImageService RPCs to an `ImageHandlers` object
   (`cri/image.py`'s `ImageService`), attached by the daemon once the image store is loaded.
-- `RuntimeServicer` answers `Version` and `Status`; every other RuntimeService RPC is generated
-  from the service descriptor and answers UNIMPLEMENTED until its handler exists.
+- `RuntimeServicer` answers `Version` and `Status`, and forwards the five pod sandbox RPCs to a
+  `SandboxHandlers` object (`cri/sandbox`'s `SandboxService`) once the daemon attaches one; every
+  other RuntimeService RPC is generated from the service descriptor and answers UNIMPLEMENTED
+  until its handler exists.
 """
 
 from __future__ import annotations
@@ -110,6 +112,35 @@ class ImageServicer(api_pb2_grpc.ImageServiceServicer):
         return await self.images.image_fs_info(request)
 
 
+class SandboxHandlers(Protocol):
+    """The pod sandbox RPCs in snake_case; `cri/sandbox` implements them."""
+
+    async def run_pod_sandbox(
+        self, request: api_pb2.RunPodSandboxRequest
+    ) -> api_pb2.RunPodSandboxResponse:
+        """RunPodSandbox."""
+
+    async def stop_pod_sandbox(
+        self, request: api_pb2.StopPodSandboxRequest
+    ) -> api_pb2.StopPodSandboxResponse:
+        """StopPodSandbox."""
+
+    async def remove_pod_sandbox(
+        self, request: api_pb2.RemovePodSandboxRequest
+    ) -> api_pb2.RemovePodSandboxResponse:
+        """RemovePodSandbox."""
+
+    async def pod_sandbox_status(
+        self, request: api_pb2.PodSandboxStatusRequest
+    ) -> api_pb2.PodSandboxStatusResponse:
+        """PodSandboxStatus."""
+
+    async def list_pod_sandbox(
+        self, request: api_pb2.ListPodSandboxRequest
+    ) -> api_pb2.ListPodSandboxResponse:
+        """ListPodSandbox."""
+
+
 ServicerClass = TypeVar("ServicerClass", bound=type)
 
 
@@ -136,11 +167,12 @@ def _unimplemented(owner: str, name: str) -> Callable[..., Coroutine[Any, Any, A
 
 @unimplemented_rpcs("RuntimeService")
 class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
-    """runtime.v1.RuntimeService: Version and Status for now."""
+    """runtime.v1.RuntimeService: Version, Status, RuntimeConfig and the pod sandbox RPCs."""
 
     def __init__(self, readiness: Readiness) -> None:
         self._readiness = readiness
         self._info: RuntimeInfo | None = None
+        self._sandboxes: SandboxHandlers | None = None
 
     @property
     def readiness(self) -> Readiness:
@@ -150,6 +182,16 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
     def attach(self, info: RuntimeInfo) -> None:
         """Serve the runtime-wide RPCs from `info` (the daemon attaches it at start)."""
         self._info = info
+
+    def attach_sandboxes(self, sandboxes: SandboxHandlers) -> None:
+        """Serve the pod sandbox RPCs from `sandboxes` (the daemon attaches it at start)."""
+        self._sandboxes = sandboxes
+
+    def sandboxes(self, rpc_name: str) -> SandboxHandlers:
+        """The sandbox handlers; UNIMPLEMENTED, as for any missing RPC, until attached."""
+        if self._sandboxes is None:
+            raise UnimplementedError(f"{rpc_name} is not implemented by crio-py yet")
+        return self._sandboxes
 
     @rpc
     async def Version(
@@ -170,6 +212,36 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
         if self._info is None:
             raise UnimplementedError("RuntimeConfig is not available yet")
         return await self._info.runtime_config(request)
+
+    @rpc
+    async def RunPodSandbox(
+        self, request: api_pb2.RunPodSandboxRequest, context: Context
+    ) -> api_pb2.RunPodSandboxResponse:
+        return await self.sandboxes("RunPodSandbox").run_pod_sandbox(request)
+
+    @rpc
+    async def StopPodSandbox(
+        self, request: api_pb2.StopPodSandboxRequest, context: Context
+    ) -> api_pb2.StopPodSandboxResponse:
+        return await self.sandboxes("StopPodSandbox").stop_pod_sandbox(request)
+
+    @rpc
+    async def RemovePodSandbox(
+        self, request: api_pb2.RemovePodSandboxRequest, context: Context
+    ) -> api_pb2.RemovePodSandboxResponse:
+        return await self.sandboxes("RemovePodSandbox").remove_pod_sandbox(request)
+
+    @rpc
+    async def PodSandboxStatus(
+        self, request: api_pb2.PodSandboxStatusRequest, context: Context
+    ) -> api_pb2.PodSandboxStatusResponse:
+        return await self.sandboxes("PodSandboxStatus").pod_sandbox_status(request)
+
+    @rpc
+    async def ListPodSandbox(
+        self, request: api_pb2.ListPodSandboxRequest, context: Context
+    ) -> api_pb2.ListPodSandboxResponse:
+        return await self.sandboxes("ListPodSandbox").list_pod_sandbox(request)
 
 
 def version_response() -> api_pb2.VersionResponse:

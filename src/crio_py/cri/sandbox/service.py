@@ -1,0 +1,355 @@
+"""`SandboxService`: the five pod sandbox RPCs for sandboxes without an infra container
+(CRI-O's `drop_infra_ctr = true`): a sandbox is a set of pinned namespaces, a CNI attachment,
+three files and its records.
+
+RunPodSandbox is multi-step: every step pushes its undo onto an `AsyncExitStack`, and
+`pop_all()` keeps them only when every step succeeded. An undo that fails is logged and the
+original error is raised (containerd's `cleanupErr`, ARCHITECTURE.md §5).
+
+CRI: StopPodSandbox and RemovePodSandbox must be idempotent and answer OK for an unknown id
+(api.proto). Records live under `<root_dir>/sandboxes/<id>/`; namespace pins under
+`<state_dir>/ns/`. Pins gone while a record says ready means the host rebooted: such a
+sandbox is loaded NOTREADY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from cri_api.v1 import api_pb2
+
+from crio_py.backends.cni import CniExecPlugin
+from crio_py.backends.cni_types import CniSandbox, NetworkConfig, PortMapping
+from crio_py.config.model import RuntimeHandler, RuntimeSettings
+from crio_py.cri.sandbox import files, query
+from crio_py.cri.sandbox.seams import NamespaceOps, NetworkPlugin
+from crio_py.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    UnavailableError,
+    UnimplementedError,
+)
+from crio_py.ids import NameRegistrar, TruncIndex, new_id
+from crio_py.store.objects import Entry, ObjectStore
+from crio_py.store.records import SandboxMetadata, SandboxStatus
+
+logger = logging.getLogger(__name__)
+
+SandboxEntry = Entry[SandboxMetadata, SandboxStatus]
+_PROTOCOLS = {api_pb2.TCP: "tcp", api_pb2.UDP: "udp", api_pb2.SCTP: "sctp"}
+
+
+class SandboxService:
+    """The pod sandbox RPCs; `network` and `namespaces` are seams for tests."""
+
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        network: NetworkPlugin,
+        namespaces: NamespaceOps | None = None,
+    ) -> None:
+        self.settings = settings
+        self.network = network
+        self.namespaces = namespaces or NamespaceOps()
+        self.records_dir = settings.root_dir / "sandboxes"
+        self.pin_dir = settings.state_dir / "ns"
+        self.names = NameRegistrar()
+        self.index = TruncIndex()
+        self._store: ObjectStore[SandboxMetadata, SandboxStatus] | None = None
+
+    @classmethod
+    async def open(
+        cls, settings: RuntimeSettings, network: NetworkPlugin | None = None
+    ) -> SandboxService:
+        """The production service: the CNI plugins of the settings; records loaded."""
+        if network is None:
+            network = CniExecPlugin.from_settings(settings.cni, settings.root_dir / "cni-cache")
+        service = cls(settings, network)
+        await service.load()
+        return service
+
+    @property
+    def store(self) -> ObjectStore[SandboxMetadata, SandboxStatus]:
+        """The records; the directory is created by the first sandbox, not at start-up."""
+        if self._store is None:
+            self._store = ObjectStore(self.records_dir, SandboxMetadata, SandboxStatus)
+        return self._store
+
+    async def load(self) -> None:
+        """Load the records, reserve their names again, and mark NOTREADY every ready
+        sandbox whose namespace pins are gone (the host rebooted)."""
+        if not self.records_dir.is_dir():
+            return
+        for broken in self.store.load():
+            logger.error("Sandbox %s has an unreadable record; ignoring it", broken)
+        for sandbox_id, entry in self.store:
+            self.names.reserve(entry.metadata.name, sandbox_id)
+            self.index.add(sandbox_id)
+            pins = [Path(p) for p in entry.metadata.namespaces.values()]
+            if entry.status.ready and not all(self.namespaces.is_pinned(p) for p in pins):
+                logger.warning("Sandbox %s lost its namespaces; marking it not ready", sandbox_id)
+                await self.store.update(sandbox_id, _stopped)
+        logger.info("Loaded %d sandboxes", len(self.store))
+
+    # RunPodSandbox
+
+    async def run_pod_sandbox(
+        self, request: api_pb2.RunPodSandboxRequest
+    ) -> api_pb2.RunPodSandboxResponse:
+        """Reserve the name, pin namespaces, attach the network, write files and records."""
+        config = request.config
+        _validate(config)
+        handler = self._handler(request.runtime_handler)
+        self._check_no_infra_needed(config)
+        sandbox_id = new_id()
+        meta = config.metadata
+        name = f"{meta.name}_{meta.namespace}_{meta.uid}_{meta.attempt}"
+        options = query.namespace_options(config)
+        host_network = options.network == api_pb2.NODE
+        hostname = config.hostname or meta.name
+        async with contextlib.AsyncExitStack() as undo:
+            self.names.reserve(name, sandbox_id)
+            undo.callback(self.names.release, name)
+            paths = await self._pin(undo, sandbox_id, options, hostname)
+            ips = () if host_network else await self._attach(undo, sandbox_id, config, paths)
+            directory = self.records_dir / sandbox_id
+            undo.callback(shutil.rmtree, directory, ignore_errors=True)
+            await asyncio.to_thread(
+                files.write_files,
+                directory,
+                hostname=hostname,
+                ips=ips,
+                host_network=host_network,
+                dns=config.dns_config if config.HasField("dns_config") else None,
+            )
+            metadata = SandboxMetadata(
+                id=sandbox_id,
+                name=name,
+                config=query.config_to_json(config),
+                runtime_handler=handler.name,
+                namespaces={kind: str(path) for kind, path in paths.items()},
+                created_at=time.time_ns(),
+            )
+            self.store.create(sandbox_id, metadata, SandboxStatus(ready=True, ips=ips))
+            self.index.add(sandbox_id)
+            undo.pop_all()
+        logger.info("Ran sandbox %s (%s) with IPs %s", sandbox_id, name, ", ".join(ips) or "-")
+        return api_pb2.RunPodSandboxResponse(pod_sandbox_id=sandbox_id)
+
+    def _handler(self, name: str) -> RuntimeHandler:
+        handler_name = name or self.settings.default_runtime
+        handler = self.settings.runtimes.get(handler_name)
+        if handler is None:
+            raise NotFoundError(f"runtime handler {handler_name!r} is not configured")
+        if handler.kind != "oci":
+            raise UnimplementedError(
+                f"runtime handler {handler_name!r} is of kind {handler.kind!r}; "
+                "only oci handlers are supported"
+            )
+        return handler
+
+    def _check_no_infra_needed(self, config: api_pb2.PodSandboxConfig) -> None:
+        # CRI-O NeedsInfra: a shared (POD) PID namespace needs a process to hold it.
+        if not self.settings.drop_infra_container:
+            raise UnimplementedError(
+                "drop_infra_container is false: an infra container is not supported yet"
+            )
+        if query.namespace_options(config).pid == api_pb2.POD:
+            raise UnimplementedError(
+                "a sandbox sharing its PID namespace needs an infra container; "
+                "an infra container is not supported yet"
+            )
+
+    async def _pin(
+        self,
+        undo: contextlib.AsyncExitStack,
+        sandbox_id: str,
+        options: api_pb2.NamespaceOption,
+        hostname: str,
+    ) -> dict[str, Path]:
+        kinds = []
+        if options.network != api_pb2.NODE:
+            kinds += ["net", "uts"]  # a host-network sandbox keeps the host's name too
+        if options.ipc != api_pb2.NODE:
+            kinds.append("ipc")
+        if not kinds:
+            return {}
+        host = hostname if "uts" in kinds else None
+        paths = await self.namespaces.create(self.pin_dir, sandbox_id, kinds, host)
+        undo.push_async_callback(
+            _best_effort,
+            f"remove the namespaces of sandbox {sandbox_id}",
+            lambda: self.namespaces.remove(paths),
+        )
+        return paths
+
+    async def _attach(
+        self,
+        undo: contextlib.AsyncExitStack,
+        sandbox_id: str,
+        config: api_pb2.PodSandboxConfig,
+        paths: dict[str, Path],
+    ) -> tuple[str, ...]:
+        network = await asyncio.to_thread(self.network.load)
+        if network is None:
+            raise UnavailableError("no CNI network is configured; cannot attach the sandbox")
+        sandbox = _cni_sandbox(sandbox_id, config, str(paths["net"]))
+        result = await self.network.add(network, sandbox)
+        undo.push_async_callback(
+            _best_effort,
+            f"detach sandbox {sandbox_id} from CNI network {network.name}",
+            lambda: self._detach(network, sandbox),
+        )
+        return result.pod_ips(sandbox.ifname)
+
+    async def _detach(self, network: NetworkConfig | None, sandbox: CniSandbox) -> None:
+        await self.network.delete(network, sandbox)
+
+    # StopPodSandbox / RemovePodSandbox
+
+    async def stop_pod_sandbox(
+        self, request: api_pb2.StopPodSandboxRequest
+    ) -> api_pb2.StopPodSandboxResponse:
+        """Detach the network, drop the namespaces, mark NOTREADY. CRI: idempotent, and OK
+        for an unknown id (api.proto)."""
+        entry = self._find(request.pod_sandbox_id)
+        if entry is not None:
+            async with entry.lock:
+                await self._stop_locked(entry)
+        return api_pb2.StopPodSandboxResponse()
+
+    async def _stop_locked(self, entry: SandboxEntry) -> None:
+        metadata = entry.metadata
+        paths = {kind: Path(p) for kind, p in metadata.namespaces.items()}
+        net = paths.get("net")
+        netns_path = str(net) if net is not None and self.namespaces.is_pinned(net) else ""
+        # Every attachment the CNI cache remembers is detached, with its cached config.
+        await self._detach(None, _cni_sandbox(metadata.id, _config(entry), netns_path))
+        if paths:
+            await self.namespaces.remove(paths)
+        if entry.status.ready:
+            self.store.update_locked(metadata.id, _stopped)
+            logger.info("Stopped sandbox %s", metadata.id)
+
+    async def remove_pod_sandbox(
+        self, request: api_pb2.RemovePodSandboxRequest
+    ) -> api_pb2.RemovePodSandboxResponse:
+        """Stop if needed, then delete records and files and release the name. CRI:
+        idempotent, and OK for an unknown id (api.proto)."""
+        entry = self._find(request.pod_sandbox_id)
+        if entry is None:
+            return api_pb2.RemovePodSandboxResponse()
+        sandbox_id = entry.metadata.id
+        async with entry.lock:
+            self.store.update_locked(sandbox_id, lambda s: s.model_copy(update={"removing": True}))
+            try:
+                await self._stop_locked(entry)
+            except BaseException:
+                self.store.update_locked(
+                    sandbox_id, lambda s: s.model_copy(update={"removing": False})
+                )
+                raise
+            await asyncio.to_thread(self.store.delete, sandbox_id)
+            self.index.delete(sandbox_id)
+            self.names.release_id(sandbox_id)
+        logger.info("Removed sandbox %s", sandbox_id)
+        return api_pb2.RemovePodSandboxResponse()
+
+    # PodSandboxStatus / ListPodSandbox
+
+    async def pod_sandbox_status(
+        self, request: api_pb2.PodSandboxStatusRequest
+    ) -> api_pb2.PodSandboxStatusResponse:
+        """The sandbox's status; `verbose` adds namespace paths and the CNI result."""
+        entry = self._find(request.pod_sandbox_id)
+        if entry is None:
+            raise NotFoundError(f"sandbox {request.pod_sandbox_id!r} not found")
+        response = api_pb2.PodSandboxStatusResponse(
+            status=query.pod_sandbox_status(entry.metadata, entry.status)
+        )
+        if request.verbose:
+            attachments = self.network.cached_attachments(entry.metadata.id)
+            info = {
+                "id": entry.metadata.id,
+                "name": entry.metadata.name,
+                "runtimeHandler": entry.metadata.runtime_handler,
+                "namespaces": dict(entry.metadata.namespaces),
+                "cniResult": {a.network.name: dict(a.result) for a in attachments},
+                "config": entry.metadata.config,
+            }
+            response.info["info"] = json.dumps(info)
+        return response
+
+    async def list_pod_sandbox(
+        self, request: api_pb2.ListPodSandboxRequest
+    ) -> api_pb2.ListPodSandboxResponse:
+        """Every sandbox passing the filter; an id filter is a prefix (truncindex)."""
+        sandbox_filter = request.filter if request.HasField("filter") else None
+        entries = [entry for _, entry in self.store] if self._store is not None else []
+        if sandbox_filter is not None and sandbox_filter.id:
+            found = self._find(sandbox_filter.id)
+            entries = [found] if found is not None else []
+        items = [query.pod_sandbox(e.metadata, e.status) for e in entries]
+        items = [item for item in items if query.matches(item, sandbox_filter)]
+        items.sort(key=lambda item: item.created_at)
+        return api_pb2.ListPodSandboxResponse(items=items)
+
+    def _find(self, sandbox_id: str) -> SandboxEntry | None:
+        """The sandbox a full or unique short id names; None when none does."""
+        if self._store is None:
+            return None
+        try:
+            return self.store.find(self.index.get(sandbox_id))
+        except (NotFoundError, InvalidArgumentError):
+            return None
+
+
+def _validate(config: api_pb2.PodSandboxConfig) -> None:
+    meta = config.metadata
+    missing = [f for f in ("name", "namespace", "uid") if not getattr(meta, f)]
+    if missing:
+        raise InvalidArgumentError(f"sandbox metadata lacks {', '.join(missing)}")
+
+
+def _config(entry: SandboxEntry) -> api_pb2.PodSandboxConfig:
+    return query.config_from_json(entry.metadata.config)
+
+
+def _stopped(status: SandboxStatus) -> SandboxStatus:
+    return status.model_copy(update={"ready": False, "stopped_at": time.time_ns()})
+
+
+def _cni_sandbox(sandbox_id: str, config: api_pb2.PodSandboxConfig, netns: str) -> CniSandbox:
+    meta = config.metadata
+    mappings = tuple(
+        PortMapping(
+            host_port=p.host_port,
+            container_port=p.container_port,
+            protocol=_PROTOCOLS.get(p.protocol, "tcp"),
+            host_ip=p.host_ip,
+        )
+        for p in config.port_mappings
+    )
+    return CniSandbox(
+        container_id=sandbox_id,
+        netns_path=netns,
+        pod_namespace=meta.namespace,
+        pod_name=meta.name,
+        pod_uid=meta.uid,
+        port_mappings=mappings,
+    )
+
+
+async def _best_effort(what: str, undo: Callable[[], Awaitable[None]]) -> None:
+    """Run one undo step; a failure is logged, so the original error is what is raised."""
+    try:
+        await undo()
+    except Exception:
+        logger.exception("Could not %s while undoing a failed RunPodSandbox", what)

@@ -1,0 +1,421 @@
+"""The pod sandbox RPCs against a fake network plugin and fake namespace functions (which
+record calls and fail on demand)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+from cri_api.v1 import api_pb2
+
+from crio_py.backends.cni_types import (
+    CachedAttachment,
+    CniIp,
+    CniResult,
+    CniSandbox,
+    NetworkConfig,
+    PluginConfig,
+)
+from crio_py.config.load import load_settings
+from crio_py.config.model import RuntimeHandler, RuntimeSettings
+from crio_py.cri.sandbox import NamespaceOps, SandboxService
+from crio_py.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnavailableError,
+    UnimplementedError,
+)
+
+NETWORK = NetworkConfig(
+    name="pods", cni_version="1.0.0", plugins=(PluginConfig("bridge", {"type": "bridge"}),)
+)
+
+
+class FakeNetworkPlugin:
+    """Hands out 10.99.0.N addresses; `fail_add` makes ADD fail."""
+
+    def __init__(self, network: NetworkConfig | None = NETWORK) -> None:
+        self.network = network
+        self.fail_add = False
+        self.fail_delete = False
+        self.added: dict[str, CniSandbox] = {}
+        self.deleted: list[CniSandbox] = []
+        self._next = 2
+
+    def load(self) -> NetworkConfig | None:
+        return self.network
+
+    async def add(self, network: NetworkConfig, sandbox: CniSandbox) -> CniResult:
+        if self.fail_add:
+            raise UnavailableError("CNI ADD failed")
+        ip = f"10.99.0.{self._next}"
+        self._next += 1
+        self.added[sandbox.container_id] = sandbox
+        return CniResult("1.0.0", ips=(CniIp(f"{ip}/24"), CniIp("fd00::5/64")), raw={"ip": ip})
+
+    async def delete(self, network: NetworkConfig | None, sandbox: CniSandbox) -> None:
+        if self.fail_delete:
+            raise UnavailableError("CNI DEL failed")
+        self.deleted.append(sandbox)
+        self.added.pop(sandbox.container_id, None)
+
+    def cached_attachments(self, container_id: str) -> list[CachedAttachment]:
+        sandbox = self.added.get(container_id)
+        if sandbox is None or self.network is None:
+            return []
+        return [
+            CachedAttachment(self.network, container_id, "eth0", sandbox.netns_path, (), {},
+                             {"cniVersion": "1.0.0"})
+        ]
+
+
+class FakeNamespaces:
+    """Pins as plain bookkeeping; `fail_create` makes creation fail."""
+
+    def __init__(self) -> None:
+        self.pinned: set[Path] = set()
+        self.hostnames: dict[str, str | None] = {}
+        self.kinds: dict[str, list[str]] = {}
+        self.fail_create = False
+        self.removed: list[Path] = []
+
+    async def create(
+        self, pin_dir: Path, sandbox_id: str, kinds: Sequence[str], hostname: str | None
+    ) -> dict[str, Path]:
+        if self.fail_create:
+            raise UnavailableError("unshare failed")
+        paths = {kind: pin_dir / f"{kind}ns" / sandbox_id for kind in kinds}
+        self.pinned.update(paths.values())
+        self.hostnames[sandbox_id] = hostname
+        self.kinds[sandbox_id] = list(kinds)
+        return paths
+
+    async def remove(self, paths: Mapping[str, Path]) -> None:
+        for path in paths.values():
+            self.pinned.discard(path)
+            self.removed.append(path)
+
+    def is_pinned(self, path: Path) -> bool:
+        return path in self.pinned
+
+    def ops(self) -> NamespaceOps:
+        return NamespaceOps(create=self.create, remove=self.remove, is_pinned=self.is_pinned)
+
+
+def _settings(tmp_path: Path, **update: object) -> RuntimeSettings:
+    settings, _ = load_settings(None)
+    return settings.model_copy(
+        update={
+            "root_dir": tmp_path / "root",
+            "state_dir": tmp_path / "state",
+            # The embedded default is containerd's, which always wants an infra container.
+            "drop_infra_container": True,
+            **update,
+        }
+    )
+
+
+class World:
+    def __init__(self, tmp_path: Path, **update: object) -> None:
+        self.settings = _settings(tmp_path, **update)
+        self.network = FakeNetworkPlugin()
+        self.ns = FakeNamespaces()
+        self.service = SandboxService(self.settings, self.network, self.ns.ops())
+
+    def restarted(self) -> SandboxService:
+        return SandboxService(self.settings, self.network, self.ns.ops())
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def config(
+    name: str = "web",
+    *,
+    uid: str = "uid-1",
+    attempt: int = 0,
+    host_network: bool = False,
+    labels: dict[str, str] | None = None,
+) -> api_pb2.PodSandboxConfig:
+    options = api_pb2.NamespaceOption(
+        pid=api_pb2.CONTAINER, network=api_pb2.NODE if host_network else api_pb2.POD
+    )
+    return api_pb2.PodSandboxConfig(
+        metadata=api_pb2.PodSandboxMetadata(name=name, namespace="ns", uid=uid, attempt=attempt),
+        labels=labels or {"app": name},
+        annotations={"note": "x"},
+        port_mappings=[
+            api_pb2.PortMapping(protocol=api_pb2.UDP, container_port=53, host_port=5353)
+        ],
+        dns_config=api_pb2.DNSConfig(
+            servers=["1.1.1.1"], searches=["svc.local"], options=["ndots:5"]
+        ),
+        linux=api_pb2.LinuxPodSandboxConfig(
+            security_context=api_pb2.LinuxSandboxSecurityContext(namespace_options=options)
+        ),
+    )
+
+
+async def run(
+    service: SandboxService, cfg: api_pb2.PodSandboxConfig | None = None, handler: str = ""
+) -> str:
+    request = api_pb2.RunPodSandboxRequest(config=cfg or config(), runtime_handler=handler)
+    return (await service.run_pod_sandbox(request)).pod_sandbox_id
+
+
+async def status(
+    service: SandboxService, sandbox_id: str, verbose: bool = False
+) -> api_pb2.PodSandboxStatusResponse:
+    return await service.pod_sandbox_status(
+        api_pb2.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=verbose)
+    )
+
+
+async def listed(service: SandboxService, **filters: object) -> list[str]:
+    request = api_pb2.ListPodSandboxRequest(filter=api_pb2.PodSandboxFilter(**filters))  # type: ignore[arg-type]
+    return [item.id for item in (await service.list_pod_sandbox(request)).items]
+
+
+def nothing_left(w: World) -> None:
+    assert w.ns.pinned == set()
+    assert w.network.added == {}
+    assert not any((w.settings.root_dir / "sandboxes").glob("*/*"))
+    assert w.service.names.holder("web_ns_uid-1_0") is None
+
+
+async def test_run_pins_attaches_and_writes_files(world: World) -> None:
+    sandbox_id = await run(world.service)
+    assert len(sandbox_id) == 64
+    assert world.ns.kinds[sandbox_id] == ["net", "uts", "ipc"]
+    assert world.ns.hostnames[sandbox_id] == "web"
+    cni = world.network.added[sandbox_id]
+    assert (cni.pod_name, cni.pod_namespace, cni.pod_uid) == ("web", "ns", "uid-1")
+    assert cni.netns_path == str(world.settings.state_dir / "ns" / "netns" / sandbox_id)
+    (mapping,) = cni.port_mappings
+    assert (mapping.protocol, mapping.host_port, mapping.container_port) == ("udp", 5353, 53)
+    directory = world.settings.root_dir / "sandboxes" / sandbox_id
+    assert "10.99.0.2\tweb" in (directory / "hosts").read_text()
+    assert (directory / "resolv.conf").read_text() == (
+        "nameserver 1.1.1.1\nsearch svc.local\noptions ndots:5\n"
+    )
+    assert (directory / "hostname").read_text() == "web\n"
+    assert world.service.names.holder("web_ns_uid-1_0") == sandbox_id
+
+
+async def test_status_fields(world: World) -> None:
+    sandbox_id = await run(world.service)
+    response = await status(world.service, sandbox_id[:12], verbose=True)
+    s = response.status
+    assert s.id == sandbox_id
+    assert s.state == api_pb2.SANDBOX_READY
+    assert s.created_at > 0
+    assert s.network.ip == "10.99.0.2"
+    assert [ip.ip for ip in s.network.additional_ips] == ["fd00::5"]
+    assert s.linux.namespaces.options.pid == api_pb2.CONTAINER
+    assert dict(s.labels) == {"app": "web"} and dict(s.annotations) == {"note": "x"}
+    assert (s.metadata.name, s.metadata.namespace, s.metadata.uid) == ("web", "ns", "uid-1")
+    assert s.runtime_handler == "runc"
+    info = json.loads(response.info["info"])
+    assert set(info["namespaces"]) == {"net", "ipc", "uts"}
+    assert info["cniResult"] == {"pods": {"cniVersion": "1.0.0"}}
+    assert "info" not in (await status(world.service, sandbox_id)).info
+
+
+async def test_status_of_an_unknown_sandbox_is_not_found(world: World) -> None:
+    with pytest.raises(NotFoundError):
+        await status(world.service, "f" * 64)
+
+
+async def test_a_name_clash_names_the_holder(world: World) -> None:
+    first = await run(world.service)
+    with pytest.raises(AlreadyExistsError, match=f"reserved for {first}"):
+        await run(world.service)
+    assert len(world.ns.kinds) == 1  # nothing was set up for the second
+
+
+@pytest.mark.parametrize(
+    ("cfg", "error", "message"),
+    [
+        (api_pb2.PodSandboxConfig(), InvalidArgumentError, "name, namespace, uid"),
+        (
+            api_pb2.PodSandboxConfig(
+                metadata=api_pb2.PodSandboxMetadata(name="a", namespace="b", uid="c")
+            ),
+            UnimplementedError,
+            "infra container is not supported yet",
+        ),
+    ],
+)
+async def test_invalid_requests(
+    world: World, cfg: api_pb2.PodSandboxConfig, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        await run(world.service, cfg)
+    nothing_left(world)
+
+
+async def test_an_infra_container_is_not_supported(tmp_path: Path) -> None:
+    w = World(tmp_path, drop_infra_container=False)
+    with pytest.raises(UnimplementedError, match="infra container is not supported yet"):
+        await run(w.service)
+
+
+async def test_runtime_handlers(tmp_path: Path) -> None:
+    base = _settings(tmp_path).runtimes["runc"]
+    kata = RuntimeHandler(**{**base.model_dump(), "name": "kata", "kind": "vm"})
+    w = World(tmp_path, runtimes={"runc": base, "kata": kata})
+    with pytest.raises(NotFoundError, match="'nope'"):
+        await run(w.service, handler="nope")
+    with pytest.raises(UnimplementedError, match="kata"):
+        await run(w.service, handler="kata")
+    sandbox_id = await run(w.service, handler="runc")
+    assert (await status(w.service, sandbox_id)).status.runtime_handler == "runc"
+
+
+async def test_undo_when_namespaces_fail(world: World) -> None:
+    world.ns.fail_create = True
+    with pytest.raises(UnavailableError, match="unshare failed"):
+        await run(world.service)
+    nothing_left(world)
+
+
+async def test_undo_when_cni_add_fails(world: World) -> None:
+    world.network.fail_add = True
+    with pytest.raises(UnavailableError, match="CNI ADD failed"):
+        await run(world.service)
+    nothing_left(world)
+    assert world.ns.removed  # the namespaces were made, then removed
+
+
+async def test_undo_when_no_network_is_configured(world: World) -> None:
+    world.network.network = None
+    with pytest.raises(UnavailableError, match="no CNI network"):
+        await run(world.service)
+    nothing_left(world)
+
+
+async def test_undo_when_the_records_cannot_be_written(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(world.service.store, "create", broken)
+    with pytest.raises(OSError, match="disk full"):
+        await run(world.service)
+    nothing_left(world)
+    assert [d.container_id for d in world.network.deleted]  # CNI DEL ran
+
+
+async def test_a_failing_undo_step_keeps_the_original_error(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(world.service.store, "create", broken)
+    world.network.fail_delete = True
+    with pytest.raises(OSError, match="disk full"):
+        await run(world.service)
+    assert "Could not detach sandbox" in caplog.text
+    assert world.ns.pinned == set()  # the later undo steps still ran
+
+
+async def test_host_network_skips_cni_and_the_netns(world: World) -> None:
+    sandbox_id = await run(world.service, config(host_network=True))
+    assert world.ns.kinds[sandbox_id] == ["ipc"]
+    assert world.ns.hostnames[sandbox_id] is None
+    assert world.network.added == {}
+    s = (await status(world.service, sandbox_id)).status
+    assert s.network.ip == "" and s.linux.namespaces.options.network == api_pb2.NODE
+
+
+async def test_stop_and_remove_are_idempotent(world: World) -> None:
+    sandbox_id = await run(world.service)
+    stop = api_pb2.StopPodSandboxRequest(pod_sandbox_id=sandbox_id)
+    await world.service.stop_pod_sandbox(stop)
+    s = (await status(world.service, sandbox_id)).status
+    assert s.state == api_pb2.SANDBOX_NOTREADY
+    assert world.service.store.get(sandbox_id).status.stopped_at > 0
+    assert world.ns.pinned == set() and world.network.added == {}
+    await world.service.stop_pod_sandbox(stop)
+    remove = api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
+    await world.service.remove_pod_sandbox(remove)
+    await world.service.remove_pod_sandbox(remove)
+    nothing_left(world)
+    with pytest.raises(NotFoundError):
+        await status(world.service, sandbox_id)
+    await world.service.stop_pod_sandbox(stop)  # unknown: OK per CRI
+
+
+async def test_remove_stops_a_ready_sandbox(world: World) -> None:
+    sandbox_id = await run(world.service)
+    request = api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
+    await world.service.remove_pod_sandbox(request)
+    nothing_left(world)
+    assert await listed(world.service) == []
+    await run(world.service)  # the name is free again
+
+
+async def test_a_failed_stop_during_remove_keeps_the_sandbox(world: World) -> None:
+    sandbox_id = await run(world.service)
+    world.network.fail_delete = True
+    with pytest.raises(UnavailableError):
+        await world.service.remove_pod_sandbox(
+            api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
+        )
+    assert world.service.store.get(sandbox_id).status.removing is False
+    assert await listed(world.service) == [sandbox_id]
+
+
+async def test_unknown_ids_stop_and_remove_ok_on_a_fresh_service(world: World) -> None:
+    await world.service.stop_pod_sandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id="abc"))
+    await world.service.remove_pod_sandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id="abc"))
+    assert await listed(world.service) == []
+
+
+async def test_list_filters(world: World) -> None:
+    web = await run(world.service, config("web", labels={"app": "web", "tier": "front"}))
+    db = await run(world.service, config("db", uid="uid-2", labels={"app": "db"}))
+    await world.service.stop_pod_sandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id=db))
+    assert await listed(world.service) == [web, db]
+    assert await listed(world.service, id=web[:8]) == [web]
+    assert await listed(world.service, id="zzz") == []
+    ready = api_pb2.PodSandboxStateValue(state=api_pb2.SANDBOX_READY)
+    not_ready = api_pb2.PodSandboxStateValue(state=api_pb2.SANDBOX_NOTREADY)
+    assert await listed(world.service, state=ready) == [web]
+    assert await listed(world.service, state=not_ready) == [db]
+    assert await listed(world.service, label_selector={"tier": "front"}) == [web]
+    assert await listed(world.service, label_selector={"app": "db", "tier": "x"}) == []
+    item = (await world.service.list_pod_sandbox(api_pb2.ListPodSandboxRequest())).items[0]
+    assert (item.metadata.name, dict(item.annotations)) == ("web", {"note": "x"})
+    assert item.runtime_handler == "runc"
+
+
+async def test_load_reserves_names_and_marks_lost_namespaces_not_ready(world: World) -> None:
+    kept = await run(world.service, config("web"))
+    lost = await run(world.service, config("db", uid="uid-2"))
+    for path in list(world.ns.pinned):
+        if lost in str(path):
+            world.ns.pinned.discard(path)  # as after a reboot
+    service = world.restarted()
+    await service.load()
+    assert await listed(service) == [kept, lost]
+    assert (await status(service, kept)).status.state == api_pb2.SANDBOX_READY
+    assert (await status(service, lost)).status.state == api_pb2.SANDBOX_NOTREADY
+    with pytest.raises(AlreadyExistsError, match=kept):
+        await run(service, config("web"))
+    record = world.settings.root_dir / "sandboxes" / lost / "status.json"
+    assert json.loads(record.read_text())["ready"] is False
+
+
+async def test_open_on_a_fresh_root_creates_nothing(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    service = await SandboxService.open(settings, FakeNetworkPlugin())
+    assert await listed(service) == []
+    assert not (settings.root_dir / "sandboxes").exists()
