@@ -31,6 +31,7 @@ from typing import Any
 
 from crio_py.backends import _exec
 from crio_py.backends.cni_types import (
+    VALID_NAME,
     CachedAttachment,
     CniResult,
     CniSandbox,
@@ -66,8 +67,6 @@ NOT_READY = "NetworkPluginNotReady"
 # content, 7 invalid network config. Every other code (3, 5, 11, 50, 51, ≥100) is
 # something a retry may fix.
 _INVALID_CODES = frozenset({1, 2, 4, 6, 7})
-# libcni utils.ValidateContainerID / ValidateNetworkName; both also name cache files.
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 
 
 class CniExecPlugin:
@@ -226,7 +225,7 @@ class CniExecPlugin:
 
     def cached_attachments(self, container_id: str) -> list[CachedAttachment]:
         """Every cached attachment of `container_id`, by network name."""
-        if not self.cache_dir.is_dir() or not _NAME.match(container_id):
+        if not self.cache_dir.is_dir() or not VALID_NAME.match(container_id):
             return []
         found = []
         for directory in sorted(self.cache_dir.iterdir()):
@@ -394,9 +393,9 @@ def _plugin_error(what: str, result: _exec.CommandResult) -> CrioPyError:
 
 def _validate(network: NetworkConfig, sandbox: CniSandbox) -> None:
     """libcni's checks of the container id, network name and interface name."""
-    if not _NAME.match(sandbox.container_id):
+    if not VALID_NAME.match(sandbox.container_id):
         raise InvalidArgumentError(f"invalid container id {sandbox.container_id!r} for CNI")
-    if not _NAME.match(network.name):
+    if not VALID_NAME.match(network.name):
         raise InvalidArgumentError(f"invalid CNI network name {network.name!r}")
     name = sandbox.ifname
     if not name or len(name) > 15 or name in (".", "..") or re.search(r"[/:\s]", name):

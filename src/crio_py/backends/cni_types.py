@@ -16,19 +16,8 @@ logger = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
 
-SUFFIXES = (".conf", ".conflist", ".json")
-NEWEST_VERSION = (1, 1, 0)  # the newest spec version this runtime speaks
-CACHE_KIND = "cniCacheV1"
-DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-NOT_READY = "NetworkPluginNotReady"
-# CNI error codes that mean the configuration or the call is wrong (SPEC.md "Error"):
-# 1 incompatible version, 2 unsupported field, 4 invalid environment, 6 undecodable
-# content, 7 invalid network config. Every other code (3, 5, 11, 50, 51, ≥100) is
-# something a retry may fix.
-_INVALID_CODES = frozenset({1, 2, 4, 6, 7})
 # libcni utils.ValidateContainerID / ValidateNetworkName; both also name cache files.
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 
 
 SUFFIXES = (".conf", ".conflist", ".json")
@@ -313,7 +302,7 @@ def parse_network(text: str, *, single: bool = False, path: Path | None = None) 
             "plugins": [document],
         }
     name = document.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not VALID_NAME.match(name):
         raise ValueError(f"invalid or missing network name {name!r}")
     plugins = document.get("plugins")
     if not isinstance(plugins, list) or not plugins:

@@ -59,11 +59,7 @@ class ContentStore:
         if target.exists():
             source.unlink()
             return target
-        with source.open("rb") as stream:
-            os.fsync(stream.fileno())
-        os.replace(source, target)
-        fsync_dir(self.blobs)
-        return target
+        return self.adopt(source, digest)
 
     def adopt(self, source: Path, digest: str) -> Path:
         """Move a blob the caller has just verified into the store (no second hashing)."""
