@@ -1,5 +1,5 @@
-"""The `crio-py ctl` argument parser: crictl's global flags and image verbs (no grpc here, so
-that building the `crio-py` parser stays cheap)."""
+"""The `crio-py ctl` argument parser: crictl's global flags, image and pod sandbox verbs (no grpc
+here, so that building the `crio-py` parser stays cheap)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 from crio_py.ctl.endpoints import DEFAULT_ENDPOINT, parse_duration
 
 OUTPUTS = ("json", "yaml", "table")
+POD_STATES = ("ready", "notready")
 
 
 def _duration(text: str) -> float:
@@ -58,6 +59,7 @@ def add_ctl_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     rmi.add_argument("-q", "--prune", action="store_true", help="remove all unused images")
     fsinfo = verbs.add_parser("imagefsinfo", help="return image filesystem info")
     fsinfo.add_argument("-o", "--output", choices=OUTPUTS, default="json")
+    _add_pod_verbs(verbs)
 
 
 def _add_pull(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -93,3 +95,66 @@ def _add_images(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     images.add_argument("--digests", action="store_true", help="show digests")
     images.add_argument("--no-trunc", action="store_true", help="do not truncate the IDs")
     images.add_argument("--pinned", action="store_true", help="show whether images are pinned")
+
+
+def _pod_state(text: str) -> str:
+    state = text.lower()
+    if state not in POD_STATES:
+        raise argparse.ArgumentTypeError("--state should be ready or notready")
+    return state
+
+
+def _add_pod_filters(parser: argparse.ArgumentParser) -> None:
+    """crictl's pod filters, shared by `pods` and `inspectp`."""
+    parser.add_argument("--name", default="", help="filter by pod name regular expression")
+    parser.add_argument(
+        "--namespace", default="", help="filter by pod namespace regular expression"
+    )
+    parser.add_argument(
+        "-s", "--state", type=_pod_state, metavar="ready|notready", help="filter by pod state"
+    )
+    parser.add_argument(
+        "--label", action="append", default=[], metavar="KEY=VALUE", help="filter by label"
+    )
+    parser.add_argument(
+        "-l", "--latest", action="store_true", help="show the most recently created pod"
+    )
+    parser.add_argument(
+        "-n",
+        "--last",
+        type=int,
+        default=0,
+        metavar="N",
+        help="show the last N recently created pods (0: all)",
+    )
+
+
+def _add_pod_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    runp = verbs.add_parser("runp", help="run a new pod")
+    runp.add_argument("config", metavar="POD_CONFIG.json")
+    runp.add_argument("-r", "--runtime", default="", metavar="HANDLER", help="runtime handler")
+    runp.add_argument(
+        "-T",
+        "--cancel-timeout",
+        type=_duration,
+        metavar="DURATION",
+        help="deadline of the RunPodSandbox call (default: the --timeout one)",
+    )
+    stopp = verbs.add_parser("stopp", help="stop one or more running pods")
+    stopp.add_argument("pods", nargs="+", metavar="POD-ID")
+    rmp = verbs.add_parser("rmp", help="remove one or more pods")
+    rmp.add_argument("pods", nargs="*", metavar="POD-ID")
+    rmp.add_argument("-f", "--force", action="store_true", help="stop a ready pod first")
+    rmp.add_argument("-a", "--all", action="store_true", help="remove all pods")
+    inspectp = verbs.add_parser("inspectp", help="display the status of one or more pods")
+    inspectp.add_argument("pods", nargs="*", metavar="POD-ID")
+    inspectp.add_argument("-o", "--output", choices=OUTPUTS, default="json")
+    inspectp.add_argument("-q", "--quiet", action="store_true", help="no verbose information")
+    _add_pod_filters(inspectp)
+    pods = verbs.add_parser("pods", help="list pods")
+    pods.add_argument("--id", default="", help="filter by pod id (a prefix is enough)")
+    pods.add_argument("-q", "--quiet", action="store_true", help="only show pod IDs")
+    pods.add_argument("-v", "--verbose", action="store_true", help="show verbose info")
+    pods.add_argument("-o", "--output", choices=OUTPUTS, default="table")
+    pods.add_argument("--no-trunc", action="store_true", help="do not truncate the IDs")
+    _add_pod_filters(pods)

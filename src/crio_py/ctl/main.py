@@ -15,6 +15,7 @@ import grpc  # type: ignore[import-untyped,unused-ignore]
 from crio_py.ctl.client import Client, describe_rpc_error
 from crio_py.ctl.endpoints import DEFAULT_TIMEOUT_S, CtlError, resolve_endpoints
 from crio_py.ctl.images import run_imagefsinfo, run_images, run_inspecti
+from crio_py.ctl.pods import run_inspectp, run_pods, run_rmp, run_runp, run_stopp
 from crio_py.ctl.pull import run_pull
 from crio_py.ctl.rmi import run_rmi
 from crio_py.ctl.version import run_version
@@ -31,6 +32,11 @@ VERBS: dict[str, Verb] = {
     "inspecti": run_inspecti,
     "rmi": run_rmi,
     "imagefsinfo": run_imagefsinfo,
+    "runp": run_runp,
+    "stopp": run_stopp,
+    "rmp": run_rmp,
+    "inspectp": run_inspectp,
+    "pods": run_pods,
 }
 
 
