@@ -15,9 +15,8 @@ from crio_py.ctl.output import (
     message_to_json,
     status_data,
     table,
-    to_json,
-    to_yaml,
     truncate_id,
+    write_data,
 )
 
 NONE = "<none>"
@@ -59,7 +58,7 @@ def run_images(client: Client, args: argparse.Namespace) -> int:
     images = sorted(client.list_images(args.image or ""), key=_sort_key)
     if args.output in ("json", "yaml"):
         data = message_to_json(api_pb2.ListImagesResponse(images=images))
-        sys.stdout.write(to_json(data) if args.output == "json" else to_yaml(data) + "\n")
+        write_data(data, args.output)
         return 0
     if args.quiet:
         for image in images:
@@ -118,9 +117,7 @@ def run_inspecti(client: Client, args: argparse.Namespace) -> int:
             statuses.append((message_to_json(response.image), dict(response.info)))
     if statuses:
         data = status_data(statuses)
-        sys.stdout.write(
-            to_json(data, sort_keys=True) if args.output == "json" else to_yaml(data) + "\n"
-        )
+        write_data(data, args.output, sort_keys=True)
     return 0
 
 
@@ -144,9 +141,7 @@ def run_imagefsinfo(client: Client, args: argparse.Namespace) -> int:
         _print_filesystems("Image", list(response.image_filesystems))
         return 0
     data = status_data([(message_to_json(response), {})])
-    sys.stdout.write(
-        to_json(data, sort_keys=True) if args.output == "json" else to_yaml(data) + "\n"
-    )
+    write_data(data, args.output, sort_keys=True)
     return 0
 
 

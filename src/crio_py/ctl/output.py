@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -85,6 +86,12 @@ def to_json(data: Json, *, sort_keys: bool = False) -> str:
     if sort_keys:
         text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return text + "\n"
+
+
+def write_data(data: Json, output: str, *, sort_keys: bool = False) -> None:
+    """Write decoded data to stdout as JSON (`output == "json"`) or else YAML."""
+    text = to_json(data, sort_keys=sort_keys) if output == "json" else to_yaml(data) + "\n"
+    sys.stdout.write(text)
 
 
 def status_data(statuses: Sequence[tuple[Json, dict[str, str]]]) -> Json:

@@ -27,9 +27,8 @@ from crio_py.ctl.output import (
     message_to_json,
     status_data,
     table,
-    to_json,
-    to_yaml,
     truncate_id,
+    write_data,
 )
 
 _STATE_NAMES: dict[int, str] = {
@@ -258,7 +257,7 @@ def run_pods(client: Client, args: argparse.Namespace) -> int:
     pods = select_pods(list_pods(client, pod_filter(args)), args)
     if args.output in ("json", "yaml"):
         data = message_to_json(api_pb2.ListPodSandboxResponse(items=pods))
-        sys.stdout.write(to_json(data) if args.output == "json" else to_yaml(data) + "\n")
+        write_data(data, args.output)
         return 0
     if args.quiet:
         for pod in pods:
@@ -293,20 +292,26 @@ def _pod_rows(pods: list[api_pb2.PodSandbox], *, no_trunc: bool, now_ns: int) ->
 def _print_verbose(pod: api_pb2.PodSandbox) -> None:
     print(f"ID: {pod.id}")
     if pod.HasField("metadata"):
-        if pod.metadata.name:
-            print(f"Name: {pod.metadata.name}")
-        if pod.metadata.uid:
-            print(f"UID: {pod.metadata.uid}")
-        if pod.metadata.namespace:
-            print(f"Namespace: {pod.metadata.namespace}")
-        if pod.metadata.attempt:
-            print(f"Attempt: {pod.metadata.attempt}")
+        _print_metadata(pod.metadata, always_attempt=False)
     print(f"Status: {state_name(pod.state)}")
     print(f"Created: {go_time(pod.created_at)}")
     _print_map("Labels", dict(pod.labels))
     _print_map("Annotations", dict(pod.annotations))
     print(f"Runtime: {runtime_handler(pod)}")
     print()
+
+
+def _print_metadata(metadata: api_pb2.PodSandboxMetadata, *, always_attempt: bool) -> None:
+    """crictl prints attempt 0 in `inspectp -o table` but not in `pods -v`."""
+    for title, value in (
+        ("Name", metadata.name),
+        ("UID", metadata.uid),
+        ("Namespace", metadata.namespace),
+    ):
+        if value:
+            print(f"{title}: {value}")
+    if metadata.attempt or always_attempt:
+        print(f"Attempt: {metadata.attempt}")
 
 
 def _print_map(title: str, values: dict[str, str]) -> None:
@@ -342,9 +347,7 @@ def run_inspectp(client: Client, args: argparse.Namespace) -> int:
             statuses.append((status_json(response.status), dict(response.info)))
     if statuses:
         data = status_data(statuses)
-        sys.stdout.write(
-            to_json(data, sort_keys=True) if args.output == "json" else to_yaml(data) + "\n"
-        )
+        write_data(data, args.output, sort_keys=True)
     return 0
 
 
@@ -352,13 +355,7 @@ def _print_status_table(response: api_pb2.PodSandboxStatusResponse, *, verbose: 
     status = response.status
     print(f"ID: {status.id}")
     if status.HasField("metadata"):
-        if status.metadata.name:
-            print(f"Name: {status.metadata.name}")
-        if status.metadata.uid:
-            print(f"UID: {status.metadata.uid}")
-        if status.metadata.namespace:
-            print(f"Namespace: {status.metadata.namespace}")
-        print(f"Attempt: {status.metadata.attempt}")
+        _print_metadata(status.metadata, always_attempt=True)
     print(f"Status: {api_pb2.PodSandboxState.Name(status.state)}")
     print(f"Created: {go_time(status.created_at)}")
     if status.HasField("network"):
