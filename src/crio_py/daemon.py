@@ -34,6 +34,7 @@ from crio_py.backends.cni import CniExecPlugin
 from crio_py.config.diagnostics import Diagnostic
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeSettings
+from crio_py.cri.container import ContainerService, ImageSource
 from crio_py.cri.image import ImageService
 from crio_py.cri.instrument import Readiness
 from crio_py.cri.runtime_info import RuntimeInfo
@@ -49,8 +50,11 @@ SOCKET_MODE = 0o660
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class ImageServiceLike(ImageHandlers, Protocol):
-    """What the daemon needs of the image service: the RPC handlers plus `close()`."""
+class ImageServiceLike(ImageHandlers, ImageSource, Protocol):
+    """What the daemon needs of the image service: the RPC handlers, what containers need of
+    images, the view of images in use it is given, and `close()`."""
+
+    images_in_use: Callable[[], set[str]]
 
     async def close(self) -> None:
         """Release what `open` acquired."""
@@ -128,7 +132,14 @@ class Daemon:
             self.settings.cni, self.settings.root_dir / "cni-cache"
         )
         self.runtime_servicer.attach(RuntimeInfo(self.settings, network))
-        self.runtime_servicer.attach_sandboxes(await SandboxService.open(self.settings, network))
+        sandboxes = await SandboxService.open(self.settings, network)
+        containers = ContainerService(self.settings, sandboxes, self.image_service)
+        await containers.load()
+        sandboxes.members = containers
+        self.image_service.images_in_use = containers.images_in_use
+        self.runtime_servicer.attach_sandboxes(sandboxes)
+        self.runtime_servicer.attach_containers(containers)
+        self._spawn(containers.watch_exits())
         self.readiness.mark_ready()
         self.started.set()
         notify_systemd("READY=1")

@@ -20,14 +20,11 @@ import grpc
 import pytest
 from cri_api.v1 import api_pb2, api_pb2_grpc
 
+from tests.e2e.node import cni_network
 from tests.e2e.test_network import (
-    IP_FORWARD,
     PLUGIN_DIR,
     _free_port,
-    _free_subnet,
     _iptables_rules,
-    _nat_chains,
-    _remove_hostport_chains,
     _sh,
 )
 from tests.fixtures.daemon import Daemon
@@ -55,46 +52,16 @@ def _crio_conf(daemon: Daemon, net_dir: Path) -> str:
 
 @pytest.fixture
 def pod(tmp_path: Path) -> Iterator[Pod]:
-    suffix = secrets.token_hex(3)
-    bridge, subnet = f"cnitest{suffix}", _free_subnet()
-    net_dir = tmp_path / "net.d"
-    net_dir.mkdir()
-    conflist = {
-        "cniVersion": "1.0.0",
-        "name": f"cnitest-{suffix}",
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": bridge,
-                "isGateway": True,
-                "ipMasq": False,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{"subnet": str(subnet)}]],
-                    "dataDir": str(tmp_path / "ipam"),
-                },
-            },
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-            {"type": "loopback"},
-        ],
-    }
-    (net_dir / "10-test.conflist").write_text(json.dumps(conflist))
-    daemon = Daemon(tmp_path / "crio")
-    daemon.config.write_text(_crio_conf(daemon, net_dir), encoding="utf-8")
-    chains_before = _nat_chains()
-    forwarding = IP_FORWARD.read_text()
-    try:
+    with cni_network(tmp_path) as network:
+        daemon = Daemon(tmp_path / "crio")
+        daemon.config.write_text(_crio_conf(daemon, network.conf_dir), encoding="utf-8")
         with daemon, daemon.channel() as channel:
             stub = api_pb2_grpc.RuntimeServiceStub(channel)
             try:
-                yield Pod(daemon, stub, subnet, bridge)
+                yield Pod(daemon, stub, network.subnet, network.bridge)
             finally:  # a failed test must not leave its sandboxes behind
                 for item in stub.ListPodSandbox(api_pb2.ListPodSandboxRequest()).items:
                     stub.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=item.id))
-    finally:
-        _sh("ip", "link", "del", bridge, check=False)
-        _remove_hostport_chains(chains_before)
-        IP_FORWARD.write_text(forwarding)
 
 
 def _config(name: str, host_port: int) -> api_pb2.PodSandboxConfig:

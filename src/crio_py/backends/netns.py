@@ -109,16 +109,49 @@ async def remove_namespaces(paths: Mapping[str, Path] | Iterable[Path]) -> None:
     itself disappears once nothing else (a process, another mount) holds it."""
     targets = list(paths.values()) if isinstance(paths, Mapping) else list(paths)
     for path in targets:
-        # A pin mounted twice (by a crash between two attempts) needs two unmounts.
-        while _key(path) in _mount_points():
-            try:
-                await _exec.run([UMOUNT, str(path)], timeout_s=TIMEOUT_S)
-            except CommandError as exc:
-                raise UnavailableError(f"could not unmount namespace pin {path}: {exc}") from exc
+        await _unmount_all(path, "namespace pin")
         try:
             path.unlink(missing_ok=True)
         except OSError as exc:
             raise UnavailableError(f"could not remove namespace pin {path}: {exc}") from exc
+
+
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+"""A pod's /dev/shm: 64 MiB, as both containerd and CRI-O size it."""
+
+
+async def mount_shm(path: Path, size_bytes: int = DEFAULT_SHM_SIZE) -> None:
+    """Mount a sized tmpfs on `path` for the pod's containers to share as /dev/shm."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o755)
+    if _key(path) in _mount_points():
+        return
+    options = f"mode=1777,size={size_bytes},nosuid,nodev,noexec"
+    try:
+        await _exec.run(["mount", "-t", "tmpfs", "-o", options, "shm", str(path)],
+                        timeout_s=TIMEOUT_S)
+    except CommandError as exc:
+        raise UnavailableError(f"could not mount the pod's /dev/shm on {path}: {exc}") from exc
+
+
+async def unmount_shm(path: Path) -> None:
+    """Unmount and remove a pod's /dev/shm; a missing one is fine."""
+    await _unmount_all(path, "pod /dev/shm")
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise UnavailableError(f"could not remove {path}: {exc}") from exc
+
+
+async def _unmount_all(path: Path, what: str) -> None:
+    """Unmount `path` until nothing is mounted there: a path mounted twice (by a crash
+    between two attempts) needs two unmounts."""
+    while _key(path) in _mount_points():
+        try:
+            await _exec.run([UMOUNT, str(path)], timeout_s=TIMEOUT_S)
+        except CommandError as exc:
+            raise UnavailableError(f"could not unmount {what} {path}: {exc}") from exc
 
 
 def is_pinned(path: Path) -> bool:

@@ -22,6 +22,7 @@ import re
 import shutil
 import stat
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from crio_py import fsutil
@@ -40,6 +41,7 @@ from crio_py.errors import (
     CommandError,
     FailedPreconditionError,
     InvalidArgumentError,
+    NotFoundError,
 )
 
 logger = logging.getLogger(__name__)
@@ -93,6 +95,14 @@ class OverlaySnapshotter:
             for _, chain_id in missing:
                 self.remove_snapshot(chain_id)
             raise errors[0]
+        return lowers
+
+    def lowers(self, chain_ids: Sequence[str]) -> list[Path]:
+        """The lower dirs of unpacked snapshots, lowest first; NotFoundError for a missing one."""
+        lowers = [self._snapshot_dir(chain_id) / "fs" for chain_id in chain_ids]
+        missing = [str(c) for c, fs in zip(chain_ids, lowers, strict=True) if not is_real_dir(fs)]
+        if missing:
+            raise NotFoundError(f"snapshots {', '.join(missing)} are not unpacked")
         return lowers
 
     def snapshot_ids(self) -> set[str]:

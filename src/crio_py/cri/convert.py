@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from cri_api.v1 import api_pb2
+from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
+from google.protobuf.message import Message  # type: ignore[import-untyped,unused-ignore]
 
 from crio_py.store.records import ImageRecord
+
+MessageT = TypeVar("MessageT", bound=Message)
+
+
+def message_to_json(message: Message) -> dict[str, Any]:
+    """A CRI message as the JSON a record keeps (a kubelet's config, stored verbatim)."""
+    data: dict[str, Any] = json_format.MessageToDict(message)
+    return data
+
+
+def message_from_json(data: Mapping[str, Any], message: MessageT) -> MessageT:
+    """Fill `message` from what `message_to_json` made; unknown fields are ignored."""
+    json_format.ParseDict(dict(data), message, ignore_unknown_fields=True)
+    return message
 
 
 def image_user(config: dict[str, Any]) -> tuple[int | None, str]:

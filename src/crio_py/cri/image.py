@@ -17,6 +17,8 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from cri_api.v1 import api_pb2
 
@@ -31,6 +33,7 @@ from crio_py.errors import (
     FailedPreconditionError,
     IntegrityError,
     InvalidArgumentError,
+    NotFoundError,
     PermissionDeniedError,
 )
 from crio_py.reference import Reference, parse_reference
@@ -39,6 +42,16 @@ from crio_py.store.images import ImageStore
 from crio_py.store.records import ImageRecord
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ContainerImage:
+    """What creating a container needs of its image: the record, its config JSON and the
+    unpacked layers (lowest first)."""
+
+    record: ImageRecord
+    config: dict[str, object]
+    lowers: list[Path]
 
 
 class ImageService:
@@ -214,6 +227,24 @@ class ImageService:
             if isinstance(loaded, dict):
                 return loaded
         return {}
+
+    # -- for the runtime service -----------------------------------------------------------------
+    def container_image(self, name: str) -> ContainerImage:
+        """The image a container is created from, by id, tag or digest; NotFoundError if it
+        has not been pulled."""
+        record = self.images.find(name)
+        if record is None:
+            raise NotFoundError(f"image {name!r} not found; pull it first")
+        config = self._config(record)
+        return ContainerImage(record, config, self.snapshotter.lowers(record.chain_ids))
+
+    async def mount_rootfs(self, container_id: str, image: ContainerImage) -> Path:
+        """The container's writable root filesystem on top of the image's layers."""
+        return await self.snapshotter.mount_rootfs(container_id, image.lowers)
+
+    async def unmount_rootfs(self, container_id: str) -> None:
+        """Unmount and delete a container's root filesystem (idempotent)."""
+        await self.snapshotter.unmount_rootfs(container_id)
 
     # -- garbage collection ----------------------------------------------------------------------
     def _discard(self, pulled: PulledImage) -> None:

@@ -141,6 +141,53 @@ class SandboxHandlers(Protocol):
         """ListPodSandbox."""
 
 
+class ContainerHandlers(Protocol):
+    """The container RPCs in snake_case; `cri/container` implements them."""
+
+    async def create_container(
+        self, request: api_pb2.CreateContainerRequest
+    ) -> api_pb2.CreateContainerResponse:
+        """CreateContainer."""
+
+    async def start_container(
+        self, request: api_pb2.StartContainerRequest
+    ) -> api_pb2.StartContainerResponse:
+        """StartContainer."""
+
+    async def stop_container(
+        self, request: api_pb2.StopContainerRequest
+    ) -> api_pb2.StopContainerResponse:
+        """StopContainer."""
+
+    async def remove_container(
+        self, request: api_pb2.RemoveContainerRequest
+    ) -> api_pb2.RemoveContainerResponse:
+        """RemoveContainer."""
+
+    async def list_containers(
+        self, request: api_pb2.ListContainersRequest
+    ) -> api_pb2.ListContainersResponse:
+        """ListContainers."""
+
+    async def container_status(
+        self, request: api_pb2.ContainerStatusRequest
+    ) -> api_pb2.ContainerStatusResponse:
+        """ContainerStatus."""
+
+    async def exec_sync(self, request: api_pb2.ExecSyncRequest) -> api_pb2.ExecSyncResponse:
+        """ExecSync."""
+
+    async def reopen_container_log(
+        self, request: api_pb2.ReopenContainerLogRequest
+    ) -> api_pb2.ReopenContainerLogResponse:
+        """ReopenContainerLog."""
+
+    async def update_container_resources(
+        self, request: api_pb2.UpdateContainerResourcesRequest
+    ) -> api_pb2.UpdateContainerResourcesResponse:
+        """UpdateContainerResources."""
+
+
 ServicerClass = TypeVar("ServicerClass", bound=type)
 
 
@@ -173,6 +220,7 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
         self._readiness = readiness
         self._info: RuntimeInfo | None = None
         self._sandboxes: SandboxHandlers | None = None
+        self._containers: ContainerHandlers | None = None
 
     @property
     def readiness(self) -> Readiness:
@@ -186,6 +234,16 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
     def attach_sandboxes(self, sandboxes: SandboxHandlers) -> None:
         """Serve the pod sandbox RPCs from `sandboxes` (the daemon attaches it at start)."""
         self._sandboxes = sandboxes
+
+    def attach_containers(self, containers: ContainerHandlers) -> None:
+        """Serve the container RPCs from `containers` (the daemon attaches it at start)."""
+        self._containers = containers
+
+    def containers(self, rpc_name: str) -> ContainerHandlers:
+        """The container handlers; UNIMPLEMENTED, as for any missing RPC, until attached."""
+        if self._containers is None:
+            raise UnimplementedError(f"{rpc_name} is not implemented by crio-py yet")
+        return self._containers
 
     def sandboxes(self, rpc_name: str) -> SandboxHandlers:
         """The sandbox handlers; UNIMPLEMENTED, as for any missing RPC, until attached."""
@@ -242,6 +300,60 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
         self, request: api_pb2.ListPodSandboxRequest, context: Context
     ) -> api_pb2.ListPodSandboxResponse:
         return await self.sandboxes("ListPodSandbox").list_pod_sandbox(request)
+
+    @rpc
+    async def CreateContainer(
+        self, request: api_pb2.CreateContainerRequest, context: Context
+    ) -> api_pb2.CreateContainerResponse:
+        return await self.containers("CreateContainer").create_container(request)
+
+    @rpc
+    async def StartContainer(
+        self, request: api_pb2.StartContainerRequest, context: Context
+    ) -> api_pb2.StartContainerResponse:
+        return await self.containers("StartContainer").start_container(request)
+
+    @rpc
+    async def StopContainer(
+        self, request: api_pb2.StopContainerRequest, context: Context
+    ) -> api_pb2.StopContainerResponse:
+        return await self.containers("StopContainer").stop_container(request)
+
+    @rpc
+    async def RemoveContainer(
+        self, request: api_pb2.RemoveContainerRequest, context: Context
+    ) -> api_pb2.RemoveContainerResponse:
+        return await self.containers("RemoveContainer").remove_container(request)
+
+    @rpc
+    async def ListContainers(
+        self, request: api_pb2.ListContainersRequest, context: Context
+    ) -> api_pb2.ListContainersResponse:
+        return await self.containers("ListContainers").list_containers(request)
+
+    @rpc
+    async def ContainerStatus(
+        self, request: api_pb2.ContainerStatusRequest, context: Context
+    ) -> api_pb2.ContainerStatusResponse:
+        return await self.containers("ContainerStatus").container_status(request)
+
+    @rpc
+    async def ExecSync(
+        self, request: api_pb2.ExecSyncRequest, context: Context
+    ) -> api_pb2.ExecSyncResponse:
+        return await self.containers("ExecSync").exec_sync(request)
+
+    @rpc
+    async def ReopenContainerLog(
+        self, request: api_pb2.ReopenContainerLogRequest, context: Context
+    ) -> api_pb2.ReopenContainerLogResponse:
+        return await self.containers("ReopenContainerLog").reopen_container_log(request)
+
+    @rpc
+    async def UpdateContainerResources(
+        self, request: api_pb2.UpdateContainerResourcesRequest, context: Context
+    ) -> api_pb2.UpdateContainerResourcesResponse:
+        return await self.containers("UpdateContainerResources").update_container_resources(request)
 
 
 def version_response() -> api_pb2.VersionResponse:

@@ -265,7 +265,8 @@ def _annotations(request: PodRequest, config: api_pb2.ContainerConfig | None) ->
     else:
         result[d.CONTAINER_NAME] = config.metadata.name
         result[d.IMAGE_NAME] = request.image_name
-        result[d.CONTAINER_TYPE] = d.CONTAINER_TYPE_CONTAINER
+        if request.infra_container:
+            result[d.CONTAINER_TYPE] = d.CONTAINER_TYPE_CONTAINER
     return result
 
 

@@ -85,6 +85,9 @@ class PodRequest:
     daemon_oom_score_adj: int = 0
     host: HostFeatures = field(default_factory=HostFeatures)
     handler: RuntimeHandler | None = None
+    # Whether the sandbox runs an infra container. Without one no container is marked as
+    # joining a sandbox container, so runsc gives each its own gVisor sandbox.
+    infra_container: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -72,10 +72,12 @@ class ContainerMetadata(BaseModel):
     name: str  # the reserved CRI name: <name>_<sandbox name>_<namespace>_<uid>_<attempt>
     sandbox_id: str
     config: dict[str, Any]  # the CRI ContainerConfig as JSON
-    image_ref: str
+    image_ref: str  # the image as the request named it
     image_id: str
+    image_digest_ref: str = ""  # repo@sha256:… of the image, when it has one
     runtime_handler: str
     log_path: str = ""
+    stop_signal: int = 15
     created_at: int  # ns since the epoch
 
 

@@ -81,6 +81,7 @@ class FakeNamespaces:
         self.kinds: dict[str, list[str]] = {}
         self.fail_create = False
         self.removed: list[Path] = []
+        self.shm: set[Path] = set()
 
     async def create(
         self, pin_dir: Path, sandbox_id: str, kinds: Sequence[str], hostname: str | None
@@ -101,8 +102,20 @@ class FakeNamespaces:
     def is_pinned(self, path: Path) -> bool:
         return path in self.pinned
 
+    async def mount_shm(self, path: Path) -> None:
+        self.shm.add(path)
+
+    async def unmount_shm(self, path: Path) -> None:
+        self.shm.discard(path)
+
     def ops(self) -> NamespaceOps:
-        return NamespaceOps(create=self.create, remove=self.remove, is_pinned=self.is_pinned)
+        return NamespaceOps(
+            create=self.create,
+            remove=self.remove,
+            is_pinned=self.is_pinned,
+            mount_shm=self.mount_shm,
+            unmount_shm=self.unmount_shm,
+        )
 
 
 def _settings(tmp_path: Path, **update: object) -> RuntimeSettings:

@@ -10,22 +10,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from cri_api.v1 import api_pb2
-from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
 
+from crio_py.cri.convert import message_from_json, message_to_json
 from crio_py.store.records import SandboxMetadata, SandboxStatus
 
 
 def config_to_json(config: api_pb2.PodSandboxConfig) -> dict[str, Any]:
     """What `SandboxMetadata.config` holds."""
-    data: dict[str, Any] = json_format.MessageToDict(config)
-    return data
+    return message_to_json(config)
 
 
 def config_from_json(data: Mapping[str, Any]) -> api_pb2.PodSandboxConfig:
     """The PodSandboxConfig back from `SandboxMetadata.config`."""
-    config = api_pb2.PodSandboxConfig()
-    json_format.ParseDict(dict(data), config, ignore_unknown_fields=True)
-    return config
+    return message_from_json(data, api_pb2.PodSandboxConfig())
 
 
 def namespace_options(config: api_pb2.PodSandboxConfig) -> api_pb2.NamespaceOption:

@@ -33,6 +33,7 @@ class NetworkPlugin(Protocol):
 CreateNamespaces = Callable[[Path, str, Sequence[str], "str | None"], Awaitable[dict[str, Path]]]
 RemoveNamespaces = Callable[[Mapping[str, Path]], Awaitable[None]]
 IsPinned = Callable[[Path], bool]
+MountShm = Callable[[Path], Awaitable[None]]
 
 
 async def _create(
@@ -52,3 +53,5 @@ class NamespaceOps:
     create: CreateNamespaces = _create
     remove: RemoveNamespaces = _remove
     is_pinned: IsPinned = netns.is_pinned
+    mount_shm: MountShm = netns.mount_shm
+    unmount_shm: MountShm = netns.unmount_shm

@@ -22,6 +22,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 from cri_api.v1 import api_pb2
 
@@ -30,6 +31,7 @@ from crio_py.backends.cni_types import CniSandbox, NetworkConfig, PortMapping
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
 from crio_py.cri.sandbox import files, query
 from crio_py.cri.sandbox.seams import NamespaceOps, NetworkPlugin
+from crio_py.cri.undo import best_effort
 from crio_py.errors import (
     InvalidArgumentError,
     NotFoundError,
@@ -43,6 +45,17 @@ from crio_py.store.records import SandboxMetadata, SandboxStatus
 logger = logging.getLogger(__name__)
 
 SandboxEntry = Entry[SandboxMetadata, SandboxStatus]
+_OCI_KINDS = {"net": "network", "ipc": "ipc", "uts": "uts"}
+
+
+class PodMembers(Protocol):
+    """What stopping and removing a sandbox does to its containers (the container service)."""
+
+    async def stop_all(self, sandbox_id: str) -> None:
+        """Stop every container of the sandbox (SIGKILL, as StopPodSandbox does)."""
+
+    async def remove_all(self, sandbox_id: str) -> None:
+        """Remove every container of the sandbox."""
 _PROTOCOLS = {api_pb2.TCP: "tcp", api_pb2.UDP: "udp", api_pb2.SCTP: "sctp"}
 
 
@@ -60,8 +73,10 @@ class SandboxService:
         self.namespaces = namespaces or NamespaceOps()
         self.records_dir = settings.root_dir / "sandboxes"
         self.pin_dir = settings.state_dir / "ns"
+        self.shm_dir = settings.state_dir / "shm"
         self.names = NameRegistrar()
         self.index = TruncIndex()
+        self.members: PodMembers | None = None
         self._store: ObjectStore[SandboxMetadata, SandboxStatus] | None = None
 
     @classmethod
@@ -118,6 +133,8 @@ class SandboxService:
             self.names.reserve(name, sandbox_id)
             undo.callback(self.names.release, name)
             paths = await self._pin(undo, sandbox_id, options, hostname)
+            if options.ipc != api_pb2.NODE:
+                await self._mount_shm(undo, sandbox_id)
             ips = () if host_network else await self._attach(undo, sandbox_id, config, paths)
             directory = self.records_dir / sandbox_id
             undo.callback(shutil.rmtree, directory, ignore_errors=True)
@@ -190,6 +207,15 @@ class SandboxService:
         )
         return paths
 
+    async def _mount_shm(self, undo: contextlib.AsyncExitStack, sandbox_id: str) -> None:
+        path = self.shm_dir / sandbox_id
+        await self.namespaces.mount_shm(path)
+        undo.push_async_callback(
+            _best_effort,
+            f"unmount /dev/shm of sandbox {sandbox_id}",
+            lambda: self.namespaces.unmount_shm(path),
+        )
+
     async def _attach(
         self,
         undo: contextlib.AsyncExitStack,
@@ -219,7 +245,7 @@ class SandboxService:
     ) -> api_pb2.StopPodSandboxResponse:
         """Detach the network, drop the namespaces, mark NOTREADY. CRI: idempotent, and OK
         for an unknown id (api.proto)."""
-        entry = self._find(request.pod_sandbox_id)
+        entry = self.find(request.pod_sandbox_id)
         if entry is not None:
             async with entry.lock:
                 await self._stop_locked(entry)
@@ -227,6 +253,8 @@ class SandboxService:
 
     async def _stop_locked(self, entry: SandboxEntry) -> None:
         metadata = entry.metadata
+        if self.members is not None:
+            await self.members.stop_all(metadata.id)
         paths = {kind: Path(p) for kind, p in metadata.namespaces.items()}
         net = paths.get("net")
         netns_path = str(net) if net is not None and self.namespaces.is_pinned(net) else ""
@@ -234,6 +262,7 @@ class SandboxService:
         await self._detach(None, _cni_sandbox(metadata.id, _config(entry), netns_path))
         if paths:
             await self.namespaces.remove(paths)
+        await self.namespaces.unmount_shm(self.shm_dir / metadata.id)
         if entry.status.ready:
             self.store.update_locked(metadata.id, _stopped)
             logger.info("Stopped sandbox %s", metadata.id)
@@ -243,7 +272,7 @@ class SandboxService:
     ) -> api_pb2.RemovePodSandboxResponse:
         """Stop if needed, then delete records and files and release the name. CRI:
         idempotent, and OK for an unknown id (api.proto)."""
-        entry = self._find(request.pod_sandbox_id)
+        entry = self.find(request.pod_sandbox_id)
         if entry is None:
             return api_pb2.RemovePodSandboxResponse()
         sandbox_id = entry.metadata.id
@@ -256,6 +285,8 @@ class SandboxService:
                     sandbox_id, lambda s: s.model_copy(update={"removing": False})
                 )
                 raise
+            if self.members is not None:
+                await self.members.remove_all(sandbox_id)
             await asyncio.to_thread(self.store.delete, sandbox_id)
             self.index.delete(sandbox_id)
             self.names.release_id(sandbox_id)
@@ -268,7 +299,7 @@ class SandboxService:
         self, request: api_pb2.PodSandboxStatusRequest
     ) -> api_pb2.PodSandboxStatusResponse:
         """The sandbox's status; `verbose` adds namespace paths and the CNI result."""
-        entry = self._find(request.pod_sandbox_id)
+        entry = self.find(request.pod_sandbox_id)
         if entry is None:
             raise NotFoundError(f"sandbox {request.pod_sandbox_id!r} not found")
         response = api_pb2.PodSandboxStatusResponse(
@@ -294,14 +325,39 @@ class SandboxService:
         sandbox_filter = request.filter if request.HasField("filter") else None
         entries = [entry for _, entry in self.store] if self._store is not None else []
         if sandbox_filter is not None and sandbox_filter.id:
-            found = self._find(sandbox_filter.id)
+            found = self.find(sandbox_filter.id)
             entries = [found] if found is not None else []
         items = [query.pod_sandbox(e.metadata, e.status) for e in entries]
         items = [item for item in items if query.matches(item, sandbox_filter)]
         items.sort(key=lambda item: item.created_at)
         return api_pb2.ListPodSandboxResponse(items=items)
 
-    def _find(self, sandbox_id: str) -> SandboxEntry | None:
+    # For the container service
+
+    def get(self, sandbox_id: str) -> SandboxEntry:
+        """The sandbox a full or unique short id names; NotFoundError when none does."""
+        entry = self.find(sandbox_id)
+        if entry is None:
+            raise NotFoundError(f"sandbox {sandbox_id!r} not found")
+        return entry
+
+    def container_files(self, entry: SandboxEntry) -> dict[str, str]:
+        """Container path → host path of the files every container of the sandbox mounts."""
+        directory = self.records_dir / entry.metadata.id
+        found = {
+            "/etc/hosts": directory / "hosts",
+            "/etc/resolv.conf": directory / "resolv.conf",
+            "/etc/hostname": directory / "hostname",
+            "/dev/shm": self.shm_dir / entry.metadata.id,
+        }
+        return {dest: str(path) for dest, path in found.items() if path.exists()}
+
+    @staticmethod
+    def namespace_paths(entry: SandboxEntry) -> dict[str, str]:
+        """The sandbox's pinned namespaces by their OCI names (network, ipc, uts)."""
+        return {_OCI_KINDS[kind]: path for kind, path in entry.metadata.namespaces.items()}
+
+    def find(self, sandbox_id: str) -> SandboxEntry | None:
         """The sandbox a full or unique short id names; None when none does."""
         if self._store is None:
             return None
@@ -347,9 +403,5 @@ def _cni_sandbox(sandbox_id: str, config: api_pb2.PodSandboxConfig, netns: str) 
     )
 
 
-async def _best_effort(what: str, undo: Callable[[], Awaitable[None]]) -> None:
-    """Run one undo step; a failure is logged, so the original error is what is raised."""
-    try:
-        await undo()
-    except Exception:
-        logger.exception("Could not %s while undoing a failed RunPodSandbox", what)
+def _best_effort(what: str, undo: Callable[[], Awaitable[None]]) -> Awaitable[None]:
+    return best_effort("RunPodSandbox", what, undo)

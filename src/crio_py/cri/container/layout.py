@@ -1,0 +1,107 @@
+"""Where a container's files are, and the conmon options and OCI runtime of its handler.
+
+Volatile files (bundle with config.json, pid files, conmon's ctl fifo; exit files; attach
+sockets) live under the state dir, as CRI-O keeps them under its run root; records and
+conmon's persist dir (a second copy of the exit code) under the root dir.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from crio_py.backends.conmon import DEFAULT_ENV, ConmonOptions
+from crio_py.backends.oci import OciRuntime, runtime_for
+from crio_py.config.model import RuntimeHandler, RuntimeSettings
+from crio_py.errors import FailedPreconditionError
+from crio_py.store.records import ContainerMetadata
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The directories of every container of one daemon."""
+
+    state_dir: Path
+    root_dir: Path
+
+    @property
+    def records_dir(self) -> Path:
+        return self.root_dir / "container-records"
+
+    @property
+    def exits_dir(self) -> Path:
+        return self.state_dir / "exits"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.state_dir / "attach"
+
+    def bundle(self, container_id: str) -> Path:
+        return self.state_dir / "containers" / container_id
+
+    def persist_dir(self, container_id: str) -> Path:
+        return self.records_dir / container_id / "persist"
+
+    def default_log_path(self, container_id: str) -> Path:
+        return self.bundle(container_id) / "container.log"
+
+
+class Runtimes:
+    """The OCI runtime of each handler (made once) and the conmon options of a container."""
+
+    def __init__(self, settings: RuntimeSettings, layout: Layout) -> None:
+        self.settings = settings
+        self.layout = layout
+        self._runtimes: dict[str, OciRuntime] = {}
+
+    def handler(self, name: str) -> RuntimeHandler:
+        handler = self.settings.runtimes.get(name)
+        if handler is None:
+            raise FailedPreconditionError(f"runtime handler {name!r} is no longer configured")
+        return handler
+
+    def runtime(self, name: str) -> OciRuntime:
+        runtime = self._runtimes.get(name)
+        if runtime is None:
+            handler = self.handler(name)
+            runtime = runtime_for(handler, state_dir=self.settings.state_dir, systemd_cgroup=False)
+            self._runtimes[name] = runtime
+        return runtime
+
+    def conmon_options(
+        self, metadata: ContainerMetadata, *, tty: bool, stdin: bool, stdin_once: bool
+    ) -> ConmonOptions:
+        """How conmon creates, monitors and execs into this container."""
+        handler = self.handler(metadata.runtime_handler)
+        base = self.runtime(metadata.runtime_handler).base_argv()
+        systemd = "--systemd-cgroup" in base
+        bundle = self.layout.bundle(metadata.id)
+        return ConmonOptions(
+            conmon_path=_binary(handler.monitor_path or "conmon", "conmon"),
+            container_id=metadata.id,
+            bundle_dir=bundle,
+            runtime_path=_binary(base[0], f"the runtime of handler {handler.name}"),
+            log_path=Path(metadata.log_path),
+            exits_dir=self.layout.exits_dir,
+            persist_dir=self.layout.persist_dir(metadata.id),
+            socket_dir=self.layout.socket_dir,
+            container_pid_file=bundle / "pidfile",
+            conmon_pid_file=bundle / "conmon.pid",
+            container_name=metadata.name,
+            runtime_args=tuple(arg for arg in base[1:] if arg != "--systemd-cgroup"),
+            log_size_max=self.settings.log_size_max,
+            systemd_cgroup=systemd,
+            tty=tty,
+            stdin=stdin,
+            stdin_once=stdin_once,
+            no_pivot=handler.no_pivot,
+            env=handler.monitor_env or DEFAULT_ENV,
+        )
+
+
+def _binary(name: str, what: str) -> Path:
+    found = shutil.which(name)
+    if found is None:
+        raise FailedPreconditionError(f"{what} ({name}) is not installed")
+    return Path(found).absolute()

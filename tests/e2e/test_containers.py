@@ -1,0 +1,356 @@
+"""Pods and containers end to end through gRPC: the real daemon, conmon, runc, Debian's CNI
+plugins and images pulled from the local registry. After every test nothing may be left:
+no mount under the work dir, namespace pin, container cgroup or process naming the work dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from cri_api.v1 import api_pb2
+
+from tests.e2e.node import Node, container_config, node
+from tests.e2e.test_network import _free_port
+from tests.fixtures.catalog import PushedImages
+
+pytestmark = pytest.mark.e2e
+
+HTTPD = (
+    "mkdir -p /tmp/www && echo served-by-httpd > /tmp/www/index.html && "
+    "exec /bin/httpd -f -p 8080 -h /tmp/www"
+)
+FETCH = (
+    "for i in 1 2 3 4 5 6 7 8 9 10; do "
+    "/bin/wget -q -O - http://127.0.0.1:8080/ && exit 0; /bin/sleep 0.2; done; exit 1"
+)
+SLEEPER = ("/bin/sleep", "1000")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, pushed_images: PushedImages) -> Iterator[Node]:
+    with node(tmp_path, pushed_images.registries["plain"].host) as current:
+        current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
+        current.configured = current.pull(pushed_images.ref("plain", "configured"))
+        yield current
+        current.remove_everything()
+        assert current.leaks() == []
+
+
+def _wait_state(
+    cluster: Node, container_id: str, state: int = api_pb2.CONTAINER_EXITED, timeout_s: float = 15
+) -> api_pb2.ContainerStatus:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = cluster.status(container_id)
+        if status.state == state or time.monotonic() > deadline:
+            return status
+        time.sleep(0.05)
+
+
+def _run(
+    cluster: Node, pod_id: str, pod: api_pb2.PodSandboxConfig, config: api_pb2.ContainerConfig
+) -> str:
+    container_id = cluster.create(pod_id, pod, config)
+    cluster.start(container_id)
+    return container_id
+
+
+def _pod_ip(cluster: Node, pod_id: str) -> str:
+    request = api_pb2.PodSandboxStatusRequest(pod_sandbox_id=pod_id)
+    return cluster.runtime.PodSandboxStatus(request).status.network.ip
+
+
+def _code(call: object) -> grpc.StatusCode:
+    assert callable(call)
+    with pytest.raises(grpc.RpcError) as raised:
+        call()
+    code = raised.value.code()
+    assert raised.value.details(), "an error needs a message"
+    return code  # type: ignore[no-any-return]
+
+
+def test_two_containers_share_the_pod_network(cluster: Node) -> None:
+    host_port = _free_port()
+    mapping = api_pb2.PortMapping(container_port=8080, host_port=host_port)
+    pod_id, pod = cluster.run_pod("web", port_mappings=[mapping])
+    image = cluster.busybox
+    server = _run(cluster, pod_id, pod, container_config("server", image, "/bin/sh", "-c", HTTPD))
+    assert cluster.status(server).state == api_pb2.CONTAINER_RUNNING
+    client = _run(cluster, pod_id, pod, container_config("client", image, "/bin/sh", "-c", FETCH))
+    done = _wait_state(cluster, client)
+    assert (done.exit_code, done.reason) == (0, "Completed")
+    assert " stdout F served-by-httpd" in Path(done.log_path).read_text()
+
+    pod_ip = _pod_ip(cluster, pod_id)
+    with urllib.request.urlopen(f"http://{pod_ip}:8080/", timeout=5) as reply:
+        assert reply.read() == b"served-by-httpd\n"
+    with urllib.request.urlopen(f"http://127.0.0.1:{host_port}/", timeout=5) as reply:
+        assert reply.read() == b"served-by-httpd\n"
+
+    by_pod = api_pb2.ContainerFilter(pod_sandbox_id=pod_id[:12])
+    listed = cluster.runtime.ListContainers(api_pb2.ListContainersRequest(filter=by_pod))
+    assert {c.id for c in listed.containers} == {server, client}
+    running = api_pb2.ContainerFilter(
+        state=api_pb2.ContainerStateValue(state=api_pb2.CONTAINER_RUNNING)
+    )
+    listed = cluster.runtime.ListContainers(api_pb2.ListContainersRequest(filter=running))
+    assert [c.id for c in listed.containers] == [server]
+
+    cluster.runtime.StopPodSandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    stopped = cluster.status(server)
+    assert stopped.state == api_pb2.CONTAINER_EXITED and stopped.exit_code == 137
+    cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    assert list(cluster.runtime.ListContainers(api_pb2.ListContainersRequest()).containers) == []
+
+
+def test_image_config_and_request_settings(cluster: Node) -> None:
+    pod_id, pod = cluster.run_pod("settings")
+    config = container_config(
+        "show",
+        cluster.configured,
+        'echo "$GREETING $EXTRA $(id -un):$(id -gn) $(pwd)"',
+        envs=[api_pb2.KeyValue(key="EXTRA", value="from-cri")],
+    )
+    container_id = _run(cluster, pod_id, pod, config)
+    done = _wait_state(cluster, container_id)
+    assert (done.exit_code, done.reason) == (0, "Completed")
+    assert done.log_path == str(cluster.log_dir / "settings" / "show.log")
+    lines = Path(done.log_path).read_text().splitlines()
+    assert lines[-1].split(" ", 3)[1:] == ["stdout", "F", "hello from-cri app:app /srv"]
+
+    workdir = container_config("workdir", cluster.configured, "pwd", working_dir="/tmp")
+    done = _wait_state(cluster, _run(cluster, pod_id, pod, workdir))
+    assert Path(done.log_path).read_text().endswith(" stdout F /tmp\n")
+
+
+def test_read_only_rootfs_and_dropped_capabilities(cluster: Node) -> None:
+    pod_id, pod = cluster.run_pod("locked")
+    config = container_config("locked", cluster.busybox, *SLEEPER)
+    sc = config.linux.security_context
+    sc.readonly_rootfs = True
+    sc.capabilities.drop_capabilities.append("CHOWN")
+    container_id = _run(cluster, pod_id, pod, config)
+    touched = cluster.exec(container_id, "/bin/sh", "-c", "touch /written")
+    assert touched.exit_code != 0 and b"Read-only file system" in touched.stderr
+    shm = cluster.exec(
+        container_id, "/bin/sh", "-c", "touch /dev/shm/ok"
+    )  # the pod's tmpfs stays writable
+    assert shm.exit_code == 0
+    status = cluster.exec(container_id, "/bin/sh", "-c", "grep CapBnd /proc/self/status").stdout
+    bounding = int(status.split()[1], 16)
+    assert bounding & 1 == 0  # CAP_CHOWN is bit 0
+    assert bounding & (1 << 5)  # CAP_KILL stays
+    chown = cluster.exec(container_id, "/bin/sh", "-c", "chown 1 /dev/shm/ok")
+    assert chown.exit_code != 0
+
+
+def test_memory_limit_breach_is_oom_killed(cluster: Node) -> None:
+    pod_id, pod = cluster.run_pod("hungry")
+    config = container_config(
+        "hog", cluster.busybox, "/bin/sh", "-c", "head -c 200m /dev/zero | tail"
+    )
+    limit = 32 * 1024 * 1024
+    config.linux.resources.memory_limit_in_bytes = limit
+    config.linux.resources.memory_swap_limit_in_bytes = limit
+    container_id = _run(cluster, pod_id, pod, config)
+    done = _wait_state(cluster, container_id, timeout_s=30)
+    assert done.state == api_pb2.CONTAINER_EXITED
+    assert done.reason == "OOMKilled", (done.exit_code, done.reason)
+    assert done.exit_code == 137
+
+
+def test_exit_codes_logs_and_stop(cluster: Node) -> None:
+    pod_id, pod = cluster.run_pod("exits")
+    script = "echo to-out; echo to-err >&2; exit 3"
+    failed = _run(
+        cluster, pod_id, pod, container_config("fails", cluster.busybox, "/bin/sh", "-c", script)
+    )
+    done = _wait_state(cluster, failed)
+    assert (done.exit_code, done.reason) == (3, "Error")
+    assert done.started_at >= done.created_at > 0 and done.finished_at >= done.started_at
+    streams = [line.split(" ", 3)[1:] for line in Path(done.log_path).read_text().splitlines()]
+    assert sorted(streams) == [["stderr", "F", "to-err"], ["stdout", "F", "to-out"]]
+
+    sleeper = _run(cluster, pod_id, pod, container_config("sleeper", cluster.busybox, *SLEEPER))
+    started = time.monotonic()
+    cluster.runtime.StopContainer(api_pb2.StopContainerRequest(container_id=sleeper, timeout=1))
+    assert time.monotonic() - started >= 1.0  # pid 1 ignores SIGTERM: SIGKILL after 1 s
+    stopped = cluster.status(sleeper)
+    assert (stopped.state, stopped.exit_code) == (api_pb2.CONTAINER_EXITED, 137)
+    cluster.runtime.StopContainer(api_pb2.StopContainerRequest(container_id=sleeper, timeout=1))
+
+    printer = container_config("printer", cluster.busybox, *SLEEPER)
+    printing = _run(cluster, pod_id, pod, printer)
+    log = Path(cluster.status(printing).log_path)
+    rotated = log.with_suffix(".1")
+    log.rename(rotated)
+    cluster.runtime.ReopenContainerLog(api_pb2.ReopenContainerLogRequest(container_id=printing))
+    assert log.exists()
+    cluster.runtime.RemoveContainer(api_pb2.RemoveContainerRequest(container_id=printing))
+    cluster.runtime.RemoveContainer(api_pb2.RemoveContainerRequest(container_id=printing))
+    assert _code(lambda: cluster.status(printing)) == grpc.StatusCode.NOT_FOUND
+
+
+def test_exec_sync(cluster: Node) -> None:
+    pod_id, pod = cluster.run_pod("execs")
+    container_id = _run(cluster, pod_id, pod, container_config("target", cluster.busybox, *SLEEPER))
+    reply = cluster.exec(container_id, "/bin/sh", "-c", "echo out; echo err >&2; exit 4")
+    assert (reply.exit_code, reply.stdout, reply.stderr) == (4, b"out\n", b"err\n")
+    started = time.monotonic()
+    slow = cluster.exec(container_id, "/bin/sleep", "30", timeout=1)
+    assert time.monotonic() - started < 10
+    assert slow.exit_code != 0 and b"timed out" in slow.stderr
+    done = _run(cluster, pod_id, pod, container_config("done", cluster.busybox, "/bin/true"))
+    _wait_state(cluster, done)
+    assert _code(lambda: cluster.exec(done, "/bin/true")) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_daemon_killed_and_restarted(cluster: Node) -> None:
+    pod_id, pod = cluster.run_pod("survivor")
+    long_lived = _run(cluster, pod_id, pod, container_config("long", cluster.busybox, *SLEEPER))
+    short = _run(
+        cluster,
+        pod_id,
+        pod,
+        container_config("short", cluster.busybox, "/bin/sh", "-c", "/bin/sleep 2; exit 7"),
+    )
+    created = cluster.create(pod_id, pod, container_config("waiting", cluster.busybox, *SLEEPER))
+    before = {
+        c.id: c.state
+        for c in cluster.runtime.ListContainers(api_pb2.ListContainersRequest()).containers
+    }
+
+    cluster.daemon.kill()
+    time.sleep(3)  # "short" exits while no daemon runs
+    cluster.daemon.start()
+
+    after = {
+        c.id: c.state
+        for c in cluster.runtime.ListContainers(api_pb2.ListContainersRequest()).containers
+    }
+    assert set(after) == set(before)
+    assert after[long_lived] == api_pb2.CONTAINER_RUNNING
+    assert after[created] == api_pb2.CONTAINER_CREATED
+    exited = cluster.status(short)
+    assert (exited.state, exited.exit_code, exited.reason) == (api_pb2.CONTAINER_EXITED, 7, "Error")
+    assert cluster.exec(long_lived, "/bin/echo", "still-here").stdout == b"still-here\n"
+    cluster.start(created)
+    assert cluster.status(created).state == api_pb2.CONTAINER_RUNNING
+    cluster.runtime.StopContainer(api_pb2.StopContainerRequest(container_id=long_lived))
+    assert cluster.status(long_lived).exit_code == 137
+    for container_id in (long_lived, short, created):
+        cluster.runtime.RemoveContainer(api_pb2.RemoveContainerRequest(container_id=container_id))
+    sandbox = cluster.runtime.PodSandboxStatus(
+        api_pb2.PodSandboxStatusRequest(pod_sandbox_id=pod_id)
+    )
+    assert sandbox.status.state == api_pb2.SANDBOX_READY
+
+
+def test_error_cases(cluster: Node) -> None:
+    runtime = cluster.runtime
+    pod_id, pod = cluster.run_pod("errors")
+    config = container_config("app", cluster.busybox, *SLEEPER)
+    assert _code(lambda: cluster.create("no-such-pod", pod, config)) == grpc.StatusCode.NOT_FOUND
+    first = cluster.create(pod_id, pod, config)
+    with pytest.raises(grpc.RpcError) as clash:
+        cluster.create(pod_id, pod, config)
+    assert clash.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert first in (clash.value.details() or "")
+
+    bad_mount = container_config(
+        "mount",
+        cluster.busybox,
+        *SLEEPER,
+        mounts=[api_pb2.Mount(container_path="/data", host_path="relative/path")],
+    )
+    assert _code(lambda: cluster.create(pod_id, pod, bad_mount)) == grpc.StatusCode.INVALID_ARGUMENT
+    unknown = container_config("unknown", "127.0.0.1:1/nothing:here", *SLEEPER)
+    assert _code(lambda: cluster.create(pod_id, pod, unknown)) == grpc.StatusCode.NOT_FOUND
+    greedy = container_config("greedy", cluster.busybox, *SLEEPER)
+    greedy.linux.resources.cpu_shares = 10**9
+    assert _code(lambda: cluster.create(pod_id, pod, greedy)) == grpc.StatusCode.INVALID_ARGUMENT
+    for call in (
+        lambda: runtime.StartContainer(api_pb2.StartContainerRequest(container_id="nothing")),
+        lambda: runtime.StopContainer(api_pb2.StopContainerRequest(container_id="nothing")),
+        lambda: cluster.status("nothing"),
+    ):
+        assert _code(call) == grpc.StatusCode.NOT_FOUND
+    cluster.start(first)
+    assert _code(lambda: cluster.start(first)) == grpc.StatusCode.FAILED_PRECONDITION
+    # Nothing of the refused containers is left: only "first" exists.
+    listed = runtime.ListContainers(api_pb2.ListContainersRequest()).containers
+    assert [c.id for c in listed] == [first]
+    rootfs_dirs = os.listdir(cluster.daemon.root / "containers")
+    assert rootfs_dirs == [first]
+
+
+def _wrapper(path: Path, record: Path) -> None:
+    path.write_text(f'#!/bin/sh\necho "$@" >> {record}\nexec runc "$@"\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+
+
+@pytest.fixture
+def handlers_cluster(tmp_path: Path, pushed_images: PushedImages) -> Iterator[Node]:
+    wrapper, record = tmp_path / "nvidia-container-runtime", tmp_path / "nvidia-argv.log"
+    _wrapper(wrapper, record)
+    # gVisor 2022 takes any network namespace for the host's on kernels that show
+    # net.core.rmem_default in every namespace; its "host" network uses the pod's namespace.
+    runsc_toml = tmp_path / "runsc.toml"
+    runsc_toml.write_text('[runsc_config]\n  network = "host"\n')
+    base = '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes'
+    extra = (
+        f'{base}.runc]\n  runtime_type = "io.containerd.runc.v2"\n'
+        f'{base}.nvidia]\n  runtime_type = "io.containerd.runc.v2"\n'
+        f'{base}.nvidia.options]\n  BinaryName = "{wrapper}"\n'
+        f'{base}.runsc]\n  runtime_type = "io.containerd.runsc.v1"\n'
+        f'{base}.runsc.options]\n  ConfigPath = "{runsc_toml}"\n'
+    )
+    with node(tmp_path, pushed_images.registries["plain"].host, extra) as current:
+        current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
+        yield current
+        current.remove_everything()
+        assert current.leaks() == []
+
+
+def test_nvidia_handler_runs_through_its_binary(handlers_cluster: Node, tmp_path: Path) -> None:
+    cluster = handlers_cluster
+    config = cluster.runtime
+    pod_id, pod = cluster.run_pod("gpu")
+    request = api_pb2.RunPodSandboxRequest(config=pod, runtime_handler="nvidia")
+    config.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    pod_id = config.RunPodSandbox(request).pod_sandbox_id
+    container_id = _run(
+        cluster, pod_id, pod, container_config("cuda", cluster.busybox, "/bin/echo", "gpu-ok")
+    )
+    done = _wait_state(cluster, container_id)
+    assert done.exit_code == 0
+    assert Path(done.log_path).read_text().endswith(" stdout F gpu-ok\n")
+    calls = (tmp_path / "nvidia-argv.log").read_text().splitlines()
+    assert any(" create " in f" {c} " and container_id in c for c in calls)
+    assert any(c.split()[-2:] == ["start", container_id] for c in calls)
+
+
+def test_runsc_handler(handlers_cluster: Node) -> None:
+    cluster = handlers_cluster
+    pod_id, pod = cluster.run_pod("sandboxed")
+    config = cluster.runtime
+    config.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    request = api_pb2.RunPodSandboxRequest(config=pod, runtime_handler="runsc")
+    pod_id = config.RunPodSandbox(request).pod_sandbox_id
+    container_id = _run(cluster, pod_id, pod, container_config("gvisor", cluster.busybox, *SLEEPER))
+    assert cluster.status(container_id).state == api_pb2.CONTAINER_RUNNING
+    kernel = cluster.exec(container_id, "/bin/sh", "-c", "dmesg")
+    assert b"gVisor" in kernel.stdout + kernel.stderr
+    verbose = api_pb2.ContainerStatusRequest(container_id=container_id, verbose=True)
+    info = json.loads(config.ContainerStatus(verbose).info["info"])
+    assert info["runtimeHandler"] == "runsc"
+    config.StopContainer(api_pb2.StopContainerRequest(container_id=container_id, timeout=2))
+    assert cluster.status(container_id).state == api_pb2.CONTAINER_EXITED
