@@ -156,10 +156,13 @@ def processes_naming(text: str) -> list[tuple[int, str]]:
     return found
 
 
-def daemon_config(daemon: Daemon, net_dir: Path, extra: str = "") -> str:
+def daemon_config(daemon: Daemon, net_dir: Path, registry_host: str, extra: str = "") -> str:
+    """A containerd configuration: pause image from the test registry."""
     return (
         f'version = 3\nroot = "{daemon.root}"\nstate = "{daemon.state}"\n'
         f'[grpc]\n  address = "{daemon.socket}"\n'
+        '[plugins."io.containerd.cri.v1.images".pinned_images]\n'
+        f'  sandbox = "{registry_host}/pause:1"\n'
         '[plugins."io.containerd.cri.v1.images".registry]\n'
         f'  config_path = "{daemon.certs}"\n'
         '[plugins."io.containerd.cri.v1.runtime".cni]\n'
@@ -214,13 +217,33 @@ def cni_network(workdir: Path) -> Iterator[CniNetwork]:
         IP_FORWARD.write_text(forwarding)
 
 
+def crio_config(daemon: Daemon, net_dir: Path, registry_host: str, extra: str = "") -> str:
+    """A CRI-O configuration for the same node (registry over plain HTTP as "insecure")."""
+    return (
+        f'[crio]\nroot = "{daemon.root}"\nrunroot = "{daemon.state}"\n'
+        f'[crio.api]\nlisten = "{daemon.socket}"\n'
+        f'[crio.image]\ninsecure_registries = ["{registry_host}"]\n'
+        f'pause_image = "{registry_host}/pause:1"\n'
+        '[crio.runtime]\ndefault_runtime = "runc"\ncgroup_manager = "cgroupfs"\n'
+        f"{extra}[crio.runtime.runtimes.runc]\n"
+        f'[crio.network]\nnetwork_dir = "{net_dir}"\nplugin_dirs = ["{PLUGIN_DIR}"]\n'
+    )
+
+
 @contextmanager
-def node(workdir: Path, registry_host: str, extra_config: str = "") -> Iterator[Node]:
-    """A started daemon with a network; everything is removed afterwards."""
+def node(
+    workdir: Path, registry_host: str, extra_config: str = "", *, crio: str | None = None
+) -> Iterator[Node]:
+    """A started daemon with a network; everything is removed afterwards. The daemon reads a
+    containerd configuration with `extra_config` appended, or with `crio` given, a CRI-O one
+    with `crio` inserted in its [crio.runtime] table."""
     with cni_network(workdir) as network:
         daemon = Daemon(workdir / "crio")
         daemon.trust(registry_host, plain_http=True)
-        config = daemon_config(daemon, network.conf_dir, extra_config)
+        if crio is None:
+            config = daemon_config(daemon, network.conf_dir, registry_host, extra_config)
+        else:
+            config = crio_config(daemon, network.conf_dir, registry_host, crio)
         daemon.config.write_text(config, encoding="utf-8")
         with daemon, daemon.channel() as channel:
             log_dir = workdir / "pods"

@@ -354,3 +354,61 @@ def test_runsc_handler(handlers_cluster: Node) -> None:
     assert info["runtimeHandler"] == "runsc"
     config.StopContainer(api_pb2.StopContainerRequest(container_id=container_id, timeout=2))
     assert cluster.status(container_id).state == api_pb2.CONTAINER_EXITED
+
+
+def _ps(cluster: Node, container_id: str) -> str:
+    return cluster.exec(container_id, "/bin/sh", "-c", "ps -o pid,args").stdout.decode()
+
+
+def test_a_shared_pid_namespace_runs_an_infra_container(cluster: Node) -> None:
+    pod_id, pod = cluster.run_pod("shared")
+    cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    pod.linux.security_context.namespace_options.pid = api_pb2.POD
+    pod_id = cluster.runtime.RunPodSandbox(api_pb2.RunPodSandboxRequest(config=pod)).pod_sandbox_id
+    options = api_pb2.NamespaceOption(pid=api_pb2.POD)
+    linux = api_pb2.LinuxContainerConfig(
+        security_context=api_pb2.LinuxContainerSecurityContext(namespace_options=options)
+    )
+    first = _run(
+        cluster,
+        pod_id,
+        pod,
+        container_config("one", cluster.busybox, "/bin/sleep", "1001", linux=linux),
+    )
+    second = _run(
+        cluster,
+        pod_id,
+        pod,
+        container_config("two", cluster.busybox, "/bin/sleep", "1002", linux=linux),
+    )
+    seen = _ps(cluster, second)
+    assert "sleep 1001" in seen and "sleep 1002" in seen
+    assert seen.splitlines()[1].split()[0] == "1" and "while" in seen.splitlines()[1]
+    listed = cluster.runtime.ListContainers(api_pb2.ListContainersRequest()).containers
+    assert {c.id for c in listed} == {first, second}  # the infra container is not listed
+    assert _code(lambda: cluster.status(pod_id)) == grpc.StatusCode.NOT_FOUND
+    cluster.runtime.StopPodSandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id=pod_id))
+    assert cluster.status(first).state == api_pb2.CONTAINER_EXITED
+
+
+@pytest.fixture
+def crio_cluster(tmp_path: Path, pushed_images: PushedImages) -> Iterator[Node]:
+    registry = pushed_images.registries["plain"].host
+    with node(tmp_path, registry, crio="drop_infra_ctr = false\n") as current:
+        current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
+        yield current
+        current.remove_everything()
+        assert current.leaks() == []
+
+
+def test_crio_config_without_drop_infra_ctr_runs_the_pause_image(crio_cluster: Node) -> None:
+    cluster = crio_cluster
+    pod_id, pod = cluster.run_pod("paused")
+    images = cluster.images.ListImages(api_pb2.ListImagesRequest()).images
+    assert any(tag.endswith("/pause:1") for image in images for tag in image.repo_tags)
+    container_id = _run(cluster, pod_id, pod, container_config("app", cluster.busybox, *SLEEPER))
+    assert cluster.status(container_id).state == api_pb2.CONTAINER_RUNNING
+    infra_cgroups = list(Path("/sys/fs/cgroup/memory/k8s.io").glob(f"{pod_id}"))
+    assert infra_cgroups, "the infra container runs in the pod's cgroup"
+    cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    assert not list(Path("/sys/fs/cgroup/memory/k8s.io").glob(f"{pod_id}"))

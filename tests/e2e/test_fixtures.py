@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 import tarfile
 import urllib.error
 import urllib.request
@@ -364,6 +365,9 @@ def test_descendants_sees_child_processes() -> None:
         found = descendants(os.getpid())
         assert found[child.pid].ppid == os.getpid()
         assert found[child.pid].running
+        deadline = time.monotonic() + 5  # until the forked child has exec'd sleep
+        while found[child.pid].cmdline() != "sleep 30" and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert found[child.pid].cmdline() == "sleep 30"
     finally:
         child.kill()

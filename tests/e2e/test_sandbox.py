@@ -44,6 +44,7 @@ def _crio_conf(daemon: Daemon, net_dir: Path) -> str:
     return (
         f'[crio]\nroot = "{daemon.root}"\nrunroot = "{daemon.state}"\n'
         f'[crio.api]\nlisten = "{daemon.socket}"\n'
+        '[crio.image]\npause_image = "127.0.0.1:1/pause:1"\n'  # nothing listens there
         '[crio.runtime]\ndefault_runtime = "runc"\ndrop_infra_ctr = true\n'
         'cgroup_manager = "cgroupfs"\n[crio.runtime.runtimes.runc]\n'
         f'[crio.network]\nnetwork_dir = "{net_dir}"\nplugin_dirs = ["{PLUGIN_DIR}"]\n'
@@ -138,10 +139,14 @@ def test_sandbox_lifecycle(pod: Pod) -> None:
     assert not any(sandbox_id in m or again in m for m in _mounts())
 
 
-def test_a_shared_pid_namespace_is_unimplemented(pod: Pod) -> None:
+def test_an_unreachable_pause_image_fails_cleanly(pod: Pod) -> None:
     config = _config("shared", _free_port())
     config.linux.security_context.namespace_options.pid = api_pb2.POD
+    before = _mounts()
     with pytest.raises(grpc.RpcError) as raised:
         pod.stub.RunPodSandbox(api_pb2.RunPodSandboxRequest(config=config))
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "infra container is not supported yet" in (raised.value.details() or "")
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "127.0.0.1:1" in (raised.value.details() or "")
+    assert list(pod.stub.ListPodSandbox(api_pb2.ListPodSandboxRequest()).items) == []
+    assert _mounts() <= before
+    assert _sh("ip", "-o", "link", "show", "master", pod.bridge, check=False) == ""

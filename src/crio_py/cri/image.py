@@ -238,6 +238,12 @@ class ImageService:
         config = self._config(record)
         return ContainerImage(record, config, self.snapshotter.lowers(record.chain_ids))
 
+    async def ensure_image(self, name: str) -> ContainerImage:
+        """`container_image`, pulling the image first when it is not here (the sandbox image)."""
+        if self.images.find(name) is None:
+            await self.pull_image(api_pb2.PullImageRequest(image=api_pb2.ImageSpec(image=name)))
+        return self.container_image(name)
+
     async def mount_rootfs(self, container_id: str, image: ContainerImage) -> Path:
         """The container's writable root filesystem on top of the image's layers."""
         return await self.snapshotter.mount_rootfs(container_id, image.lowers)

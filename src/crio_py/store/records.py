@@ -78,6 +78,7 @@ class ContainerMetadata(BaseModel):
     runtime_handler: str
     log_path: str = ""
     stop_signal: int = 15
+    infra: bool = False  # the infra (pause) container of its sandbox: not a CRI container
     created_at: int  # ns since the epoch
 
 

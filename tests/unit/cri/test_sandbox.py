@@ -21,6 +21,7 @@ from crio_py.backends.cni_types import (
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
 from crio_py.cri.sandbox import NamespaceOps, SandboxService
+from crio_py.cri.sandbox.service import SandboxEntry
 from crio_py.errors import (
     AlreadyExistsError,
     InvalidArgumentError,
@@ -260,7 +261,7 @@ async def test_a_name_clash_names_the_holder(world: World) -> None:
                 metadata=api_pb2.PodSandboxMetadata(name="a", namespace="b", uid="c")
             ),
             UnimplementedError,
-            "infra container is not supported yet",
+            "no infra container either",
         ),
     ],
 )
@@ -272,10 +273,48 @@ async def test_invalid_requests(
     nothing_left(world)
 
 
-async def test_an_infra_container_is_not_supported(tmp_path: Path) -> None:
+class FakeMembers:
+    """The container service as the sandbox service sees it; `fail_infra` makes it fail."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.fail_infra = False
+
+    async def stop_all(self, sandbox_id: str) -> None:
+        self.calls.append(("stop_all", sandbox_id))
+
+    async def remove_all(self, sandbox_id: str) -> None:
+        self.calls.append(("remove_all", sandbox_id))
+
+    async def run_infra(self, sandbox: SandboxEntry) -> None:
+        self.calls.append(("run_infra", sandbox.metadata.id))
+        if self.fail_infra:
+            raise UnavailableError("pause image not found")
+
+
+async def test_an_infra_container_when_the_config_asks(tmp_path: Path) -> None:
     w = World(tmp_path, drop_infra_container=False)
-    with pytest.raises(UnimplementedError, match="infra container is not supported yet"):
-        await run(w.service)
+    members = w.service.members = FakeMembers()
+    sandbox_id = await run(w.service)
+    assert members.calls == [("run_infra", sandbox_id)]
+    entry = w.service.get(sandbox_id)
+    assert entry.metadata.infra_container_id == sandbox_id
+    await w.service.remove_pod_sandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
+    assert members.calls[1:] == [("stop_all", sandbox_id), ("remove_all", sandbox_id)]
+    nothing_left(w)
+
+
+async def test_a_failed_infra_container_undoes_the_sandbox(world: World) -> None:
+    members = world.service.members = FakeMembers()
+    members.fail_infra = True
+    shared = config()
+    shared.linux.security_context.namespace_options.pid = api_pb2.POD
+    with pytest.raises(UnavailableError, match="pause image"):
+        await run(world.service, shared)
+    assert [c[0] for c in members.calls] == ["run_infra", "remove_all"]
+    nothing_left(world)
+    assert world.service.store.find(members.calls[0][1]) is None
+    assert world.ns.shm == set()
 
 
 async def test_runtime_handlers(tmp_path: Path) -> None:

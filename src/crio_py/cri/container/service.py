@@ -28,6 +28,7 @@ from crio_py.backends import conmon, conmon_exec
 from crio_py.backends.oci import OciRuntime
 from crio_py.config.model import RuntimeSettings
 from crio_py.cri.container import exits, host, query
+from crio_py.cri.container.bundle import BundleWriter
 from crio_py.cri.container.layout import Layout, Runtimes
 from crio_py.cri.image import ContainerImage
 from crio_py.cri.sandbox import SandboxService
@@ -43,7 +44,7 @@ from crio_py.errors import (
 )
 from crio_py.fsutil import atomic_write_text
 from crio_py.ids import NameRegistrar, TruncIndex, new_id
-from crio_py.ocispec import HostFeatures, SpecRequest, container_spec, stop_signal
+from crio_py.ocispec import HostFeatures, stop_signal
 from crio_py.ocispec.resources import resources_section
 from crio_py.store.objects import Entry, ObjectStore
 from crio_py.store.records import (
@@ -68,6 +69,8 @@ class ImageSource(Protocol):
 
     def container_image(self, name: str) -> ContainerImage: ...
 
+    async def ensure_image(self, name: str) -> ContainerImage: ...
+
     async def mount_rootfs(self, container_id: str, image: ContainerImage) -> Path: ...
 
     async def unmount_rootfs(self, container_id: str) -> None: ...
@@ -91,6 +94,9 @@ class ContainerService:
         self.runtimes = Runtimes(settings, self.layout)
         self.host = host_features or host.probe_host()
         self.daemon_oom_score_adj = host.daemon_oom_score_adj()
+        self.bundles = BundleWriter(
+            settings, self.layout, self.runtimes, sandboxes, self.host, self.daemon_oom_score_adj
+        )
         self.names = NameRegistrar()
         self.index = TruncIndex()
         self.store: ObjectStore[ContainerMetadata, ContainerStatus] = ObjectStore(
@@ -154,6 +160,8 @@ class ContainerService:
         if exited is None:
             return False
         self.store.update_locked(entry.metadata.id, lambda _: exited)
+        if entry.metadata.infra:
+            self.sandboxes.infra_exited(entry.metadata.sandbox_id)
         logger.info(
             "Container %s exited with %d (%s)", entry.metadata.id, exited.exit_code, exited.reason
         )
@@ -179,7 +187,60 @@ class ContainerService:
         image = self.images.container_image(config.image.image)
         await asyncio.to_thread(host.ensure_mount_sources, config.mounts)
         container_id = new_id()
-        name = _container_name(config.metadata, sandbox_config.metadata)
+        pid_namespace = self._pid_namespace(sandbox, config)
+        metadata = ContainerMetadata(
+            id=container_id,
+            name=_container_name(config.metadata, sandbox_config.metadata),
+            sandbox_id=sandbox.metadata.id,
+            config=query.config_to_json(config),
+            image_ref=config.image.image,
+            image_id=image.record.id,
+            image_digest_ref=next(iter(image.record.repo_digests), ""),
+            runtime_handler=sandbox.metadata.runtime_handler,
+            log_path=str(self._log_path(container_id, sandbox_config, config)),
+            stop_signal=stop_signal(image.config, config),
+            created_at=time.time_ns(),
+        )
+
+        def write(rootfs: Path) -> None:
+            self.bundles.container(container_id, config, sandbox, image, rootfs, pid_namespace)
+
+        await self._create(metadata, image, write)
+        return api_pb2.CreateContainerResponse(container_id=container_id)
+
+    async def run_infra(self, sandbox: SandboxEntry) -> None:
+        """Create and start the sandbox's infra (pause) container; its id is the sandbox's."""
+        image = await self.images.ensure_image(self.settings.sandbox_image)
+        container_id = sandbox.metadata.infra_container_id
+        metadata = ContainerMetadata(
+            id=container_id,
+            name=f"{sandbox.metadata.name}_infra",
+            sandbox_id=sandbox.metadata.id,
+            config={},
+            image_ref=self.settings.sandbox_image,
+            image_id=image.record.id,
+            runtime_handler=sandbox.metadata.runtime_handler,
+            log_path=str(self.layout.default_log_path(container_id)),
+            stop_signal=stop_signal(image.config, api_pb2.ContainerConfig()),
+            infra=True,
+            created_at=time.time_ns(),
+        )
+
+        def write(rootfs: Path) -> None:
+            self.bundles.infra(container_id, sandbox, image, rootfs)
+
+        entry = await self._create(metadata, image, write)
+        async with entry.lock:
+            await self._start_locked(entry)
+
+    async def _create(
+        self,
+        metadata: ContainerMetadata,
+        image: ContainerImage,
+        write_bundle: Callable[[Path], None],
+    ) -> ContainerEntry:
+        """The steps every container takes, each undone if a later one fails."""
+        container_id, name = metadata.id, metadata.name
         async with contextlib.AsyncExitStack() as undo:
             self.names.reserve(name, container_id)
             undo.callback(self.names.release, name)
@@ -187,24 +248,8 @@ class ContainerService:
             undo.push_async_callback(
                 _best_effort, "unmount the rootfs", lambda: self.images.unmount_rootfs(container_id)
             )
-            bundle = self.layout.bundle(container_id)
-            undo.callback(shutil.rmtree, bundle, ignore_errors=True)
-            await asyncio.to_thread(
-                self._write_bundle, container_id, config, sandbox, image, rootfs
-            )
-            metadata = ContainerMetadata(
-                id=container_id,
-                name=name,
-                sandbox_id=sandbox.metadata.id,
-                config=query.config_to_json(config),
-                image_ref=config.image.image,
-                image_id=image.record.id,
-                image_digest_ref=next(iter(image.record.repo_digests), ""),
-                runtime_handler=sandbox.metadata.runtime_handler,
-                log_path=str(self._log_path(container_id, sandbox_config, config)),
-                stop_signal=stop_signal(image.config, config),
-                created_at=time.time_ns(),
-            )
+            undo.callback(shutil.rmtree, self.layout.bundle(container_id), ignore_errors=True)
+            await asyncio.to_thread(write_bundle, rootfs)
             entry = self.store.create(container_id, metadata, ContainerStatus())
             undo.callback(self.store.delete, container_id)
             undo.push_async_callback(
@@ -217,58 +262,32 @@ class ContainerService:
             self.index.add(container_id)
             undo.pop_all()
         logger.info("Created container %s (%s) with pid %d", container_id, name, pid)
-        return api_pb2.CreateContainerResponse(container_id=container_id)
+        return entry
 
-    def _write_bundle(
-        self,
-        container_id: str,
-        config: api_pb2.ContainerConfig,
-        sandbox: SandboxEntry,
-        image: ContainerImage,
-        rootfs: Path,
-    ) -> None:
-        sandbox_config = self._sandbox_config(sandbox)
-        handler = self.runtimes.handler(sandbox.metadata.runtime_handler)
-        sc = config.linux.security_context
-        privileged = sc.privileged and not handler.privileged_without_host_devices
-        request = SpecRequest(
-            sandbox_id=sandbox.metadata.id,
-            sandbox_config=sandbox_config,
-            image_config=image.config,
-            image_name=next(iter(image.record.repo_tags), config.image.image),
-            rootfs_path=rootfs,
-            settings=self.settings,
-            namespace_paths=self._namespace_paths(sandbox, config),  # type: ignore[arg-type]
-            cgroup_parent=sandbox_config.linux.cgroup_parent,
-            cgroup_driver=handler.cgroup_driver,
-            hostname=sandbox_config.hostname,
-            sandbox_files=self.sandboxes.container_files(sandbox),
-            daemon_oom_score_adj=self.daemon_oom_score_adj,
-            host=self.host,
-            handler=handler,
-            infra_container=bool(sandbox.metadata.infra_container_id),
-            container_id=container_id,
-            config=config,
-            host_devices=host.host_devices(config.devices, all_of_dev=privileged),
-        )
-        spec = container_spec(request)
-        bundle = self.layout.bundle(container_id)
-        bundle.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(bundle / "config.json", json.dumps(spec, indent=1))
-
-    def _namespace_paths(
-        self, sandbox: SandboxEntry, config: api_pb2.ContainerConfig
-    ) -> dict[str, str]:
-        paths = self.sandboxes.namespace_paths(sandbox)
+    def _pid_namespace(self, sandbox: SandboxEntry, config: api_pb2.ContainerConfig) -> str:
+        """The PID namespace to join: the infra container's (POD) or a target's (TARGET)."""
         options = config.linux.security_context.namespace_options
-        if options.pid == api_pb2.TARGET:
-            target = self._get(options.target_id)
-            if target.status.pid <= 0 or target.metadata.sandbox_id != sandbox.metadata.id:
+        if options.pid == api_pb2.POD:
+            target_id = sandbox.metadata.infra_container_id
+            if not target_id:
                 raise FailedPreconditionError(
-                    f"target container {options.target_id!r} is not running in this sandbox"
+                    f"sandbox {sandbox.metadata.id} has no infra container to share its PID "
+                    "namespace; ask for it at RunPodSandbox"
                 )
-            paths["pid"] = f"/proc/{target.status.pid}/ns/pid"
-        return paths
+        elif options.pid == api_pb2.TARGET:
+            target_id = options.target_id
+        else:
+            return ""
+        target = self.store.find(self.index.get(target_id))
+        if (
+            target is None
+            or target.status.pid <= 0
+            or target.metadata.sandbox_id != sandbox.metadata.id
+        ):
+            raise FailedPreconditionError(
+                f"container {target_id!r} is not running in sandbox {sandbox.metadata.id}"
+            )
+        return f"/proc/{target.status.pid}/ns/pid"
 
     @staticmethod
     def _sandbox_config(sandbox: SandboxEntry) -> api_pb2.PodSandboxConfig:
@@ -295,23 +314,26 @@ class ContainerService:
         """`<runtime> start`; a container whose start fails is EXITED with StartError."""
         entry = self._get(request.container_id)
         async with entry.lock:
-            state = entry.status.state(entry.metadata.created_at)
-            if state != ContainerState.CREATED:
-                raise FailedPreconditionError(
-                    f"container {entry.metadata.id} is {state.name.lower()}, not created"
-                )
-            try:
-                await self._runtime(entry).start(entry.metadata.id)
-            except CrioPyError as exc:
-                message = str(exc)
-                self.store.update_locked(entry.metadata.id, lambda s: _start_failed(s, message))
-                raise
-            self.store.update_locked(
-                entry.metadata.id, lambda s: s.model_copy(update={"started_at": time.time_ns()})
-            )
-            self._refresh_locked(entry)  # a command that exits at once
-        logger.info("Started container %s", entry.metadata.id)
+            await self._start_locked(entry)
         return api_pb2.StartContainerResponse()
+
+    async def _start_locked(self, entry: ContainerEntry) -> None:
+        state = entry.status.state(entry.metadata.created_at)
+        if state != ContainerState.CREATED:
+            raise FailedPreconditionError(
+                f"container {entry.metadata.id} is {state.name.lower()}, not created"
+            )
+        try:
+            await self._runtime(entry).start(entry.metadata.id)
+        except CrioPyError as exc:
+            message = str(exc)
+            self.store.update_locked(entry.metadata.id, lambda s: _start_failed(s, message))
+            raise
+        self.store.update_locked(
+            entry.metadata.id, lambda s: s.model_copy(update={"started_at": time.time_ns()})
+        )
+        self._refresh_locked(entry)  # a command that exits at once
+        logger.info("Started container %s", entry.metadata.id)
 
     async def stop_container(
         self, request: api_pb2.StopContainerRequest
@@ -399,7 +421,9 @@ class ContainerService:
                 await self._remove_locked(entry)
 
     def _in_sandbox(self, sandbox_id: str) -> list[ContainerEntry]:
-        return [e for _, e in self.store if e.metadata.sandbox_id == sandbox_id]
+        """The sandbox's containers, its infra container last."""
+        found = [e for _, e in self.store if e.metadata.sandbox_id == sandbox_id]
+        return sorted(found, key=lambda e: e.metadata.infra)
 
     def images_in_use(self) -> set[str]:
         """The image ids some container was created from (RemoveImage refuses those)."""
@@ -439,7 +463,7 @@ class ContainerService:
     ) -> api_pb2.ListContainersResponse:
         container_filter = request.filter if request.HasField("filter") else None
         self._collect_exits()
-        entries = [entry for _, entry in self.store]
+        entries = [entry for _, entry in self.store if not entry.metadata.infra]
         if container_filter is not None and container_filter.id:
             found = self._find(container_filter.id)
             entries = [found] if found is not None else []
@@ -520,12 +544,14 @@ class ContainerService:
         return entry
 
     def _find(self, container_id: str) -> ContainerEntry | None:
+        """The CRI container a full or unique short id names (never an infra container)."""
         if not container_id:
             return None
         try:
-            return self.store.find(self.index.get(container_id))
+            entry = self.store.find(self.index.get(container_id))
         except (NotFoundError, InvalidArgumentError):
             return None
+        return None if entry is None or entry.metadata.infra else entry
 
     def _runtime(self, entry: ContainerEntry) -> OciRuntime:
         return self.runtimes.runtime(entry.metadata.runtime_handler)

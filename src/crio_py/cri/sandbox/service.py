@@ -56,6 +56,9 @@ class PodMembers(Protocol):
 
     async def remove_all(self, sandbox_id: str) -> None:
         """Remove every container of the sandbox."""
+
+    async def run_infra(self, sandbox: Entry[SandboxMetadata, SandboxStatus]) -> None:
+        """Create and start the sandbox's infra container."""
 _PROTOCOLS = {api_pb2.TCP: "tcp", api_pb2.UDP: "udp", api_pb2.SCTP: "sctp"}
 
 
@@ -122,7 +125,7 @@ class SandboxService:
         config = request.config
         _validate(config)
         handler = self._handler(request.runtime_handler)
-        self._check_no_infra_needed(config)
+        infra = self._needs_infra(config)
         sandbox_id = new_id()
         meta = config.metadata
         name = f"{meta.name}_{meta.namespace}_{meta.uid}_{meta.attempt}"
@@ -152,9 +155,13 @@ class SandboxService:
                 config=query.config_to_json(config),
                 runtime_handler=handler.name,
                 namespaces={kind: str(path) for kind, path in paths.items()},
+                infra_container_id=sandbox_id if infra else "",
                 created_at=time.time_ns(),
             )
-            self.store.create(sandbox_id, metadata, SandboxStatus(ready=True, ips=ips))
+            entry = self.store.create(sandbox_id, metadata, SandboxStatus(ready=True, ips=ips))
+            undo.callback(self.store.delete, sandbox_id)
+            if infra:
+                await self._run_infra(undo, entry)
             self.index.add(sandbox_id)
             undo.pop_all()
         logger.info("Ran sandbox %s (%s) with IPs %s", sandbox_id, name, ", ".join(ips) or "-")
@@ -172,17 +179,22 @@ class SandboxService:
             )
         return handler
 
-    def _check_no_infra_needed(self, config: api_pb2.PodSandboxConfig) -> None:
-        # CRI-O NeedsInfra: a shared (POD) PID namespace needs a process to hold it.
-        if not self.settings.drop_infra_container:
-            raise UnimplementedError(
-                "drop_infra_container is false: an infra container is not supported yet"
-            )
-        if query.namespace_options(config).pid == api_pb2.POD:
-            raise UnimplementedError(
-                "a sandbox sharing its PID namespace needs an infra container; "
-                "an infra container is not supported yet"
-            )
+    def _needs_infra(self, config: api_pb2.PodSandboxConfig) -> bool:
+        """CRI-O's NeedsInfra: the config asks for one, or a shared (POD) PID namespace needs
+        a process to hold it."""
+        shared_pid = query.namespace_options(config).pid == api_pb2.POD
+        return shared_pid or not self.settings.drop_infra_container
+
+    async def _run_infra(self, undo: contextlib.AsyncExitStack, entry: SandboxEntry) -> None:
+        if self.members is None:
+            raise UnimplementedError("this daemon runs no containers; no infra container either")
+        members, sandbox_id = self.members, entry.metadata.id
+        undo.push_async_callback(
+            _best_effort,
+            f"remove the infra container of sandbox {sandbox_id}",
+            lambda: members.remove_all(sandbox_id),
+        )
+        await members.run_infra(entry)
 
     async def _pin(
         self,
@@ -351,6 +363,13 @@ class SandboxService:
             "/dev/shm": self.shm_dir / entry.metadata.id,
         }
         return {dest: str(path) for dest, path in found.items() if path.exists()}
+
+    def infra_exited(self, sandbox_id: str) -> None:
+        """The infra container is gone: the sandbox is not ready any more."""
+        entry = self.store.find(sandbox_id)
+        if entry is not None and entry.status.ready:
+            logger.warning("The infra container of sandbox %s exited", sandbox_id)
+            self.store.update_locked(sandbox_id, _stopped)
 
     @staticmethod
     def namespace_paths(entry: SandboxEntry) -> dict[str, str]:
