@@ -11,8 +11,8 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import tarfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
