@@ -42,6 +42,7 @@ class Node:
     subnet: ipaddress.IPv4Network
     bridge: str
     log_dir: Path
+    conf_dir: Path
     container_ids: set[str] = field(default_factory=set)
     busybox: str = ""  # image ids, once pulled
     configured: str = ""
@@ -247,7 +248,7 @@ def node(
         daemon.config.write_text(config, encoding="utf-8")
         with daemon, daemon.channel() as channel:
             log_dir = workdir / "pods"
-            current = Node(daemon, channel, network.subnet, network.bridge, log_dir)
+            current = Node(daemon, channel, network.subnet, network.bridge, log_dir, network.conf_dir)
             try:
                 yield current
             finally:

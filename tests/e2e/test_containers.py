@@ -5,6 +5,7 @@ no mount under the work dir, namespace pin, container cgroup or process naming t
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import stat
@@ -18,7 +19,7 @@ import pytest
 from cri_api.v1 import api_pb2
 
 from tests.e2e.node import Node, container_config, node
-from tests.e2e.test_network import _free_port
+from tests.e2e.test_network import _free_port, _free_subnet
 from tests.fixtures.catalog import PushedImages
 
 pytestmark = pytest.mark.e2e
@@ -412,3 +413,23 @@ def test_crio_config_without_drop_infra_ctr_runs_the_pause_image(crio_cluster: N
     assert infra_cgroups, "the infra container runs in the pod's cgroup"
     cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
     assert not list(Path("/sys/fs/cgroup/memory/k8s.io").glob(f"{pod_id}"))
+
+
+def test_update_runtime_config_hands_the_pod_cidr_to_cni(cluster: Node) -> None:
+    pod_cidr = _free_subnet()
+    while pod_cidr == cluster.subnet:
+        pod_cidr = _free_subnet()
+    # As kubenet-style configurations do: the bridge takes its ranges from the runtime.
+    conflist_path = cluster.conf_dir / "10-test.conflist"
+    conflist = json.loads(conflist_path.read_text())
+    conflist["plugins"][0]["capabilities"] = {"ipRanges": True}
+    del conflist["plugins"][0]["ipam"]["ranges"]
+    conflist_path.write_text(json.dumps(conflist))
+    config = api_pb2.RuntimeConfig(network_config=api_pb2.NetworkConfig(pod_cidr=str(pod_cidr)))
+    cluster.runtime.UpdateRuntimeConfig(api_pb2.UpdateRuntimeConfigRequest(runtime_config=config))
+    pod_id, _ = cluster.run_pod("cidr")
+    assert ipaddress.IPv4Address(_pod_ip(cluster, pod_id)) in pod_cidr
+    config.network_config.pod_cidr = "not-a-cidr"
+    request = api_pb2.UpdateRuntimeConfigRequest(runtime_config=config)
+    update = cluster.runtime.UpdateRuntimeConfig
+    assert _code(lambda: update(request)) == grpc.StatusCode.INVALID_ARGUMENT

@@ -37,7 +37,9 @@ class RuntimeInfo:
         ]
         response = api_pb2.StatusResponse(status=api_pb2.RuntimeStatus(conditions=conditions))
         for name in sorted(self.settings.runtimes):
-            response.runtime_handlers.add(name=name)
+            # Neither recursive read-only mounts nor user namespaces are offered yet.
+            response.runtime_handlers.add(name=name, features=api_pb2.RuntimeHandlerFeatures())
+        response.features.supplemental_groups_policy = True
         if request.verbose:
             response.info["config"] = json.dumps(self.settings.model_dump(mode="json"))
         return response

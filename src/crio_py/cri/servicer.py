@@ -140,6 +140,11 @@ class SandboxHandlers(Protocol):
     ) -> api_pb2.ListPodSandboxResponse:
         """ListPodSandbox."""
 
+    async def update_runtime_config(
+        self, request: api_pb2.UpdateRuntimeConfigRequest
+    ) -> api_pb2.UpdateRuntimeConfigResponse:
+        """UpdateRuntimeConfig (the pod CIDR goes to the network)."""
+
 
 class ContainerHandlers(Protocol):
     """The container RPCs in snake_case; `cri/container` implements them."""
@@ -270,6 +275,12 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
         if self._info is None:
             raise UnimplementedError("RuntimeConfig is not available yet")
         return await self._info.runtime_config(request)
+
+    @rpc
+    async def UpdateRuntimeConfig(
+        self, request: api_pb2.UpdateRuntimeConfigRequest, context: Context
+    ) -> api_pb2.UpdateRuntimeConfigResponse:
+        return await self.sandboxes("UpdateRuntimeConfig").update_runtime_config(request)
 
     @rpc
     async def RunPodSandbox(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import shutil
@@ -27,7 +28,7 @@ from typing import Protocol
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.cni import CniExecPlugin
-from crio_py.backends.cni_types import CniSandbox, NetworkConfig, PortMapping
+from crio_py.backends.cni_types import CniSandbox, IpRange, NetworkConfig, PortMapping
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
 from crio_py.cri.sandbox import files, query
 from crio_py.cri.sandbox.seams import NamespaceOps, NetworkPlugin
@@ -80,6 +81,7 @@ class SandboxService:
         self.names = NameRegistrar()
         self.index = TruncIndex()
         self.members: PodMembers | None = None
+        self.pod_cidrs: tuple[str, ...] = ()  # from UpdateRuntimeConfig, for CNI's ipRanges
         self._store: ObjectStore[SandboxMetadata, SandboxStatus] | None = None
 
     @classmethod
@@ -238,7 +240,7 @@ class SandboxService:
         network = await asyncio.to_thread(self.network.load)
         if network is None:
             raise UnavailableError("no CNI network is configured; cannot attach the sandbox")
-        sandbox = _cni_sandbox(sandbox_id, config, str(paths["net"]))
+        sandbox = _cni_sandbox(sandbox_id, config, str(paths["net"]), self.pod_cidrs)
         result = await self.network.add(network, sandbox)
         undo.push_async_callback(
             _best_effort,
@@ -246,6 +248,23 @@ class SandboxService:
             lambda: self._detach(network, sandbox),
         )
         return result.pod_ips(sandbox.ifname)
+
+    async def update_runtime_config(
+        self, request: api_pb2.UpdateRuntimeConfigRequest
+    ) -> api_pb2.UpdateRuntimeConfigResponse:
+        """Keep the node's pod CIDRs (comma-separated, one per IP family): new sandboxes hand
+        them to CNI plugins that take the `ipRanges` capability (host-local IPAM)."""
+        text = request.runtime_config.network_config.pod_cidr
+        cidrs = tuple(part.strip() for part in text.split(",") if part.strip())
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise InvalidArgumentError(f"pod CIDR {cidr!r} is not a network: {exc}") from exc
+        if cidrs != self.pod_cidrs:
+            logger.info("Pod CIDRs are now %s", ", ".join(cidrs) or "unset")
+        self.pod_cidrs = cidrs
+        return api_pb2.UpdateRuntimeConfigResponse()
 
     async def _detach(self, network: NetworkConfig | None, sandbox: CniSandbox) -> None:
         await self.network.delete(network, sandbox)
@@ -401,7 +420,9 @@ def _stopped(status: SandboxStatus) -> SandboxStatus:
     return status.model_copy(update={"ready": False, "stopped_at": time.time_ns()})
 
 
-def _cni_sandbox(sandbox_id: str, config: api_pb2.PodSandboxConfig, netns: str) -> CniSandbox:
+def _cni_sandbox(
+    sandbox_id: str, config: api_pb2.PodSandboxConfig, netns: str, pod_cidrs: tuple[str, ...] = ()
+) -> CniSandbox:
     meta = config.metadata
     mappings = tuple(
         PortMapping(
@@ -419,6 +440,7 @@ def _cni_sandbox(sandbox_id: str, config: api_pb2.PodSandboxConfig, netns: str) 
         pod_name=meta.name,
         pod_uid=meta.uid,
         port_mappings=mappings,
+        ip_ranges=tuple((IpRange(subnet=cidr),) for cidr in pod_cidrs),
     )
 
 
