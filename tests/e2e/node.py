@@ -248,7 +248,9 @@ def node(
         daemon.config.write_text(config, encoding="utf-8")
         with daemon, daemon.channel() as channel:
             log_dir = workdir / "pods"
-            current = Node(daemon, channel, network.subnet, network.bridge, log_dir, network.conf_dir)
+            current = Node(
+                daemon, channel, network.subnet, network.bridge, log_dir, network.conf_dir
+            )
             try:
                 yield current
             finally:
