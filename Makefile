@@ -6,13 +6,17 @@ APT_PACKAGES := runc crun conmon skopeo umoci containernetworking-plugins docker
 	busybox-static runsc containerd iproute2 iptables openssl apache2-utils python3 python3-venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schemas system-packages venv clean
+.PHONY: run test demo lint schemas system-packages venv clean
 
 run: system-packages $(STAMP)
 	$(VENV)/bin/crio-py serve
 
 test: system-packages $(STAMP) lint
 	$(VENV)/bin/pytest -q
+
+# A busybox pod end to end from a local registry, each step printed (root).
+demo: system-packages $(STAMP)
+	$(PY) -m tests.demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

@@ -9,7 +9,6 @@ cgroups of its containers, and conmon or container processes that name the work 
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -20,15 +19,8 @@ from pathlib import Path
 import grpc
 from cri_api.v1 import api_pb2, api_pb2_grpc
 
-from tests.e2e.test_network import (
-    IP_FORWARD,
-    PLUGIN_DIR,
-    _free_subnet,
-    _nat_chains,
-    _remove_hostport_chains,
-    _sh,
-)
-from tests.fixtures.daemon import Daemon
+from tests.fixtures.cninet import cni_network
+from tests.fixtures.daemon import Daemon, crio_config, daemon_config
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -155,80 +147,6 @@ def processes_naming(text: str) -> list[tuple[int, str]]:
         if text in line:
             found.append((int(entry), line[:200]))
     return found
-
-
-def daemon_config(daemon: Daemon, net_dir: Path, registry_host: str, extra: str = "") -> str:
-    """A containerd configuration: pause image from the test registry."""
-    return (
-        f'version = 3\nroot = "{daemon.root}"\nstate = "{daemon.state}"\n'
-        f'[grpc]\n  address = "{daemon.socket}"\n'
-        '[plugins."io.containerd.cri.v1.images".pinned_images]\n'
-        f'  sandbox = "{registry_host}/pause:1"\n'
-        '[plugins."io.containerd.cri.v1.images".registry]\n'
-        f'  config_path = "{daemon.certs}"\n'
-        '[plugins."io.containerd.cri.v1.runtime".cni]\n'
-        f'  bin_dirs = ["{PLUGIN_DIR}"]\n  conf_dir = "{net_dir}"\n{extra}'
-    )
-
-
-@dataclass(frozen=True)
-class CniNetwork:
-    """A CNI configuration directory with one bridge network of its own."""
-
-    conf_dir: Path
-    bridge: str
-    subnet: ipaddress.IPv4Network
-
-
-@contextmanager
-def cni_network(workdir: Path) -> Iterator[CniNetwork]:
-    """bridge + portmap + loopback on a random subnet; afterwards the bridge, portmap's
-    chains and IPv4 forwarding are put back."""
-    suffix = secrets.token_hex(3)
-    bridge, subnet = f"crtest{suffix}", _free_subnet()
-    conf_dir = workdir / "net.d"
-    conf_dir.mkdir(parents=True)
-    conflist = {
-        "cniVersion": "1.0.0",
-        "name": f"crtest-{suffix}",
-        "plugins": [
-            {
-                "type": "bridge",
-                "bridge": bridge,
-                "isGateway": True,
-                "ipMasq": False,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{"subnet": str(subnet)}]],
-                    "dataDir": str(workdir / "ipam"),
-                },
-            },
-            {"type": "portmap", "capabilities": {"portMappings": True}},
-            {"type": "loopback"},
-        ],
-    }
-    (conf_dir / "10-test.conflist").write_text(json.dumps(conflist))
-    chains_before = _nat_chains()
-    forwarding = IP_FORWARD.read_text()
-    try:
-        yield CniNetwork(conf_dir, bridge, subnet)
-    finally:
-        _sh("ip", "link", "del", bridge, check=False)
-        _remove_hostport_chains(chains_before)
-        IP_FORWARD.write_text(forwarding)
-
-
-def crio_config(daemon: Daemon, net_dir: Path, registry_host: str, extra: str = "") -> str:
-    """A CRI-O configuration for the same node (registry over plain HTTP as "insecure")."""
-    return (
-        f'[crio]\nroot = "{daemon.root}"\nrunroot = "{daemon.state}"\n'
-        f'[crio.api]\nlisten = "{daemon.socket}"\n'
-        f'[crio.image]\ninsecure_registries = ["{registry_host}"]\n'
-        f'pause_image = "{registry_host}/pause:1"\n'
-        '[crio.runtime]\ndefault_runtime = "runc"\ncgroup_manager = "cgroupfs"\n'
-        f"{extra}[crio.runtime.runtimes.runc]\n"
-        f'[crio.network]\nnetwork_dir = "{net_dir}"\nplugin_dirs = ["{PLUGIN_DIR}"]\n'
-    )
 
 
 @contextmanager

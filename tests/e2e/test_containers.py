@@ -9,6 +9,8 @@ import ipaddress
 import json
 import os
 import stat
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -17,10 +19,13 @@ from pathlib import Path
 import grpc
 import pytest
 from cri_api.v1 import api_pb2
+from google.protobuf import json_format
 
-from tests.e2e.node import Node, container_config, node
-from tests.e2e.test_network import _free_port, _free_subnet
+from tests.demo import run_demo
+from tests.e2e.node import Node, container_config, mount_points, node, processes_naming
+from tests.e2e.test_network import _free_port
 from tests.fixtures.catalog import PushedImages
+from tests.fixtures.cninet import free_subnet
 
 pytestmark = pytest.mark.e2e
 
@@ -416,9 +421,9 @@ def test_crio_config_without_drop_infra_ctr_runs_the_pause_image(crio_cluster: N
 
 
 def test_update_runtime_config_hands_the_pod_cidr_to_cni(cluster: Node) -> None:
-    pod_cidr = _free_subnet()
+    pod_cidr = free_subnet()
     while pod_cidr == cluster.subnet:
-        pod_cidr = _free_subnet()
+        pod_cidr = free_subnet()
     # As kubenet-style configurations do: the bridge takes its ranges from the runtime.
     conflist_path = cluster.conf_dir / "10-test.conflist"
     conflist = json.loads(conflist_path.read_text())
@@ -433,3 +438,69 @@ def test_update_runtime_config_hands_the_pod_cidr_to_cni(cluster: Node) -> None:
     request = api_pb2.UpdateRuntimeConfigRequest(runtime_config=config)
     update = cluster.runtime.UpdateRuntimeConfig
     assert _code(lambda: update(request)) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _ctl(cluster: Node, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "crio_py", "ctl", "-r", f"unix://{cluster.daemon.socket}"]
+    return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_ctl_container_verbs(cluster: Node, tmp_path: Path) -> None:
+    pod_id, pod = cluster.run_pod("ctl")
+    config = container_config(
+        "talker",
+        cluster.busybox,
+        "/bin/sh",
+        "-c",
+        "echo one; echo two >&2; echo three; exec sleep 1000",
+    )
+    config_path, pod_path = tmp_path / "c.json", tmp_path / "p.json"
+    config_path.write_text(json_format.MessageToJson(config))
+    pod_path.write_text(json_format.MessageToJson(pod))
+    created = _ctl(cluster, "create", pod_id[:12], str(config_path), str(pod_path))
+    assert created.returncode == 0, created.stderr
+    container_id = created.stdout.strip()
+    cluster.container_ids.add(container_id)
+    assert _ctl(cluster, "ps", "-q").stdout == ""  # created, not running
+    assert _ctl(cluster, "ps", "-a", "-q").stdout.split() == [container_id]
+    assert _ctl(cluster, "start", container_id[:12]).returncode == 0
+    table = _ctl(cluster, "ps").stdout.splitlines()
+    assert table[0].split()[:4] == ["CONTAINER", "IMAGE", "CREATED", "STATE"]
+    assert table[1].startswith(container_id[:13]) and "Running" in table[1] and "ctl" in table[1]
+
+    _wait_log = time.monotonic() + 10
+    while "three" not in _ctl(cluster, "logs", container_id).stdout:
+        assert time.monotonic() < _wait_log
+        time.sleep(0.1)
+    last = Path(cluster.status(container_id).log_path).read_text().splitlines()[-1]
+    logs = _ctl(cluster, "logs", "--tail", "1", container_id)
+    assert logs.stdout + logs.stderr == last.split(" ", 3)[3] + "\n"
+    both = _ctl(cluster, "logs", "-t", container_id)
+    assert both.stdout.splitlines()[0].endswith(" one") and "two" in both.stderr
+
+    inspected = json.loads(_ctl(cluster, "inspect", container_id).stdout)
+    assert inspected["status"]["state"] == "CONTAINER_RUNNING"
+    assert inspected["info"]["sandboxID"] == pod_id
+    exec_ = _ctl(cluster, "exec", "-s", container_id, "/bin/sh", "-c", "echo hi; exit 5")
+    assert (exec_.returncode, exec_.stdout) == (5, "hi\n")
+    refused = _ctl(cluster, "rm", container_id)
+    assert refused.returncode == 1 and "please stop it first" in refused.stderr
+    info = json.loads(_ctl(cluster, "info").stdout)
+    conditions = {c["type"]: c["status"] for c in info["status"]["conditions"]}
+    assert conditions == {"RuntimeReady": True, "NetworkReady": True}
+    assert _ctl(cluster, "stop", "-t", "1", container_id).stdout.strip() == container_id
+    assert "Exited" in _ctl(cluster, "ps", "-a").stdout
+    assert _ctl(cluster, "rm", container_id).returncode == 0
+    missing = _ctl(cluster, "inspect", container_id)
+    assert missing.returncode == 1 and "NOT_FOUND" in missing.stderr
+
+
+def test_demo(tmp_path: Path) -> None:
+    transcript: list[str] = []
+    run_demo(transcript.append)
+    text = "\n".join(transcript)
+    assert "hello from crio-py" in text and "serving /tmp on port 8080" in text
+    commands = [line.split()[3] for line in transcript if line.startswith("$ crio-py ctl")]
+    assert commands[:6] == ["version", "pull", "images", "runp", "pods", "create"]
+    assert processes_naming("crio-py-demo-") == []
+    assert not [m for m in mount_points() if "crio-py-demo-" in m]

@@ -10,16 +10,12 @@ naming the sandbox, or process (the autouse fixture in conftest checks processes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import os
-import random
 import secrets
-import shlex
 import shutil
 import socket
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +26,18 @@ from crio_py.backends import _exec, netns
 from crio_py.backends.cni import CniExecPlugin
 from crio_py.backends.cni_types import CniSandbox, NetworkConfig, PortMapping
 from crio_py.errors import AlreadyExistsError
+from tests.fixtures.cninet import (
+    IP_FORWARD,
+    PLUGIN_DIR,
+    free_subnet,
+    iptables_rules,
+    nat_chains,
+    remove_hostport_chains,
+    sh,
+)
 
 pytestmark = pytest.mark.e2e
 
-PLUGIN_DIR = Path("/usr/lib/cni")
 PLUGINS = ("bridge", "host-local", "portmap", "loopback")
 TOOLS = (
     "unshare",
@@ -46,11 +50,7 @@ TOOLS = (
     "iptables-save",
     "busybox",
 )
-# Chains portmap shares between all its sandboxes and never removes.
-HOSTPORT_CHAINS = ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK")
 CONTAINER_PORT = 8080
-# The bridge plugin turns on IPv4 forwarding for a gateway bridge; the fixture puts it back.
-IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 if os.geteuid() != 0:
     pytest.skip("namespaces, bridges and iptables rules need root", allow_module_level=True)
@@ -61,63 +61,6 @@ if missing := [p for p in PLUGINS if not (PLUGIN_DIR / p).is_file()]:
     )
 if missing := [t for t in TOOLS if shutil.which(t) is None]:
     pytest.skip(f"needs {', '.join(missing)}", allow_module_level=True)
-
-
-def _sh(*argv: str, check: bool = True) -> str:
-    return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=30).stdout
-
-
-def _used_networks() -> list[ipaddress.IPv4Network]:
-    used = []
-    for line in _sh("ip", "-4", "-o", "addr").splitlines() + _sh("ip", "-4", "route").splitlines():
-        for word in line.split():
-            with contextlib.suppress(ValueError):
-                if "/" in word or word[0].isdigit():
-                    used.append(ipaddress.IPv4Network(word, strict=False))
-    return used
-
-
-def _free_subnet() -> ipaddress.IPv4Network:
-    """A random 10.x.y.0/24 that no address or route of the host overlaps (never 10.88/16)."""
-    used = _used_networks()
-    for _ in range(100):
-        second = random.choice([n for n in range(100, 251) if n != 88])
-        subnet = ipaddress.IPv4Network(f"10.{second}.{random.randrange(256)}.0/24")
-        if not any(subnet.overlaps(other) for other in used):
-            return subnet
-    raise AssertionError("no free 10.x.y.0/24 subnet")
-
-
-def _nat_chains() -> set[str]:
-    return {
-        line[1:].split()[0]
-        for line in _sh("iptables-save", "-t", "nat").splitlines()
-        if line.startswith(":")
-    }
-
-
-def _iptables_rules() -> str:
-    v6 = _sh("ip6tables-save", check=False) if shutil.which("ip6tables-save") else ""
-    return _sh("iptables-save") + v6
-
-
-def _remove_hostport_chains(existed: set[str]) -> None:
-    """Remove portmap's shared chains and their jumps, if this test created them."""
-    created = [c for c in HOSTPORT_CHAINS if c not in existed and c in _nat_chains()]
-    if not created:
-        return
-    for rule in _sh("iptables", "-t", "nat", "-S").splitlines():
-        words = shlex.split(rule)
-        if (
-            words[:1] == ["-A"]
-            and any(f"-j {c}" in rule for c in created)
-            and words[1] not in created
-        ):
-            _sh("iptables", "-t", "nat", "-D", *words[1:], check=False)
-    for chain in created:
-        _sh("iptables", "-t", "nat", "-F", chain, check=False)
-    for chain in created:
-        _sh("iptables", "-t", "nat", "-X", chain, check=False)
 
 
 @dataclass(frozen=True)
@@ -145,7 +88,7 @@ def network(tmp_path: Path) -> Iterator[BridgeNetwork]:
     net = BridgeNetwork(
         name=f"cnitest-{suffix}",
         bridge=f"cnitest{suffix}",
-        subnet=_free_subnet(),
+        subnet=free_subnet(),
         conf_dir=tmp_path / "net.d",
         ipam_dir=tmp_path / "ipam",
         cache_dir=tmp_path / "cache",
@@ -172,15 +115,15 @@ def network(tmp_path: Path) -> Iterator[BridgeNetwork]:
         ],
     }
     (net.conf_dir / "10-test.conflist").write_text(json.dumps(conflist, indent=1))
-    chains_before = _nat_chains()
+    chains_before = nat_chains()
     forwarding = IP_FORWARD.read_text()
     try:
         yield net
     finally:
-        _sh("ip", "link", "del", net.bridge, check=False)
-        _remove_hostport_chains(chains_before)
+        sh("ip", "link", "del", net.bridge, check=False)
+        remove_hostport_chains(chains_before)
         IP_FORWARD.write_text(forwarding)
-    assert net.bridge not in _sh("ip", "-o", "link")
+    assert net.bridge not in sh("ip", "-o", "link")
 
 
 def _free_port() -> int:
@@ -212,7 +155,7 @@ async def _get(host: str, port: int, path: str, *, deadline_s: float = 10.0) -> 
 
 
 def _link_flags(netns_path: Path, device: str) -> str:
-    line = _sh("nsenter", f"--net={netns_path}", "ip", "-o", "link", "show", "dev", device)
+    line = sh("nsenter", f"--net={netns_path}", "ip", "-o", "link", "show", "dev", device)
     return line.split("<", 1)[1].split(">", 1)[0]
 
 
@@ -226,12 +169,12 @@ def pin_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     """A tmpfs of its own with the given propagation, unmounted afterwards."""
     mount_point = tmp_path / "pins"
     mount_point.mkdir()
-    _sh("mount", "-t", "tmpfs", "-o", "size=1m", "crio-py-e2e-pins", str(mount_point))
+    sh("mount", "-t", "tmpfs", "-o", "size=1m", "crio-py-e2e-pins", str(mount_point))
     try:
-        _sh("mount", f"--make-{request.param}", str(mount_point))
+        sh("mount", f"--make-{request.param}", str(mount_point))
         yield mount_point
     finally:
-        _sh("umount", str(mount_point))
+        sh("umount", str(mount_point))
 
 
 async def test_pinned_namespaces_outlive_their_creator(pin_dir: Path) -> None:
@@ -243,9 +186,9 @@ async def test_pinned_namespaces_outlive_their_creator(pin_dir: Path) -> None:
         for kind, path in paths.items():  # new namespaces, not the host's
             assert os.stat(path).st_ino != os.stat(f"/proc/self/ns/{kind}").st_ino
         uts = f"--uts={paths['uts']}"
-        assert _sh("nsenter", uts, "hostname").strip() == "e2e-pod"
-        assert _sh("hostname").strip() != "e2e-pod"
-        assert "state DOWN" in _sh("nsenter", f"--net={paths['net']}", "ip", "link", "show", "lo")
+        assert sh("nsenter", uts, "hostname").strip() == "e2e-pod"
+        assert sh("hostname").strip() != "e2e-pod"
+        assert "state DOWN" in sh("nsenter", f"--net={paths['net']}", "ip", "link", "show", "lo")
         with pytest.raises(AlreadyExistsError, match="already has pinned namespaces"):
             await netns.create_namespaces(pin_dir, sandbox_id)
     finally:
@@ -284,11 +227,11 @@ async def test_attach_reach_and_detach_a_sandbox(network: BridgeNetwork, tmp_pat
         assert plugin.cache_path(network.name, sandbox_id).is_file()
         assert "UP" in _link_flags(paths["net"], "lo").split(",")
         assert "UP" in _link_flags(paths["net"], "eth0").split(",")
-        addresses = _sh(
+        addresses = sh(
             "nsenter", f"--net={paths['net']}", "ip", "-o", "-4", "addr", "show", "dev", "eth0"
         )
         assert f"{pod_ip}/{network.subnet.prefixlen}" in addresses
-        assert sandbox_id in _iptables_rules()  # portmap's DNAT chain names the sandbox
+        assert sandbox_id in iptables_rules()  # portmap's DNAT chain names the sandbox
 
         # CHECK against the real plugins; portmap is left out because its CHECK looks for
         # IPv6 rules an IPv4-only sandbox never gets (containernetworking/plugins#819).
@@ -323,9 +266,9 @@ async def test_attach_reach_and_detach_a_sandbox(network: BridgeNetwork, tmp_pat
         await netns.remove_namespaces(paths)
 
     veth = next(i.name for i in result.interfaces if i.name.startswith("veth"))
-    assert _sh("ip", "link", "show", "dev", veth, check=False) == ""
-    assert _sh("ip", "-o", "link", "show", "master", network.bridge, check=False) == ""
-    assert sandbox_id not in _iptables_rules()
+    assert sh("ip", "link", "show", "dev", veth, check=False) == ""
+    assert sh("ip", "-o", "link", "show", "master", network.bridge, check=False) == ""
+    assert sandbox_id not in iptables_rules()
     assert not plugin.cache_path(network.name, sandbox_id).exists()
     assert not (network.ipam_dir / network.name / pod_ip).exists()  # address released
     assert _pins_mounted(network.pin_dir) == []
@@ -347,7 +290,7 @@ async def test_delete_after_a_restart_uses_the_cache(network: BridgeNetwork) -> 
         assert [a.network.name for a in restarted.cached_attachments(sandbox_id)] == [network.name]
         await restarted.delete(None, CniSandbox(container_id=sandbox_id, netns_path=""))
         assert restarted.cached_attachments(sandbox_id) == []
-        assert _sh("ip", "-o", "link", "show", "master", network.bridge, check=False) == ""
+        assert sh("ip", "-o", "link", "show", "master", network.bridge, check=False) == ""
     finally:
         await netns.remove_namespaces(paths)
     assert _pins_mounted(network.pin_dir) == []

@@ -20,13 +20,8 @@ import grpc
 import pytest
 from cri_api.v1 import api_pb2, api_pb2_grpc
 
-from tests.e2e.node import cni_network
-from tests.e2e.test_network import (
-    PLUGIN_DIR,
-    _free_port,
-    _iptables_rules,
-    _sh,
-)
+from tests.e2e.test_network import _free_port
+from tests.fixtures.cninet import PLUGIN_DIR, cni_network, iptables_rules, sh
 from tests.fixtures.daemon import Daemon
 
 pytestmark = pytest.mark.e2e  # root, plugins and tools are checked by test_network's import
@@ -99,9 +94,9 @@ def test_sandbox_lifecycle(pod: Pod) -> None:
     pins = {kind: Path(path) for kind, path in info["namespaces"].items()}
     assert set(pins) == {"net", "ipc", "uts"}
     assert all(p.is_file() and str(p) in _mounts() for p in pins.values())
-    assert _sh("nsenter", f"--uts={pins['uts']}", "hostname").strip() == "web"
-    assert pod_ip in _sh("nsenter", f"--net={pins['net']}", "ip", "-o", "-4", "addr")
-    assert sandbox_id in _iptables_rules()  # portmap's chain names the sandbox
+    assert sh("nsenter", f"--uts={pins['uts']}", "hostname").strip() == "web"
+    assert pod_ip in sh("nsenter", f"--net={pins['net']}", "ip", "-o", "-4", "addr")
+    assert sandbox_id in iptables_rules()  # portmap's chain names the sandbox
     files = pod.daemon.root / "sandboxes" / sandbox_id
     assert f"{pod_ip}\tweb" in (files / "hosts").read_text()
     assert "nameserver 10.0.0.10" in (files / "resolv.conf").read_text()
@@ -115,15 +110,15 @@ def test_sandbox_lifecycle(pod: Pod) -> None:
     assert clash.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert sandbox_id in (clash.value.details() or "")
 
-    veths = _sh("ip", "-o", "link", "show", "master", pod.bridge)
+    veths = sh("ip", "-o", "link", "show", "master", pod.bridge)
     assert veths
     stub.StopPodSandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id=sandbox_id))
     stub.StopPodSandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id=sandbox_id))
     stopped = stub.PodSandboxStatus(api_pb2.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id))
     assert stopped.status.state == api_pb2.SANDBOX_NOTREADY
     assert not any(str(p) in _mounts() for p in pins.values())
-    assert _sh("ip", "-o", "link", "show", "master", pod.bridge, check=False) == ""
-    assert sandbox_id not in _iptables_rules()
+    assert sh("ip", "-o", "link", "show", "master", pod.bridge, check=False) == ""
+    assert sandbox_id not in iptables_rules()
 
     stub.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
     stub.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
@@ -149,4 +144,4 @@ def test_an_unreachable_pause_image_fails_cleanly(pod: Pod) -> None:
     assert "127.0.0.1:1" in (raised.value.details() or "")
     assert list(pod.stub.ListPodSandbox(api_pb2.ListPodSandboxRequest()).items) == []
     assert _mounts() <= before
-    assert _sh("ip", "-o", "link", "show", "master", pod.bridge, check=False) == ""
+    assert sh("ip", "-o", "link", "show", "master", pod.bridge, check=False) == ""

@@ -60,6 +60,7 @@ def add_ctl_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     fsinfo = verbs.add_parser("imagefsinfo", help="return image filesystem info")
     fsinfo.add_argument("-o", "--output", choices=OUTPUTS, default="json")
     _add_pod_verbs(verbs)
+    _add_container_verbs(verbs)
 
 
 def _add_pull(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -129,17 +130,21 @@ def _add_pod_filters(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_pod_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    runp = verbs.add_parser("runp", help="run a new pod")
-    runp.add_argument("config", metavar="POD_CONFIG.json")
-    runp.add_argument("-r", "--runtime", default="", metavar="HANDLER", help="runtime handler")
-    runp.add_argument(
+def _add_cancel_timeout(parser: argparse.ArgumentParser, rpc: str) -> None:
+    parser.add_argument(
         "-T",
         "--cancel-timeout",
         type=_duration,
         metavar="DURATION",
-        help="deadline of the RunPodSandbox call (default: the --timeout one)",
+        help=f"deadline of the {rpc} call (default: the --timeout one)",
     )
+
+
+def _add_pod_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    runp = verbs.add_parser("runp", help="run a new pod")
+    runp.add_argument("config", metavar="POD_CONFIG.json")
+    runp.add_argument("-r", "--runtime", default="", metavar="HANDLER", help="runtime handler")
+    _add_cancel_timeout(runp, "RunPodSandbox")
     stopp = verbs.add_parser("stopp", help="stop one or more running pods")
     stopp.add_argument("pods", nargs="+", metavar="POD-ID")
     rmp = verbs.add_parser("rmp", help="remove one or more pods")
@@ -158,3 +163,98 @@ def _add_pod_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -
     pods.add_argument("-o", "--output", choices=OUTPUTS, default="table")
     pods.add_argument("--no-trunc", action="store_true", help="do not truncate the IDs")
     _add_pod_filters(pods)
+
+
+CONTAINER_STATES = ("created", "running", "exited", "unknown")
+
+
+def _container_state(text: str) -> str:
+    state = text.lower()
+    if state not in CONTAINER_STATES:
+        raise argparse.ArgumentTypeError("--state should be created, running, exited or unknown")
+    return state
+
+
+def _add_container_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    info = verbs.add_parser("info", help="display information of the container runtime")
+    info.add_argument("-o", "--output", choices=("json", "yaml"), default="json")
+    info.add_argument("-q", "--quiet", action="store_true", help="no verbose information")
+    create = verbs.add_parser("create", help="create a new container in a pod")
+    create.add_argument("pod", metavar="POD")
+    create.add_argument("container_config", metavar="CONTAINER_CONFIG.json")
+    create.add_argument("pod_config", metavar="POD_CONFIG.json")
+    create.add_argument("--with-pull", action="store_true", help="pull the image first")
+    create.add_argument("--no-pull", action="store_true", help="never pull the image")
+    _add_cancel_timeout(create, "CreateContainer")
+    start = verbs.add_parser("start", help="start one or more created containers")
+    start.add_argument("containers", nargs="+", metavar="CONTAINER-ID")
+    stop = verbs.add_parser("stop", help="stop one or more running containers")
+    stop.add_argument("containers", nargs="+", metavar="CONTAINER-ID")
+    stop.add_argument(
+        "-t",
+        "--timeout",
+        dest="stop_timeout",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="seconds to wait before killing the container (default 0)",
+    )
+    rm = verbs.add_parser("rm", help="remove one or more containers")
+    rm.add_argument("containers", nargs="*", metavar="CONTAINER-ID")
+    rm.add_argument("-f", "--force", action="store_true", help="stop a running container first")
+    rm.add_argument("-a", "--all", action="store_true", help="remove all containers")
+    _add_ps(verbs)
+    inspect = verbs.add_parser("inspect", help="display the status of one or more containers")
+    inspect.add_argument("containers", nargs="+", metavar="CONTAINER-ID")
+    inspect.add_argument("-o", "--output", choices=OUTPUTS, default="json")
+    inspect.add_argument("-q", "--quiet", action="store_true", help="no verbose information")
+    _add_logs(verbs)
+    _add_exec(verbs)
+
+
+def _add_ps(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ps = verbs.add_parser("ps", help="list containers")
+    ps.add_argument("-a", "--all", action="store_true", help="show all containers")
+    ps.add_argument("--id", default="", help="filter by container id (a prefix is enough)")
+    ps.add_argument("-p", "--pod", default="", help="filter by pod id")
+    ps.add_argument("--name", default="", help="filter by container name regular expression")
+    ps.add_argument("--image", default="", help="filter by container image")
+    ps.add_argument("-s", "--state", type=_container_state, metavar="STATE", help="filter by state")
+    ps.add_argument(
+        "--label", action="append", default=[], metavar="KEY=VALUE", help="filter by label"
+    )
+    ps.add_argument("-q", "--quiet", action="store_true", help="only show container IDs")
+    ps.add_argument("-v", "--verbose", action="store_true", help="show verbose info")
+    ps.add_argument("-o", "--output", choices=OUTPUTS, default="table")
+    ps.add_argument("--no-trunc", action="store_true", help="do not truncate the IDs")
+    ps.add_argument("-l", "--latest", action="store_true", help="show the newest container")
+    ps.add_argument("-n", "--last", type=int, default=0, metavar="N", help="the N newest")
+
+
+def _add_logs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    logs = verbs.add_parser("logs", help="fetch the logs of a container")
+    logs.add_argument("container", metavar="CONTAINER-ID")
+    logs.add_argument("-f", "--follow", action="store_true", help="follow the log")
+    logs.add_argument("--tail", type=int, default=-1, metavar="N", help="the last N lines")
+    logs.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
+    logs.add_argument(
+        "--since", type=_duration, metavar="DURATION", help="only lines newer than, e.g. 5s"
+    )
+    logs.add_argument("--limit-bytes", type=int, default=-1, metavar="N", help="stop after N bytes")
+
+
+def _add_exec(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    exec_ = verbs.add_parser("exec", help="run a command in a running container")
+    exec_.add_argument("-s", "--sync", action="store_true", help="run the command synchronously")
+    exec_.add_argument(
+        "--timeout",
+        dest="exec_timeout",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="seconds the command may run (-s only; 0: no limit)",
+    )
+    exec_.add_argument("container", metavar="CONTAINER-ID")
+    exec_.add_argument(
+        "exec_command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]"
+    )

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from cri_api.v1 import api_pb2
 
@@ -14,9 +13,9 @@ from crio_py.ctl.output import (
     human_size,
     message_to_json,
     status_data,
-    table,
     truncate_id,
     write_data,
+    write_listing,
 )
 
 NONE = "<none>"
@@ -56,20 +55,13 @@ def repo_tag_pairs(repo_tags: list[str], image_name: str) -> list[tuple[str, str
 def run_images(client: Client, args: argparse.Namespace) -> int:
     """List images: a table (default), ids only (-q), verbose, JSON or YAML."""
     images = sorted(client.list_images(args.image or ""), key=_sort_key)
-    if args.output in ("json", "yaml"):
-        data = message_to_json(api_pb2.ListImagesResponse(images=images))
-        write_data(data, args.output)
-        return 0
-    if args.quiet:
-        for image in images:
-            print(image.id)
-        return 0
-    if args.verbose:
-        for image in images:
-            _print_verbose(image)
-        return 0
-    sys.stdout.write(table(_image_rows(images, args)))
-    return 0
+    return write_listing(
+        args,
+        message=api_pb2.ListImagesResponse(images=images),
+        items=images,
+        verbose=_print_verbose,
+        rows=lambda: _image_rows(images, args),
+    )
 
 
 def _image_rows(images: list[api_pb2.Image], args: argparse.Namespace) -> list[list[str]]:

@@ -13,8 +13,19 @@ from collections.abc import Callable
 import grpc  # type: ignore[import-untyped,unused-ignore]
 
 from crio_py.ctl.client import Client, describe_rpc_error
+from crio_py.ctl.containers import (
+    run_create,
+    run_exec,
+    run_info,
+    run_inspect,
+    run_ps,
+    run_rm,
+    run_start,
+    run_stop,
+)
 from crio_py.ctl.endpoints import DEFAULT_TIMEOUT_S, CtlError, resolve_endpoints
 from crio_py.ctl.images import run_imagefsinfo, run_images, run_inspecti
+from crio_py.ctl.logs import run_logs
 from crio_py.ctl.pods import run_inspectp, run_pods, run_rmp, run_runp, run_stopp
 from crio_py.ctl.pull import run_pull
 from crio_py.ctl.rmi import run_rmi
@@ -37,6 +48,15 @@ VERBS: dict[str, Verb] = {
     "rmp": run_rmp,
     "inspectp": run_inspectp,
     "pods": run_pods,
+    "info": run_info,
+    "create": run_create,
+    "start": run_start,
+    "stop": run_stop,
+    "rm": run_rm,
+    "ps": run_ps,
+    "inspect": run_inspect,
+    "logs": run_logs,
+    "exec": run_exec,
 }
 
 

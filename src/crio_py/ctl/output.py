@@ -11,13 +11,17 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
+
+from crio_py.ctl.endpoints import CtlError
 
 TRUNCATED_ID_LENGTH = 13
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
@@ -92,6 +96,59 @@ def write_data(data: Json, output: str, *, sort_keys: bool = False) -> None:
     """Write decoded data to stdout as JSON (`output == "json"`) or else YAML."""
     text = to_json(data, sort_keys=sort_keys) if output == "json" else to_yaml(data) + "\n"
     sys.stdout.write(text)
+
+
+class Listed(Protocol):
+    """A listed CRI message: an image, a pod or a container."""
+
+    @property
+    def id(self) -> str: ...
+
+
+ItemT = TypeVar("ItemT", bound=Listed)
+
+
+def write_listing(
+    args: argparse.Namespace,
+    *,
+    message: Any,
+    items: Sequence[ItemT],
+    verbose: Callable[[ItemT], None],
+    rows: Callable[[], Sequence[Sequence[str]]],
+) -> int:
+    """How crictl's listers (images, pods, ps) print: JSON or YAML of the whole response,
+    ids only (-q), the verbose form (-v), else a table."""
+    if args.output in ("json", "yaml"):
+        write_data(message_to_json(message), args.output)
+    elif args.quiet:
+        for item in items:
+            print(item.id)
+    elif args.verbose:
+        for item in items:
+            verbose(item)
+    else:
+        sys.stdout.write(table(rows()))
+    return 0
+
+
+MessageT = TypeVar("MessageT")
+
+
+def load_message(path: str, message: MessageT, what: str) -> MessageT:
+    """A CRI config from a JSON file (proto or camelCase names; unknown fields ignored, as
+    crictl does). YAML is not read, except YAML that is also JSON."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CtlError(f"load {what}: {exc.strerror}: {path!r}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = f"{path!r} is not JSON (YAML is not supported): {exc}"
+        raise CtlError(f"load {what}: {reason}") from None
+    try:
+        json_format.ParseDict(data, message, ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise CtlError(f"load {what}: {path!r}: {exc}") from None
+    return message
 
 
 def status_data(statuses: Sequence[tuple[Json, dict[str, str]]]) -> Json:

@@ -9,26 +9,25 @@ except YAML that is also JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import grpc  # type: ignore[import-untyped,unused-ignore]
 from cri_api.v1 import api_pb2
-from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
 
 from crio_py.ctl.client import Client, describe_rpc_error
 from crio_py.ctl.endpoints import CtlError
 from crio_py.ctl.output import (
     Json,
+    load_message,
     message_to_json,
     status_data,
-    table,
     truncate_id,
     write_data,
+    write_listing,
 )
 
 _STATE_NAMES: dict[int, str] = {
@@ -109,21 +108,8 @@ def runtime_handler(sandbox: api_pb2.PodSandbox) -> str:
 
 
 def load_pod_config(path: str) -> api_pb2.PodSandboxConfig:
-    """A PodSandboxConfig from a JSON file; unknown fields are ignored, as crictl does."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CtlError(f"load podSandboxConfig: {exc.strerror}: {path!r}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CtlError(
-            f"load podSandboxConfig: {path!r} is not JSON (YAML is not supported): {exc}"
-        ) from None
-    config = api_pb2.PodSandboxConfig()
-    try:
-        json_format.ParseDict(data, config, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
-        raise CtlError(f"load podSandboxConfig: {path!r}: {exc}") from None
-    return config
+    """A PodSandboxConfig from a JSON file."""
+    return load_message(path, api_pb2.PodSandboxConfig(), "podSandboxConfig")
 
 
 def run_runp(client: Client, args: argparse.Namespace) -> int:
@@ -162,16 +148,28 @@ def _status(client: Client, pod_id: str, *, verbose: bool) -> api_pb2.PodSandbox
     return response
 
 
+def removal_targets(
+    args: argparse.Namespace, given: list[str], every: Callable[[], list[str]], noun: str
+) -> list[str]:
+    id_name = "POD-ID" if noun == "pods" else "container ID"
+    """The ids a remove verb works on: those given, or all of them (`every`) with --all.
+    Naming none is an error; --all finding none is not."""
+    ids = every() if args.all else list(given)
+    if not ids and not args.all:
+        raise CtlError(f"{args.verb}: give at least one {id_name}, or --all")
+    if not ids:
+        print(f"No {noun} to remove", file=sys.stderr)
+    return ids
+
+
 def run_rmp(client: Client, args: argparse.Namespace) -> int:
     """Remove the pods (every pod with --all); a ready pod needs --force, which stops it first."""
-    pod_ids = list(args.pods)
-    if args.all:
-        pod_ids = [pod.id for pod in list_pods(client, api_pb2.PodSandboxFilter())]
+    every = api_pb2.PodSandboxFilter()
+    pod_ids = removal_targets(
+        args, args.pods, lambda: [pod.id for pod in list_pods(client, every)], "pods"
+    )
     if not pod_ids:
-        if args.all:
-            print("No pods to remove", file=sys.stderr)
-            return 0
-        raise CtlError("rmp: give at least one POD-ID, or --all")
+        return 0
     failed = False
     for pod_id in pod_ids:
         if not _remove_one(client, pod_id, force=args.force):
@@ -255,20 +253,13 @@ def select_pods(
 def run_pods(client: Client, args: argparse.Namespace) -> int:
     """List pods: a table (default), ids only (-q), verbose, JSON or YAML."""
     pods = select_pods(list_pods(client, pod_filter(args)), args)
-    if args.output in ("json", "yaml"):
-        data = message_to_json(api_pb2.ListPodSandboxResponse(items=pods))
-        write_data(data, args.output)
-        return 0
-    if args.quiet:
-        for pod in pods:
-            print(pod.id)
-        return 0
-    if args.verbose:
-        for pod in pods:
-            _print_verbose(pod)
-        return 0
-    sys.stdout.write(table(_pod_rows(pods, no_trunc=args.no_trunc, now_ns=time.time_ns())))
-    return 0
+    return write_listing(
+        args,
+        message=api_pb2.ListPodSandboxResponse(items=pods),
+        items=pods,
+        verbose=_print_verbose,
+        rows=lambda: _pod_rows(pods, no_trunc=args.no_trunc, now_ns=time.time_ns()),
+    )
 
 
 def _pod_rows(pods: list[api_pb2.PodSandbox], *, no_trunc: bool, now_ns: int) -> list[list[str]]:
@@ -295,8 +286,8 @@ def _print_verbose(pod: api_pb2.PodSandbox) -> None:
         _print_metadata(pod.metadata, always_attempt=False)
     print(f"Status: {state_name(pod.state)}")
     print(f"Created: {go_time(pod.created_at)}")
-    _print_map("Labels", dict(pod.labels))
-    _print_map("Annotations", dict(pod.annotations))
+    print_map("Labels", dict(pod.labels))
+    print_map("Annotations", dict(pod.annotations))
     print(f"Runtime: {runtime_handler(pod)}")
     print()
 
@@ -314,7 +305,7 @@ def _print_metadata(metadata: api_pb2.PodSandboxMetadata, *, always_attempt: boo
         print(f"Attempt: {metadata.attempt}")
 
 
-def _print_map(title: str, values: dict[str, str]) -> None:
+def print_map(title: str, values: dict[str, str]) -> None:
     """A Go map that came over the wire is nil when empty, so crictl prints nothing then."""
     if values:
         print(f"{title}:")
@@ -362,8 +353,8 @@ def _print_status_table(response: api_pb2.PodSandboxStatusResponse, *, verbose: 
         print(f"IP Addresses: {status.network.ip}")
         for additional in status.network.additional_ips:
             print(f"Additional IP: {additional.ip}")
-    _print_map("Labels", dict(status.labels))
-    _print_map("Annotations", dict(status.annotations))
+    print_map("Labels", dict(status.labels))
+    print_map("Annotations", dict(status.annotations))
     if verbose:
         info = " ".join(f"{k}:{v}" for k, v in sorted(response.info.items()))
         print(f"Info: map[{info}]")
