@@ -89,20 +89,23 @@ def test_a_garbled_exit_file_still_means_exited(tmp_path: Path) -> None:
 def test_records_become_cri_messages() -> None:
     metadata = _metadata()
     status = ContainerStatus(pid=7, started_at=CREATED + 5)
-    item = query.container(metadata, status)
+    config = query.config_from_json(metadata.config)
+    item = query.container(metadata, status, config)
     assert item.state == api_pb2.CONTAINER_RUNNING
     assert item.metadata.name == "app" and item.metadata.attempt == 2
     assert item.image_ref == metadata.image_digest_ref and item.image_id == metadata.image_id
     assert dict(item.labels) == {"tier": "web"}
-    full = query.container_status(metadata, status.model_copy(update={"finished_at": 9}))
+    full = query.container_status(metadata, status.model_copy(update={"finished_at": 9}), config)
     assert full.state == api_pb2.CONTAINER_EXITED
     assert full.mounts[0].host_path == "/srv/data" and full.mounts[0].readonly
     assert full.log_path == "/var/log/pods/app.log"
-    assert query.container(_metadata(image_digest_ref=""), status).image_ref == metadata.image_id
+    no_digest = query.container(_metadata(image_digest_ref=""), status, config)
+    assert no_digest.image_ref == metadata.image_id
 
 
 def test_list_filters() -> None:
-    item = query.container(_metadata(), ContainerStatus())
+    metadata = _metadata()
+    item = query.container(metadata, ContainerStatus(), query.config_from_json(metadata.config))
     assert item.state == api_pb2.CONTAINER_CREATED
     assert query.matches(item, None)
     created = api_pb2.ContainerStateValue(state=api_pb2.CONTAINER_CREATED)

@@ -41,9 +41,10 @@ def _image_ref(metadata: ContainerMetadata) -> str:
     return metadata.image_digest_ref or metadata.image_id
 
 
-def container(metadata: ContainerMetadata, status: ContainerStatus) -> api_pb2.Container:
-    """One ListContainers item."""
-    config = config_from_json(metadata.config)
+def container(
+    metadata: ContainerMetadata, status: ContainerStatus, config: api_pb2.ContainerConfig
+) -> api_pb2.Container:
+    """One ListContainers item; `config` is `metadata.config` parsed."""
     return api_pb2.Container(
         id=metadata.id,
         pod_sandbox_id=metadata.sandbox_id,
@@ -59,10 +60,9 @@ def container(metadata: ContainerMetadata, status: ContainerStatus) -> api_pb2.C
 
 
 def container_status(
-    metadata: ContainerMetadata, status: ContainerStatus
+    metadata: ContainerMetadata, status: ContainerStatus, config: api_pb2.ContainerConfig
 ) -> api_pb2.ContainerStatus:
-    """ContainerStatus.status."""
-    config = config_from_json(metadata.config)
+    """ContainerStatus.status; `config` is `metadata.config` parsed."""
     return api_pb2.ContainerStatus(
         id=metadata.id,
         metadata=config.metadata,

@@ -99,6 +99,7 @@ class ContainerService:
         )
         self.names = NameRegistrar()
         self.index = TruncIndex()
+        self._configs: dict[str, api_pb2.ContainerConfig] = {}
         self.store: ObjectStore[ContainerMetadata, ContainerStatus] = ObjectStore(
             self.layout.records_dir, ContainerMetadata, ContainerStatus
         )
@@ -401,6 +402,7 @@ class ContainerService:
         await asyncio.to_thread(shutil.rmtree, bundle, ignore_errors=True)
         conmon.exit_file_path(self.layout.exits_dir, container_id).unlink(missing_ok=True)
         await asyncio.to_thread(self.store.delete, container_id)
+        self._configs.pop(container_id, None)
         self.index.delete(container_id)
         self.names.release_id(container_id)
         logger.info("Removed container %s", container_id)
@@ -438,7 +440,7 @@ class ContainerService:
         if not entry.lock.locked():
             self._refresh_locked(entry)
         response = api_pb2.ContainerStatusResponse(
-            status=query.container_status(entry.metadata, entry.status)
+            status=query.container_status(entry.metadata, entry.status, self._config(entry))
         )
         if request.verbose:
             response.info["info"] = json.dumps(self._verbose_info(entry))
@@ -472,7 +474,7 @@ class ContainerService:
             if sandbox is None:
                 return api_pb2.ListContainersResponse()
             container_filter.pod_sandbox_id = sandbox.metadata.id
-        items = [query.container(e.metadata, e.status) for e in entries]
+        items = [query.container(e.metadata, e.status, self._config(e)) for e in entries]
         items = [item for item in items if query.matches(item, container_filter)]
         items.sort(key=lambda item: item.created_at)
         return api_pb2.ListContainersResponse(containers=items)
@@ -556,8 +558,17 @@ class ContainerService:
     def _runtime(self, entry: ContainerEntry) -> OciRuntime:
         return self.runtimes.runtime(entry.metadata.runtime_handler)
 
+    def _config(self, entry: ContainerEntry) -> api_pb2.ContainerConfig:
+        """The container's CRI config, parsed once (the metadata never changes)."""
+        config = self._configs.get(entry.metadata.id)
+        if config is None:
+            config = self._configs[entry.metadata.id] = query.config_from_json(
+                entry.metadata.config
+            )
+        return config
+
     def _conmon(self, entry: ContainerEntry) -> conmon.ConmonOptions:
-        config = query.config_from_json(entry.metadata.config)
+        config = self._config(entry)
         return self.runtimes.conmon_options(
             entry.metadata, tty=config.tty, stdin=config.stdin, stdin_once=config.stdin_once
         )
