@@ -30,6 +30,7 @@ from typing import Protocol
 import grpc  # type: ignore[import-untyped,unused-ignore]
 import grpc.aio  # type: ignore[import-untyped,unused-ignore]
 
+from crio_py import log
 from crio_py.backends.cni import CniExecPlugin
 from crio_py.config.diagnostics import Diagnostic
 from crio_py.config.load import load_settings
@@ -48,9 +49,30 @@ GRACE_S = 5.0
 """How long RPCs in flight may run on after SIGTERM before they are cancelled."""
 SOCKET_MODE = 0o660
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+LIVE_SETTINGS = frozenset(
+    {
+        "log_level",
+        "log_format",
+        "registry",
+        "sandbox_image",
+        "image_pull_progress_timeout_s",
+        "container_defaults",
+        "security",
+        "stop_timeout_s",
+        "timeouts_s",
+    }
+)
+"""What SIGHUP applies at once: each is read afresh by the next pull, pod or container."""
 
 
-class ImageServiceLike(ImageHandlers, ImageSource, Protocol):
+class Reloadable(Protocol):
+    """A service that takes new settings on SIGHUP (only LIVE_SETTINGS ever change)."""
+
+    def reload_settings(self, settings: RuntimeSettings) -> None:
+        """Use `settings` from the next request on."""
+
+
+class ImageServiceLike(ImageHandlers, ImageSource, Reloadable, Protocol):
     """What the daemon needs of the image service: the RPC handlers, what containers need of
     images, the view of images in use it is given, and `close()`."""
 
@@ -102,6 +124,7 @@ class Daemon:
         self.started = asyncio.Event()
         self._signals_seen = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reloadable: list[Reloadable] = []
 
     @property
     def socket_path(self) -> Path:
@@ -139,6 +162,7 @@ class Daemon:
         self.image_service.images_in_use = containers.images_in_use
         self.runtime_servicer.attach_sandboxes(sandboxes)
         self.runtime_servicer.attach_containers(containers)
+        self._reloadable = [self.image_service, sandboxes, containers]
         self._spawn(containers.watch_exits())
         self.readiness.mark_ready()
         self.started.set()
@@ -223,12 +247,25 @@ class Daemon:
         for diagnostic in warnings:
             logger.warning("%s", format_diagnostic(diagnostic))
         changed = changed_settings(self.settings, settings)
-        if changed:
-            logger.warning(
-                "Reloaded configuration; changes to %s need a restart", ", ".join(changed)
-            )
-        else:
+        live = [name for name in changed if name in LIVE_SETTINGS]
+        later = [name for name in changed if name not in LIVE_SETTINGS]
+        if live:
+            self.apply_settings(settings, live)
+            logger.info("Reloaded configuration; applied changes to %s", ", ".join(live))
+        if later:
+            logger.warning("Reloaded configuration; changes to %s need a restart", ", ".join(later))
+        if not changed:
             logger.info("Reloaded configuration; nothing changed")
+
+    def apply_settings(self, settings: RuntimeSettings, names: list[str]) -> None:
+        """Take the values of `names` from `settings` and hand them to every service."""
+        self.settings = self.settings.model_copy(
+            update={name: getattr(settings, name) for name in names}
+        )
+        if "log_level" in names or "log_format" in names:
+            log.setup(self.settings.log_level, self.settings.log_format)
+        for service in self._reloadable:
+            service.reload_settings(self.settings)
 
 
 def changed_settings(old: RuntimeSettings, new: RuntimeSettings) -> list[str]:

@@ -161,6 +161,26 @@ async def test_reload_names_the_settings_that_need_a_restart(
     )
 
 
+async def test_reload_applies_what_it_can_at_once(
+    tmp_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_dir / "config.toml"
+    text = default_text("containerd", 3)
+    config.write_text(text)
+    instance = Daemon(load_settings(config)[0], config_path=config)
+    image_service = FakeImageService()
+    instance._reloadable = [image_service]
+    config.write_text(
+        text.replace('sandbox = "registry.k8s.io/pause:3.10"', 'sandbox = "local/pause:1"')
+    )
+    with caplog.at_level(logging.INFO, logger="crio_py.daemon"):
+        await instance.reload()
+    assert "Reloaded configuration; applied changes to sandbox_image" in caplog.text
+    assert "need a restart" not in caplog.text
+    assert instance.settings.sandbox_image == "local/pause:1"
+    assert image_service.reloaded.sandbox_image == "local/pause:1"
+
+
 async def test_reload_of_a_broken_file_keeps_running(
     tmp_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -98,6 +98,10 @@ class ImageService:
         service.collect_garbage()
         return service
 
+    def reload_settings(self, settings: RuntimeSettings) -> None:
+        """SIGHUP: the next request reads `settings`."""
+        self.settings = settings
+
     async def close(self) -> None:
         for task in self._in_flight.values():
             task.cancel()

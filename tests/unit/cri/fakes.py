@@ -91,6 +91,9 @@ class FakeImageService:
         """Like ImageService.open."""
         return cls(sample_images())
 
+    def reload_settings(self, settings: RuntimeSettings) -> None:
+        self.reloaded = settings
+
     async def _enter(self, method: str, request: object) -> None:
         self.calls.append((method, request))
         if self.block:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -103,6 +104,12 @@ class ContainerService:
         self.store: ObjectStore[ContainerMetadata, ContainerStatus] = ObjectStore(
             self.layout.records_dir, ContainerMetadata, ContainerStatus
         )
+
+    def reload_settings(self, settings: RuntimeSettings) -> None:
+        """SIGHUP: new containers get `settings` (handlers and paths never change live)."""
+        self.settings = settings
+        self.runtimes.settings = settings
+        self.bundles = dataclasses.replace(self.bundles, settings=settings)
 
     # Start-up and recovery
 

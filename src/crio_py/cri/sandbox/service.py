@@ -95,6 +95,10 @@ class SandboxService:
         await service.load()
         return service
 
+    def reload_settings(self, settings: RuntimeSettings) -> None:
+        """SIGHUP: the next request reads `settings`."""
+        self.settings = settings
+
     @property
     def store(self) -> ObjectStore[SandboxMetadata, SandboxStatus]:
         """The records; the directory is created by the first sandbox, not at start-up."""
