@@ -1,0 +1,194 @@
+"""What every container RPC shares: the settings, the sandbox and image services, the records
+with their lookups, and how an exit conmon recorded becomes a container's status.
+
+The RPC modules (`create`, `lifecycle`, `status`, `exec_sync`, `recover`) are functions of a
+`ContainerContext`; `service.ContainerService` builds one and hands each RPC to its module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Protocol
+
+from cri_api.v1 import api_pb2
+
+from crio_py.backends.conmon import ConmonOptions
+from crio_py.backends.oci import OciRuntime
+from crio_py.config.model import RuntimeSettings
+from crio_py.cri.container import exits, host, query
+from crio_py.cri.container.bundle import BundleWriter
+from crio_py.cri.container.layout import Layout, Runtimes
+from crio_py.cri.image import ContainerImage
+from crio_py.cri.sandbox import SandboxService
+from crio_py.errors import (
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from crio_py.ids import NameRegistrar, TruncIndex
+from crio_py.ocispec import HostFeatures
+from crio_py.store.objects import Entry, ObjectStore
+from crio_py.store.records import ContainerMetadata, ContainerState, ContainerStatus
+
+logger = logging.getLogger(__name__)
+
+ContainerEntry = Entry[ContainerMetadata, ContainerStatus]
+LIVE_STATES = (ContainerState.CREATED, ContainerState.RUNNING)
+EXIT_POLL_S = 0.02
+
+
+class ImageSource(Protocol):
+    """The part of the image service containers need (`cri/image.py`'s `ImageService`)."""
+
+    def container_image(self, name: str) -> ContainerImage: ...
+
+    async def ensure_image(self, name: str) -> ContainerImage: ...
+
+    async def mount_rootfs(self, container_id: str, image: ContainerImage) -> Path: ...
+
+    async def unmount_rootfs(self, container_id: str) -> None: ...
+
+
+class ContainerContext:
+    """The container records and everything the container RPCs use."""
+
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        sandboxes: SandboxService,
+        images: ImageSource,
+        host_features: HostFeatures | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sandboxes = sandboxes
+        self.images = images
+        self.layout = Layout(settings.state_dir, settings.root_dir)
+        self.runtimes = Runtimes(settings, self.layout)
+        self.host = host_features or host.probe_host()
+        self.bundles = BundleWriter(
+            settings, self.layout, self.runtimes, sandboxes, self.host, host.daemon_oom_score_adj()
+        )
+        self.names = NameRegistrar()
+        self.index = TruncIndex()
+        self.store: ObjectStore[ContainerMetadata, ContainerStatus] = ObjectStore(
+            self.layout.records_dir, ContainerMetadata, ContainerStatus
+        )
+        self._configs: dict[str, api_pb2.ContainerConfig] = {}
+
+    def reload_settings(self, settings: RuntimeSettings) -> None:
+        """SIGHUP: new containers get `settings` (handlers and paths never change live)."""
+        self.settings = settings
+        self.runtimes.settings = settings
+        self.bundles = dataclasses.replace(self.bundles, settings=settings)
+
+    # Lookups
+
+    def find(self, container_id: str) -> ContainerEntry | None:
+        """The CRI container a full or unique short id names (never an infra container)."""
+        if not container_id:
+            return None
+        try:
+            entry = self.store.find(self.index.get(container_id))
+        except (NotFoundError, InvalidArgumentError):
+            return None
+        return None if entry is None or entry.metadata.infra else entry
+
+    def get(self, container_id: str) -> ContainerEntry:
+        entry = self.find(container_id)
+        if entry is None:
+            raise NotFoundError(f"container {container_id!r} not found")
+        return entry
+
+    def running(self, container_id: str) -> ContainerEntry:
+        """The container, which must be running (FailedPreconditionError otherwise)."""
+        entry = self.get(container_id)
+        if not entry.lock.locked():
+            self.refresh_locked(entry)
+        state = entry.status.state(entry.metadata.created_at)
+        if state != ContainerState.RUNNING:
+            raise FailedPreconditionError(
+                f"container {entry.metadata.id} is {state.name.lower()}, not running"
+            )
+        return entry
+
+    def forget(self, container_id: str) -> None:
+        """Drop what is kept in memory of a removed container."""
+        self._configs.pop(container_id, None)
+        self.index.delete(container_id)
+        self.names.release_id(container_id)
+
+    def in_sandbox(self, sandbox_id: str) -> list[ContainerEntry]:
+        """The sandbox's containers, its infra container last."""
+        found = [e for _, e in self.store if e.metadata.sandbox_id == sandbox_id]
+        return sorted(found, key=lambda e: e.metadata.infra)
+
+    def runtime(self, entry: ContainerEntry) -> OciRuntime:
+        return self.runtimes.runtime(entry.metadata.runtime_handler)
+
+    def config(self, entry: ContainerEntry) -> api_pb2.ContainerConfig:
+        """The container's CRI config, parsed once (the metadata never changes)."""
+        config = self._configs.get(entry.metadata.id)
+        if config is None:
+            config = query.config_from_json(entry.metadata.config)
+            self._configs[entry.metadata.id] = config
+        return config
+
+    def conmon(self, entry: ContainerEntry) -> ConmonOptions:
+        config = self.config(entry)
+        return self.runtimes.conmon_options(
+            entry.metadata, tty=config.tty, stdin=config.stdin, stdin_once=config.stdin_once
+        )
+
+    # Exits
+
+    def collect_exits(self) -> None:
+        """Record every exit conmon wrote for a container that is not busy."""
+        for container_id in exits.exited_ids(self.layout.exits_dir):
+            entry = self.store.find(container_id)
+            if entry is None or entry.lock.locked():
+                continue
+            if entry.status.state(entry.metadata.created_at) in LIVE_STATES:
+                self.refresh_locked(entry)
+
+    def refresh_locked(self, entry: ContainerEntry) -> bool:
+        """Record the exit conmon wrote, if any; True when the container has exited."""
+        if entry.status.state(entry.metadata.created_at) not in LIVE_STATES:
+            return entry.status.finished_at != 0
+        container_id = entry.metadata.id
+        oom_dirs = (self.layout.bundle(container_id), self.layout.persist_dir(container_id))
+        exited = exits.exited_status(entry.status, self.layout.exits_dir, container_id, oom_dirs)
+        if exited is None:
+            return False
+        self.store.update_locked(container_id, lambda _: exited)
+        if entry.metadata.infra:
+            self.sandboxes.infra_exited(entry.metadata.sandbox_id)
+        logger.info(
+            "Container %s exited with %d (%s)", container_id, exited.exit_code, exited.reason
+        )
+        return True
+
+    def finish_locked(self, entry: ContainerEntry, code: int, message: str) -> None:
+        """Record an exit nobody saw."""
+        self.store.update_locked(
+            entry.metadata.id, lambda s: exits.finished(s, code, message=message)
+        )
+
+    async def wait_exit_locked(
+        self, entry: ContainerEntry, timeout_s: float, *, required: bool = True
+    ) -> bool:
+        """Wait for the exit; False (or DeadlineExceededError when `required`) on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while not self.refresh_locked(entry):
+            if time.monotonic() >= deadline:
+                if required:
+                    raise DeadlineExceededError(
+                        f"container {entry.metadata.id} did not exit within {timeout_s:.0f} s"
+                    )
+                return False
+            await asyncio.sleep(EXIT_POLL_S)
+        return True

@@ -1,0 +1,184 @@
+"""CreateContainer, and the infra container RunPodSandbox asks for: reserve the name, mount
+the rootfs, write the bundle and the records, and let conmon run `<runtime> create`. Each step
+pushes its undo; `pop_all()` keeps them only when every step succeeded."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from cri_api.v1 import api_pb2
+
+from crio_py.backends import conmon
+from crio_py.cri.container import host, lifecycle, query
+from crio_py.cri.container.context import ContainerContext, ContainerEntry
+from crio_py.cri.image import ContainerImage
+from crio_py.cri.sandbox.query import config_from_json as sandbox_config_from_json
+from crio_py.cri.sandbox.service import SandboxEntry
+from crio_py.cri.undo import best_effort
+from crio_py.errors import FailedPreconditionError, InvalidArgumentError
+from crio_py.ids import new_id
+from crio_py.ocispec import stop_signal
+from crio_py.store.records import ContainerMetadata, ContainerStatus
+
+logger = logging.getLogger(__name__)
+
+
+async def create_container(
+    ctx: ContainerContext, request: api_pb2.CreateContainerRequest
+) -> api_pb2.CreateContainerResponse:
+    """A CRI container in a ready sandbox, from a pulled image."""
+    config = request.config
+    _validate(config)
+    sandbox = ctx.sandboxes.get(request.pod_sandbox_id)
+    if not sandbox.status.ready:
+        raise FailedPreconditionError(f"sandbox {sandbox.metadata.id} is not ready")
+    sandbox_config = sandbox_config_from_json(sandbox.metadata.config)
+    image = ctx.images.container_image(config.image.image)
+    await asyncio.to_thread(host.ensure_mount_sources, config.mounts)
+    container_id = new_id()
+    pid_namespace = _pid_namespace(ctx, sandbox, config)
+    metadata = ContainerMetadata(
+        id=container_id,
+        name=_container_name(config.metadata, sandbox_config.metadata),
+        sandbox_id=sandbox.metadata.id,
+        config=query.config_to_json(config),
+        image_ref=config.image.image,
+        image_id=image.record.id,
+        image_digest_ref=next(iter(image.record.repo_digests), ""),
+        runtime_handler=sandbox.metadata.runtime_handler,
+        log_path=str(_log_path(ctx, container_id, sandbox_config, config)),
+        stop_signal=stop_signal(image.config, config),
+        created_at=time.time_ns(),
+    )
+
+    def write(rootfs: Path) -> None:
+        ctx.bundles.container(container_id, config, sandbox, image, rootfs, pid_namespace)
+
+    await _create(ctx, metadata, image, write)
+    return api_pb2.CreateContainerResponse(container_id=container_id)
+
+
+async def run_infra(ctx: ContainerContext, sandbox: SandboxEntry) -> None:
+    """Create and start the sandbox's infra (pause) container; its id is the sandbox's."""
+    image = await ctx.images.ensure_image(ctx.settings.sandbox_image)
+    container_id = sandbox.metadata.infra_container_id
+    metadata = ContainerMetadata(
+        id=container_id,
+        name=f"{sandbox.metadata.name}_infra",
+        sandbox_id=sandbox.metadata.id,
+        config={},
+        image_ref=ctx.settings.sandbox_image,
+        image_id=image.record.id,
+        runtime_handler=sandbox.metadata.runtime_handler,
+        log_path=str(ctx.layout.default_log_path(container_id)),
+        stop_signal=stop_signal(image.config, api_pb2.ContainerConfig()),
+        infra=True,
+        created_at=time.time_ns(),
+    )
+
+    def write(rootfs: Path) -> None:
+        ctx.bundles.infra(container_id, sandbox, image, rootfs)
+
+    entry = await _create(ctx, metadata, image, write)
+    async with entry.lock:
+        await lifecycle.start_locked(ctx, entry)
+
+
+async def _create(
+    ctx: ContainerContext,
+    metadata: ContainerMetadata,
+    image: ContainerImage,
+    write_bundle: Callable[[Path], None],
+) -> ContainerEntry:
+    """The steps every container takes, each undone if a later one fails."""
+    container_id, name = metadata.id, metadata.name
+    async with contextlib.AsyncExitStack() as undo:
+        ctx.names.reserve(name, container_id)
+        undo.callback(ctx.names.release, name)
+        rootfs = await ctx.images.mount_rootfs(container_id, image)
+        undo.push_async_callback(
+            _best_effort, "unmount the rootfs", lambda: ctx.images.unmount_rootfs(container_id)
+        )
+        undo.callback(shutil.rmtree, ctx.layout.bundle(container_id), ignore_errors=True)
+        await asyncio.to_thread(write_bundle, rootfs)
+        entry = ctx.store.create(container_id, metadata, ContainerStatus())
+        undo.callback(ctx.store.delete, container_id)
+        undo.push_async_callback(
+            _best_effort,
+            "delete the runtime's container",
+            lambda: ctx.runtime(entry).delete(container_id, force=True),
+        )
+        pid = await conmon.create_container(ctx.conmon(entry))
+        ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"pid": pid}))
+        ctx.index.add(container_id)
+        undo.pop_all()
+    logger.info("Created container %s (%s) with pid %d", container_id, name, pid)
+    return entry
+
+
+def _pid_namespace(
+    ctx: ContainerContext, sandbox: SandboxEntry, config: api_pb2.ContainerConfig
+) -> str:
+    """The PID namespace to join: the infra container's (POD) or a target's (TARGET)."""
+    options = config.linux.security_context.namespace_options
+    if options.pid == api_pb2.POD:
+        target_id = sandbox.metadata.infra_container_id
+        if not target_id:
+            raise FailedPreconditionError(
+                f"sandbox {sandbox.metadata.id} has no infra container to share its PID "
+                "namespace; ask for it at RunPodSandbox"
+            )
+    elif options.pid == api_pb2.TARGET:
+        target_id = options.target_id
+    else:
+        return ""
+    target = ctx.store.find(ctx.index.get(target_id))
+    if (
+        target is None
+        or target.status.pid <= 0
+        or target.metadata.sandbox_id != sandbox.metadata.id
+    ):
+        raise FailedPreconditionError(
+            f"container {target_id!r} is not running in sandbox {sandbox.metadata.id}"
+        )
+    return f"/proc/{target.status.pid}/ns/pid"
+
+
+def _log_path(
+    ctx: ContainerContext,
+    container_id: str,
+    sandbox_config: api_pb2.PodSandboxConfig,
+    config: api_pb2.ContainerConfig,
+) -> Path:
+    """log_directory/log_path as the kubelet asks, else a file in the bundle."""
+    if not sandbox_config.log_directory or not config.log_path:
+        return ctx.layout.default_log_path(container_id)
+    path = Path(sandbox_config.log_directory) / config.log_path
+    if not path.is_absolute() or ".." in path.parts:
+        raise InvalidArgumentError(f"log path {str(path)!r} must be absolute, without '..'")
+    return path
+
+
+def _validate(config: api_pb2.ContainerConfig) -> None:
+    if not config.metadata.name:
+        raise InvalidArgumentError("container metadata lacks a name")
+    if not config.image.image:
+        raise InvalidArgumentError("container config names no image")
+
+
+def _container_name(
+    container: api_pb2.ContainerMetadata, sandbox: api_pb2.PodSandboxMetadata
+) -> str:
+    """containerd's makeContainerName: name_pod_namespace_uid_attempt."""
+    parts = (container.name, sandbox.name, sandbox.namespace, sandbox.uid, str(container.attempt))
+    return "_".join(parts)
+
+
+def _best_effort(what: str, undo: Callable[[], Awaitable[None]]) -> Awaitable[None]:
+    return best_effort("CreateContainer", what, undo)

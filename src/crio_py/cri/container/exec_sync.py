@@ -1,0 +1,73 @@
+"""ExecSync, ReopenContainerLog and UpdateContainerResources: requests to a running
+container, through conmon's exec mode, conmon's ctl fifo and `<runtime> update`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+from cri_api.v1 import api_pb2
+
+from crio_py.backends import conmon_exec
+from crio_py.cri.container.context import ContainerContext
+from crio_py.errors import DeadlineExceededError, FailedPreconditionError
+from crio_py.fsutil import atomic_write_text
+from crio_py.ocispec.resources import resources_section
+
+REOPEN_WAIT_S = 5.0
+REOPEN_LOG = b"2 0 0\n"
+"""conmon's ctl fifo message 2: reopen the log file."""
+
+
+async def exec_sync(
+    ctx: ContainerContext, request: api_pb2.ExecSyncRequest
+) -> api_pb2.ExecSyncResponse:
+    """The command's exit code and output; -1 and "command timed out" after `timeout`."""
+    entry = ctx.running(request.container_id)
+    result = await conmon_exec.exec_sync(
+        ctx.conmon(entry),
+        list(request.cmd),
+        timeout_s=request.timeout,
+        scratch_dir=ctx.layout.state_dir,
+    )
+    return api_pb2.ExecSyncResponse(
+        stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code
+    )
+
+
+async def reopen_container_log(
+    ctx: ContainerContext, request: api_pb2.ReopenContainerLogRequest
+) -> api_pb2.ReopenContainerLogResponse:
+    """Ask conmon to reopen the log file (after the kubelet rotated it) and wait for it."""
+    entry = ctx.running(request.container_id)
+    ctl = ctx.layout.bundle(entry.metadata.id) / "ctl"
+    try:
+        descriptor = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise FailedPreconditionError(f"conmon of {entry.metadata.id} is gone: {exc}") from exc
+    try:
+        os.write(descriptor, REOPEN_LOG)
+    finally:
+        os.close(descriptor)
+    log_path = Path(entry.metadata.log_path)
+    deadline = time.monotonic() + REOPEN_WAIT_S
+    while not log_path.exists():
+        if time.monotonic() >= deadline:
+            raise DeadlineExceededError(f"conmon did not reopen {log_path}")
+        await asyncio.sleep(0.02)
+    return api_pb2.ReopenContainerLogResponse()
+
+
+async def update_container_resources(
+    ctx: ContainerContext, request: api_pb2.UpdateContainerResourcesRequest
+) -> api_pb2.UpdateContainerResourcesResponse:
+    """The new limits through `<runtime> update`."""
+    entry = ctx.running(request.container_id)
+    resources = resources_section(request.linux, host=ctx.host)
+    path = ctx.layout.bundle(entry.metadata.id) / "resources.json"
+    await asyncio.to_thread(atomic_write_text, path, json.dumps(resources))
+    await ctx.runtime(entry).update(entry.metadata.id, path)
+    return api_pb2.UpdateContainerResourcesResponse()

@@ -1,0 +1,134 @@
+"""StartContainer, StopContainer and RemoveContainer, and what StopPodSandbox and
+RemovePodSandbox do to a pod's containers. Each works under the container's lock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import signal
+import time
+
+from cri_api.v1 import api_pb2
+
+from crio_py.backends import conmon
+from crio_py.cri.container.context import LIVE_STATES, ContainerContext, ContainerEntry
+from crio_py.errors import CrioPyError, FailedPreconditionError
+from crio_py.store.records import ContainerState, ContainerStatus
+
+logger = logging.getLogger(__name__)
+
+KILL_WAIT_S = 30.0
+"""How long a SIGKILLed container may take to be reported gone before StopContainer fails."""
+START_ERROR_EXIT_CODE = 128
+"""containerd's exit code for a container whose start failed (reason "StartError")."""
+
+
+async def start_container(
+    ctx: ContainerContext, request: api_pb2.StartContainerRequest
+) -> api_pb2.StartContainerResponse:
+    entry = ctx.get(request.container_id)
+    async with entry.lock:
+        await start_locked(ctx, entry)
+    return api_pb2.StartContainerResponse()
+
+
+async def start_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
+    """`<runtime> start`; a container whose start fails is EXITED with StartError."""
+    state = entry.status.state(entry.metadata.created_at)
+    if state != ContainerState.CREATED:
+        raise FailedPreconditionError(
+            f"container {entry.metadata.id} is {state.name.lower()}, not created"
+        )
+    try:
+        await ctx.runtime(entry).start(entry.metadata.id)
+    except CrioPyError as exc:
+        message = str(exc)
+        ctx.store.update_locked(entry.metadata.id, lambda s: _start_failed(s, message))
+        raise
+    ctx.store.update_locked(
+        entry.metadata.id, lambda s: s.model_copy(update={"started_at": time.time_ns()})
+    )
+    ctx.refresh_locked(entry)  # a command that exits at once
+    logger.info("Started container %s", entry.metadata.id)
+
+
+async def stop_container(
+    ctx: ContainerContext, request: api_pb2.StopContainerRequest
+) -> api_pb2.StopContainerResponse:
+    entry = ctx.get(request.container_id)
+    async with entry.lock:
+        await stop_locked(ctx, entry, request.timeout)
+    return api_pb2.StopContainerResponse()
+
+
+async def stop_locked(ctx: ContainerContext, entry: ContainerEntry, timeout_s: float) -> None:
+    """The stop signal, then SIGKILL once `timeout_s` has passed; done when conmon has
+    recorded the exit. A stopped container is fine."""
+    if ctx.refresh_locked(entry):
+        return
+    state = entry.status.state(entry.metadata.created_at)
+    runtime, container_id = ctx.runtime(entry), entry.metadata.id
+    if state == ContainerState.RUNNING and timeout_s > 0:
+        await runtime.kill(container_id, entry.metadata.stop_signal)
+        if await ctx.wait_exit_locked(entry, timeout_s, required=False):
+            logger.info("Stopped container %s", container_id)
+            return
+    await runtime.kill(container_id, signal.SIGKILL)
+    await ctx.wait_exit_locked(entry, KILL_WAIT_S)
+    logger.info("Killed container %s", container_id)
+
+
+async def remove_container(
+    ctx: ContainerContext, request: api_pb2.RemoveContainerRequest
+) -> api_pb2.RemoveContainerResponse:
+    """Kill if running, then delete everything. CRI: idempotent, OK for an unknown id."""
+    entry = ctx.find(request.container_id)
+    if entry is not None:
+        async with entry.lock:
+            await remove_locked(ctx, entry)
+    return api_pb2.RemoveContainerResponse()
+
+
+async def remove_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
+    """The runtime's state, the rootfs, the bundle, the exit file, then the records."""
+    container_id = entry.metadata.id
+    if ctx.store.find(container_id) is None:
+        return  # removed while we waited for the lock
+    if entry.status.state(entry.metadata.created_at) in LIVE_STATES:
+        await stop_locked(ctx, entry, 0)
+    ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"removing": True}))
+    await ctx.runtime(entry).delete(container_id, force=True)
+    await ctx.images.unmount_rootfs(container_id)
+    await asyncio.to_thread(shutil.rmtree, ctx.layout.bundle(container_id), ignore_errors=True)
+    conmon.exit_file_path(ctx.layout.exits_dir, container_id).unlink(missing_ok=True)
+    await asyncio.to_thread(ctx.store.delete, container_id)
+    ctx.forget(container_id)
+    logger.info("Removed container %s", container_id)
+
+
+async def stop_all(ctx: ContainerContext, sandbox_id: str) -> None:
+    """Kill every container of the sandbox (StopPodSandbox)."""
+    for entry in ctx.in_sandbox(sandbox_id):
+        async with entry.lock:
+            if ctx.store.find(entry.metadata.id) is not None:
+                await stop_locked(ctx, entry, 0)
+
+
+async def remove_all(ctx: ContainerContext, sandbox_id: str) -> None:
+    """Remove every container of the sandbox (RemovePodSandbox)."""
+    for entry in ctx.in_sandbox(sandbox_id):
+        async with entry.lock:
+            await remove_locked(ctx, entry)
+
+
+def _start_failed(status: ContainerStatus, message: str) -> ContainerStatus:
+    return status.model_copy(
+        update={
+            "finished_at": time.time_ns(),
+            "exit_code": START_ERROR_EXIT_CODE,
+            "reason": "StartError",
+            "message": message,
+            "pid": 0,
+        }
+    )

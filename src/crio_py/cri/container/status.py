@@ -1,0 +1,62 @@
+"""ContainerStatus and ListContainers: records as CRI messages, exits recorded first."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from cri_api.v1 import api_pb2
+
+from crio_py.cri.container import query
+from crio_py.cri.container.context import ContainerContext, ContainerEntry
+
+
+async def container_status(
+    ctx: ContainerContext, request: api_pb2.ContainerStatusRequest
+) -> api_pb2.ContainerStatusResponse:
+    """The status; `verbose` adds the pid, bundle, handler and runtime spec."""
+    entry = ctx.get(request.container_id)
+    if not entry.lock.locked():
+        ctx.refresh_locked(entry)
+    response = api_pb2.ContainerStatusResponse(
+        status=query.container_status(entry.metadata, entry.status, ctx.config(entry))
+    )
+    if request.verbose:
+        response.info["info"] = json.dumps(_verbose_info(ctx, entry))
+    return response
+
+
+def _verbose_info(ctx: ContainerContext, entry: ContainerEntry) -> dict[str, object]:
+    bundle = ctx.layout.bundle(entry.metadata.id)
+    spec: object = {}
+    with contextlib.suppress(OSError, ValueError):
+        spec = json.loads((bundle / "config.json").read_text(encoding="utf-8"))
+    return {
+        "sandboxID": entry.metadata.sandbox_id,
+        "pid": entry.status.pid,
+        "runtimeHandler": entry.metadata.runtime_handler,
+        "bundle": str(bundle),
+        "removing": entry.status.removing,
+        "runtimeSpec": spec,
+    }
+
+
+async def list_containers(
+    ctx: ContainerContext, request: api_pb2.ListContainersRequest
+) -> api_pb2.ListContainersResponse:
+    """Every CRI container passing the filter; ids and sandbox ids may be prefixes."""
+    container_filter = request.filter if request.HasField("filter") else None
+    ctx.collect_exits()
+    entries = [entry for _, entry in ctx.store if not entry.metadata.infra]
+    if container_filter is not None and container_filter.id:
+        found = ctx.find(container_filter.id)
+        entries = [found] if found is not None else []
+    if container_filter is not None and container_filter.pod_sandbox_id:
+        sandbox = ctx.sandboxes.find(container_filter.pod_sandbox_id)
+        if sandbox is None:
+            return api_pb2.ListContainersResponse()
+        container_filter.pod_sandbox_id = sandbox.metadata.id
+    items = [query.container(e.metadata, e.status, ctx.config(e)) for e in entries]
+    items = [item for item in items if query.matches(item, container_filter)]
+    items.sort(key=lambda item: item.created_at)
+    return api_pb2.ListContainersResponse(containers=items)
