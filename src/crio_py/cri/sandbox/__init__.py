@@ -1,9 +1,11 @@
 """The pod sandbox RPCs: RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus and
-ListPodSandbox, for sandboxes realised as pinned namespaces without an infra container (CRI-O's
-`drop_infra_ctr = true`).
+ListPodSandbox and UpdateRuntimeConfig. A sandbox is a set of namespaces pinned on bind mounts,
+with an infra container (run by the container service) only when the pod shares its PID
+namespace or the configuration asks for one (CRI-O's `drop_infra_ctr = false`).
 
 - `seams.py`: the network plugin and namespace functions the service is given (fakes in tests);
 - `files.py`: the hosts, resolv.conf and hostname files containers bind-mount later;
+- `network.py`: CNI ADD and DEL with port mappings and the pod CIDR;
 - `query.py`: records → CRI messages, and ListPodSandbox filters (pure);
 - `service.py`: `SandboxService`, the five RPCs and the load at daemon start.
 """

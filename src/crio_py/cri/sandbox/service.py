@@ -1,6 +1,6 @@
-"""`SandboxService`: the five pod sandbox RPCs for sandboxes without an infra container
-(CRI-O's `drop_infra_ctr = true`): a sandbox is a set of pinned namespaces, a CNI attachment,
-three files and its records.
+"""`SandboxService`: the pod sandbox RPCs. A sandbox is a set of pinned namespaces, a sized
+/dev/shm, a CNI attachment, three files, its records and, when the pod shares its PID
+namespace or the configuration asks for one, an infra container (`PodMembers.run_infra`).
 
 RunPodSandbox is multi-step: every step pushes its undo onto an `AsyncExitStack`, and
 `pop_all()` keeps them only when every step succeeded. An undo that fails is logged and the
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import shutil
@@ -28,15 +27,14 @@ from typing import Protocol
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.cni import CniExecPlugin
-from crio_py.backends.cni_types import CniSandbox, IpRange, NetworkConfig, PortMapping
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
 from crio_py.cri.sandbox import files, query
+from crio_py.cri.sandbox.network import PodNetwork
 from crio_py.cri.sandbox.seams import NamespaceOps, NetworkPlugin
 from crio_py.cri.undo import best_effort
 from crio_py.errors import (
     InvalidArgumentError,
     NotFoundError,
-    UnavailableError,
     UnimplementedError,
 )
 from crio_py.ids import NameRegistrar, TruncIndex, new_id
@@ -60,7 +58,6 @@ class PodMembers(Protocol):
 
     async def run_infra(self, sandbox: Entry[SandboxMetadata, SandboxStatus]) -> None:
         """Create and start the sandbox's infra container."""
-_PROTOCOLS = {api_pb2.TCP: "tcp", api_pb2.UDP: "udp", api_pb2.SCTP: "sctp"}
 
 
 class SandboxService:
@@ -74,6 +71,7 @@ class SandboxService:
     ) -> None:
         self.settings = settings
         self.network = network
+        self.pod_network = PodNetwork(network)
         self.namespaces = namespaces or NamespaceOps()
         self.records_dir = settings.root_dir / "sandboxes"
         self.pin_dir = settings.state_dir / "ns"
@@ -81,7 +79,6 @@ class SandboxService:
         self.names = NameRegistrar()
         self.index = TruncIndex()
         self.members: PodMembers | None = None
-        self.pod_cidrs: tuple[str, ...] = ()  # from UpdateRuntimeConfig, for CNI's ipRanges
         self._store: ObjectStore[SandboxMetadata, SandboxStatus] | None = None
 
     @classmethod
@@ -241,37 +238,16 @@ class SandboxService:
         config: api_pb2.PodSandboxConfig,
         paths: dict[str, Path],
     ) -> tuple[str, ...]:
-        network = await asyncio.to_thread(self.network.load)
-        if network is None:
-            raise UnavailableError("no CNI network is configured; cannot attach the sandbox")
-        sandbox = _cni_sandbox(sandbox_id, config, str(paths["net"]), self.pod_cidrs)
-        result = await self.network.add(network, sandbox)
-        undo.push_async_callback(
-            _best_effort,
-            f"detach sandbox {sandbox_id} from CNI network {network.name}",
-            lambda: self._detach(network, sandbox),
-        )
-        return result.pod_ips(sandbox.ifname)
+        ips, detach = await self.pod_network.attach(sandbox_id, config, str(paths["net"]))
+        undo.push_async_callback(_best_effort, f"detach sandbox {sandbox_id} from CNI", detach)
+        return ips
 
     async def update_runtime_config(
         self, request: api_pb2.UpdateRuntimeConfigRequest
     ) -> api_pb2.UpdateRuntimeConfigResponse:
-        """Keep the node's pod CIDRs (comma-separated, one per IP family): new sandboxes hand
-        them to CNI plugins that take the `ipRanges` capability (host-local IPAM)."""
-        text = request.runtime_config.network_config.pod_cidr
-        cidrs = tuple(part.strip() for part in text.split(",") if part.strip())
-        for cidr in cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=False)
-            except ValueError as exc:
-                raise InvalidArgumentError(f"pod CIDR {cidr!r} is not a network: {exc}") from exc
-        if cidrs != self.pod_cidrs:
-            logger.info("Pod CIDRs are now %s", ", ".join(cidrs) or "unset")
-        self.pod_cidrs = cidrs
+        """The node's pod CIDR, for the sandboxes to come."""
+        self.pod_network.set_pod_cidr(request.runtime_config.network_config.pod_cidr)
         return api_pb2.UpdateRuntimeConfigResponse()
-
-    async def _detach(self, network: NetworkConfig | None, sandbox: CniSandbox) -> None:
-        await self.network.delete(network, sandbox)
 
     # StopPodSandbox / RemovePodSandbox
 
@@ -293,8 +269,7 @@ class SandboxService:
         paths = {kind: Path(p) for kind, p in metadata.namespaces.items()}
         net = paths.get("net")
         netns_path = str(net) if net is not None and self.namespaces.is_pinned(net) else ""
-        # Every attachment the CNI cache remembers is detached, with its cached config.
-        await self._detach(None, _cni_sandbox(metadata.id, _config(entry), netns_path))
+        await self.pod_network.detach_all(metadata.id, _config(entry), netns_path)
         if paths:
             await self.namespaces.remove(paths)
         await self.namespaces.unmount_shm(self.shm_dir / metadata.id)
@@ -341,13 +316,12 @@ class SandboxService:
             status=query.pod_sandbox_status(entry.metadata, entry.status)
         )
         if request.verbose:
-            attachments = self.network.cached_attachments(entry.metadata.id)
             info = {
                 "id": entry.metadata.id,
                 "name": entry.metadata.name,
                 "runtimeHandler": entry.metadata.runtime_handler,
                 "namespaces": dict(entry.metadata.namespaces),
-                "cniResult": {a.network.name: dict(a.result) for a in attachments},
+                "cniResult": self.pod_network.cached_results(entry.metadata.id),
                 "config": entry.metadata.config,
             }
             response.info["info"] = json.dumps(info)
@@ -422,30 +396,6 @@ def _config(entry: SandboxEntry) -> api_pb2.PodSandboxConfig:
 
 def _stopped(status: SandboxStatus) -> SandboxStatus:
     return status.model_copy(update={"ready": False, "stopped_at": time.time_ns()})
-
-
-def _cni_sandbox(
-    sandbox_id: str, config: api_pb2.PodSandboxConfig, netns: str, pod_cidrs: tuple[str, ...] = ()
-) -> CniSandbox:
-    meta = config.metadata
-    mappings = tuple(
-        PortMapping(
-            host_port=p.host_port,
-            container_port=p.container_port,
-            protocol=_PROTOCOLS.get(p.protocol, "tcp"),
-            host_ip=p.host_ip,
-        )
-        for p in config.port_mappings
-    )
-    return CniSandbox(
-        container_id=sandbox_id,
-        netns_path=netns,
-        pod_namespace=meta.namespace,
-        pod_name=meta.name,
-        pod_uid=meta.uid,
-        port_mappings=mappings,
-        ip_ranges=tuple((IpRange(subnet=cidr),) for cidr in pod_cidrs),
-    )
 
 
 def _best_effort(what: str, undo: Callable[[], Awaitable[None]]) -> Awaitable[None]:

@@ -1,0 +1,91 @@
+"""A sandbox's CNI attachment: the plugin calls RunPodSandbox and StopPodSandbox make, with the
+pod's port mappings and the node's pod CIDRs (UpdateRuntimeConfig) as capability arguments."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+
+from cri_api.v1 import api_pb2
+
+from crio_py.backends.cni_types import CniSandbox, IpRange, PortMapping
+from crio_py.cri.sandbox.seams import NetworkPlugin
+from crio_py.errors import InvalidArgumentError, UnavailableError
+
+logger = logging.getLogger(__name__)
+
+_PROTOCOLS = {api_pb2.TCP: "tcp", api_pb2.UDP: "udp", api_pb2.SCTP: "sctp"}
+Detach = Callable[[], Awaitable[None]]
+
+
+class PodNetwork:
+    """CNI ADD and DEL for sandboxes, over one network plugin."""
+
+    def __init__(self, plugin: NetworkPlugin) -> None:
+        self.plugin = plugin
+        self.pod_cidrs: tuple[str, ...] = ()
+
+    def set_pod_cidr(self, text: str) -> None:
+        """The node's pod CIDRs (comma-separated, one per IP family), for new sandboxes: CNI
+        plugins that take the `ipRanges` capability (host-local IPAM) allocate from them."""
+        cidrs = tuple(part.strip() for part in text.split(",") if part.strip())
+        for cidr in cidrs:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise InvalidArgumentError(f"pod CIDR {cidr!r} is not a network: {exc}") from exc
+        if cidrs != self.pod_cidrs:
+            logger.info("Pod CIDRs are now %s", ", ".join(cidrs) or "unset")
+        self.pod_cidrs = cidrs
+
+    async def attach(
+        self, sandbox_id: str, config: api_pb2.PodSandboxConfig, netns: str
+    ) -> tuple[tuple[str, ...], Detach]:
+        """ADD over the configured network: the pod's IPs, and how to undo the attachment."""
+        network = await asyncio.to_thread(self.plugin.load)
+        if network is None:
+            raise UnavailableError("no CNI network is configured; cannot attach the sandbox")
+        sandbox = cni_sandbox(sandbox_id, config, netns, self.pod_cidrs)
+        result = await self.plugin.add(network, sandbox)
+
+        async def detach() -> None:
+            await self.plugin.delete(network, sandbox)
+
+        return result.pod_ips(sandbox.ifname), detach
+
+    async def detach_all(
+        self, sandbox_id: str, config: api_pb2.PodSandboxConfig, netns: str
+    ) -> None:
+        """DEL of every attachment the CNI cache remembers, with its cached configuration."""
+        await self.plugin.delete(None, cni_sandbox(sandbox_id, config, netns))
+
+    def cached_results(self, sandbox_id: str) -> dict[str, object]:
+        """The CNI results of the sandbox's attachments, by network name."""
+        return {a.network.name: dict(a.result) for a in self.plugin.cached_attachments(sandbox_id)}
+
+
+def cni_sandbox(
+    sandbox_id: str, config: api_pb2.PodSandboxConfig, netns: str, pod_cidrs: tuple[str, ...] = ()
+) -> CniSandbox:
+    """What the CNI plugins are told about a sandbox."""
+    meta = config.metadata
+    mappings = tuple(
+        PortMapping(
+            host_port=p.host_port,
+            container_port=p.container_port,
+            protocol=_PROTOCOLS.get(p.protocol, "tcp"),
+            host_ip=p.host_ip,
+        )
+        for p in config.port_mappings
+    )
+    return CniSandbox(
+        container_id=sandbox_id,
+        netns_path=netns,
+        pod_namespace=meta.namespace,
+        pod_name=meta.name,
+        pod_uid=meta.uid,
+        port_mappings=mappings,
+        ip_ranges=tuple((IpRange(subnet=cidr),) for cidr in pod_cidrs),
+    )
