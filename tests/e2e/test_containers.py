@@ -504,3 +504,100 @@ def test_demo(tmp_path: Path) -> None:
     assert commands[:6] == ["version", "pull", "images", "runp", "pods", "create"]
     assert processes_naming("crio-py-demo-") == []
     assert not [m for m in mount_points() if "crio-py-demo-" in m]
+
+
+def _status_field(text: str, field: str) -> str:
+    return next(
+        line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith(f"{field}:")
+    )
+
+
+def _cgroup(controller: str, container_id: str, name: str) -> str:
+    return (
+        (Path("/sys/fs/cgroup") / controller / "k8s.io" / container_id / name).read_text().strip()
+    )
+
+
+def test_security_resources_devices_and_pod_files(cluster: Node) -> None:
+    pod_id, pod = cluster.run_pod(
+        "secure",
+        dns_config=api_pb2.DNSConfig(servers=["10.0.0.10"], searches=["svc.local"]),
+    )
+    cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    pod.linux.sysctls["kernel.shm_rmid_forced"] = "1"
+    pod_id = cluster.runtime.RunPodSandbox(api_pb2.RunPodSandboxRequest(config=pod)).pod_sandbox_id
+    config = container_config(
+        "locked",
+        cluster.busybox,
+        *SLEEPER,
+        devices=[
+            api_pb2.Device(host_path="/dev/null", container_path="/dev/mynull", permissions="rw")
+        ],
+    )
+    sc = config.linux.security_context
+    sc.no_new_privs = True
+    sc.seccomp.profile_type = api_pb2.SecurityProfile.RuntimeDefault
+    resources = config.linux.resources
+    resources.cpu_shares, resources.cpu_quota, resources.cpu_period = 512, 50000, 100000
+    resources.cpuset_cpus = "0"
+    resources.oom_score_adj = -500  # below the daemon's own 0: clamped
+    config.linux.resources.memory_limit_in_bytes = 64 * 1024 * 1024
+    secure = _run(cluster, pod_id, pod, config)
+
+    def sh(command: str) -> str:
+        reply = cluster.exec(secure, "/bin/sh", "-c", command)
+        assert reply.exit_code == 0, reply.stderr
+        return reply.stdout.decode()
+
+    status = sh("cat /proc/self/status")
+    assert _status_field(status, "Seccomp") == "2"
+    assert _status_field(status, "NoNewPrivs") == "1"
+    assert sh("cat /proc/1/oom_score_adj").strip() == "0"
+    assert sh("echo hi > /dev/mynull && echo ok").strip() == "ok"
+    assert sh("cat /proc/kcore | wc -c").strip() == "0"  # masked
+    assert sh("cat /proc/sys/kernel/shm_rmid_forced").strip() == "1"
+    assert sh("hostname").strip() == "secure"
+    assert "nameserver 10.0.0.10" in sh("cat /etc/resolv.conf")
+    assert f"{_pod_ip(cluster, pod_id)}\tsecure" in sh("cat /etc/hosts")
+    assert _cgroup("cpu", secure, "cpu.shares") == "512"
+    assert _cgroup("cpu", secure, "cpu.cfs_quota_us") == "50000"
+    assert _cgroup("cpuset", secure, "cpuset.cpus") == "0"
+    assert _cgroup("memory", secure, "memory.limit_in_bytes") == str(64 * 1024 * 1024)
+
+    unconfined = container_config("free", cluster.busybox, *SLEEPER)
+    unconfined.linux.security_context.seccomp.profile_type = api_pb2.SecurityProfile.Unconfined
+    free = _run(cluster, pod_id, pod, unconfined)
+    status = cluster.exec(free, "/bin/sh", "-c", "cat /proc/self/status").stdout.decode()
+    assert _status_field(status, "Seccomp") == "0"
+
+
+def test_host_network_and_privileged(cluster: Node) -> None:
+    options = api_pb2.NamespaceOption(network=api_pb2.NODE, pid=api_pb2.CONTAINER)
+    pod_id, pod = cluster.run_pod("hostnet")
+    cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    pod.linux.security_context.namespace_options.CopyFrom(options)
+    pod.linux.security_context.privileged = True
+    pod_id = cluster.runtime.RunPodSandbox(api_pb2.RunPodSandboxRequest(config=pod)).pod_sandbox_id
+    config = container_config("admin", cluster.busybox, *SLEEPER)
+    config.linux.security_context.namespace_options.CopyFrom(options)
+    config.linux.security_context.privileged = True
+    admin = _run(cluster, pod_id, pod, config)
+    links = cluster.exec(admin, "/bin/sh", "-c", "ls /sys/class/net").stdout.decode().split()
+    assert "lo" in links and any(name != "lo" for name in links)
+    status = cluster.exec(admin, "/bin/sh", "-c", "cat /proc/self/status").stdout.decode()
+    assert int(_status_field(status, "CapEff"), 16) == int(
+        _status_field(Path("/proc/self/status").read_text(), "CapBnd"), 16
+    )
+    assert cluster.exec(admin, "/bin/sh", "-c", "test -c /dev/kmsg").exit_code == 0
+
+
+def test_sigterm_leaves_containers_running(cluster: Node) -> None:
+    pod_id, pod = cluster.run_pod("lasting")
+    container_id = _run(cluster, pod_id, pod, container_config("app", cluster.busybox, *SLEEPER))
+    verbose = api_pb2.ContainerStatusRequest(container_id=container_id, verbose=True)
+    pid = json.loads(cluster.runtime.ContainerStatus(verbose).info["info"])["pid"]
+    cluster.daemon.stop()  # SIGTERM
+    assert Path(f"/proc/{pid}").exists()
+    cluster.daemon.start()
+    assert cluster.status(container_id).state == api_pb2.CONTAINER_RUNNING
+    assert cluster.exec(container_id, "/bin/echo", "here").stdout == b"here\n"
