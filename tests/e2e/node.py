@@ -89,7 +89,7 @@ class Node:
         work = str(self.daemon.workdir)
         found = [f"mount {m}" for m in mount_points() if m.startswith(work)]
         for container_id in self.container_ids:
-            found += [f"cgroup {d}" for d in CGROUP_ROOT.glob(f"*/k8s.io/{container_id}")]
+            found += [f"cgroup {d}" for d in CGROUP_ROOT.glob(f"*/**/{container_id}")]
         daemon_pid = self.daemon.process.pid if self.daemon.process else -1
         found += [
             f"process {pid}: {line}" for pid, line in processes_naming(work) if pid != daemon_pid

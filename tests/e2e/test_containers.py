@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import secrets
 import stat
 import subprocess
 import sys
@@ -601,3 +602,21 @@ def test_sigterm_leaves_containers_running(cluster: Node) -> None:
     cluster.daemon.start()
     assert cluster.status(container_id).state == api_pb2.CONTAINER_RUNNING
     assert cluster.exec(container_id, "/bin/echo", "here").stdout == b"here\n"
+
+
+def test_cgroup_parent(cluster: Node) -> None:
+    parent = f"/crio-py-e2e-{secrets.token_hex(4)}"
+    pod_id, pod = cluster.run_pod("parented")
+    cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    pod.linux.cgroup_parent = parent
+    pod_id = cluster.runtime.RunPodSandbox(api_pb2.RunPodSandboxRequest(config=pod)).pod_sandbox_id
+    try:
+        child = _run(cluster, pod_id, pod, container_config("child", cluster.busybox, *SLEEPER))
+        inside = cluster.exec(child, "/bin/sh", "-c", "cat /proc/self/cgroup").stdout.decode()
+        assert f":memory:{parent}/{child}" in inside
+        assert (Path("/sys/fs/cgroup/pids") / parent.lstrip("/") / child).is_dir()
+        cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+        assert not list(Path("/sys/fs/cgroup").glob(f"*{parent}/{child}"))
+    finally:  # the pod's cgroup belongs to the kubelet, which removes it
+        for directory in Path("/sys/fs/cgroup").glob(f"*{parent}"):
+            directory.rmdir()
