@@ -620,3 +620,16 @@ def test_cgroup_parent(cluster: Node) -> None:
     finally:  # the pod's cgroup belongs to the kubelet, which removes it
         for directory in Path("/sys/fs/cgroup").glob(f"*{parent}"):
             directory.rmdir()
+
+
+def test_a_missing_command_fails_cleanly(cluster: Node) -> None:
+    pod_id, pod = cluster.run_pod("broken")
+    config = container_config("missing", cluster.busybox, "/no/such/binary")
+    with pytest.raises(grpc.RpcError) as raised:
+        cluster.create(pod_id, pod, config)
+    assert "/no/such/binary" in (raised.value.details() or "")
+    assert list(cluster.runtime.ListContainers(api_pb2.ListContainersRequest()).containers) == []
+    assert os.listdir(cluster.daemon.root / "containers") == []
+    # The name is free again.
+    fixed = container_config("missing", cluster.busybox, "/bin/true")
+    assert cluster.create(pod_id, pod, fixed)
