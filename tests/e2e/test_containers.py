@@ -633,3 +633,37 @@ def test_a_missing_command_fails_cleanly(cluster: Node) -> None:
     # The name is free again.
     fixed = container_config("missing", cluster.busybox, "/bin/true")
     assert cluster.create(pod_id, pod, fixed)
+
+
+def test_restart_cleans_up_what_a_crash_left_half_made(cluster: Node) -> None:
+    """A daemon killed in the middle of RunPodSandbox or CreateContainer leaves pins, mounts
+    and directories without a record; the next start removes them."""
+    daemon = cluster.daemon
+    cluster.run_pod("survives")
+    daemon.kill()
+    ghost = secrets.token_hex(32)
+    pin = daemon.state / "ns" / "netns" / ghost
+    pin.parent.mkdir(parents=True, exist_ok=True)
+    pin.touch()
+    subprocess.run(["unshare", f"--net={pin}", "true"], check=True)
+    shm = daemon.state / "shm" / ghost
+    shm.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "shm", str(shm)], check=True)
+    (daemon.root / "sandboxes" / ghost).mkdir()
+    (daemon.root / "sandboxes" / ghost / "hosts").write_text("127.0.0.1 localhost\n")
+    rootfs = daemon.root / "containers" / ghost / "rootfs"
+    rootfs.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "rootfs", str(rootfs)], check=True)
+    (daemon.state / "containers" / ghost).mkdir(parents=True)
+    daemon.start()
+    assert not any(ghost in m for m in mount_points())
+    for path in (
+        pin,
+        shm,
+        rootfs.parent,
+        daemon.root / "sandboxes" / ghost,
+        daemon.state / "containers" / ghost,
+    ):
+        assert not path.exists(), path
+    pods = cluster.runtime.ListPodSandbox(api_pb2.ListPodSandboxRequest()).items
+    assert [p.metadata.name for p in pods] == ["survives"]

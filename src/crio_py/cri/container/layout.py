@@ -37,8 +37,17 @@ class Layout:
     def socket_dir(self) -> Path:
         return self.state_dir / "attach"
 
+    @property
+    def bundles_dir(self) -> Path:
+        return self.state_dir / "containers"
+
+    @property
+    def rootfs_dir(self) -> Path:
+        """Where the snapshotter keeps each container's rootfs (`containers/<id>`)."""
+        return self.root_dir / "containers"
+
     def bundle(self, container_id: str) -> Path:
-        return self.state_dir / "containers" / container_id
+        return self.bundles_dir / container_id
 
     def persist_dir(self, container_id: str) -> Path:
         return self.records_dir / container_id / "persist"

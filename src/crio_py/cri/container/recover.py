@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+from pathlib import Path
 
 from crio_py.cri.container import exits
 from crio_py.cri.container.context import LIVE_STATES, ContainerContext, ContainerEntry
 from crio_py.errors import CrioPyError
+from crio_py.store.objects import METADATA
 
 logger = logging.getLogger(__name__)
 
@@ -19,13 +22,47 @@ WATCH_INTERVAL_S = 0.1
 async def load(ctx: ContainerContext) -> None:
     """Load the records, reserve names, and settle containers that changed meanwhile."""
     for broken in ctx.store.load():
-        logger.error("Container %s has an unreadable record; ignoring it", broken)
+        if (ctx.layout.records_dir / broken / METADATA).exists():
+            logger.error("Container %s has an unreadable record; leaving it alone", broken)
+    await _sweep(ctx)
     for container_id, entry in ctx.store:
         ctx.names.reserve(entry.metadata.name, container_id)
         ctx.index.add(container_id)
         async with entry.lock:
             await _recover_locked(ctx, entry)
     logger.info("Loaded %d containers", len(ctx.store))
+
+
+async def _sweep(ctx: ContainerContext) -> None:
+    """Undo what a CreateContainer that crashed half-way left: the runtime's container, the
+    rootfs, the bundle and the record directory of a container without a metadata record."""
+    known = {container_id for container_id, _ in ctx.store}
+    found: set[str] = set()
+    for directory in (ctx.layout.records_dir, ctx.layout.bundles_dir, ctx.layout.rootfs_dir):
+        found |= {path.name for path in _children(directory)}
+    for container_id in sorted(found - known):
+        if (ctx.layout.records_dir / container_id / METADATA).exists():
+            continue  # an unreadable record: kept for the operator
+        logger.warning("Cleaning up container %s, never completely created", container_id)
+        try:
+            await _forget_incomplete(ctx, container_id)
+        except Exception:
+            logger.exception("Could not clean up container %s", container_id)
+
+
+async def _forget_incomplete(ctx: ContainerContext, container_id: str) -> None:
+    runtime = ctx.runtimes.runtime(ctx.settings.default_runtime)
+    await runtime.delete(container_id, force=True)
+    await ctx.images.unmount_rootfs(container_id)
+    for directory in (ctx.layout.bundle(container_id), ctx.layout.records_dir / container_id):
+        await asyncio.to_thread(shutil.rmtree, directory, True)
+
+
+def _children(directory: Path) -> list[Path]:
+    try:
+        return [path for path in directory.iterdir() if path.is_dir()]
+    except FileNotFoundError:
+        return []
 
 
 async def _recover_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
