@@ -319,6 +319,8 @@ def handlers_cluster(tmp_path: Path, pushed_images: PushedImages) -> Iterator[No
         f'{base}.nvidia.options]\n  BinaryName = "{wrapper}"\n'
         f'{base}.runsc]\n  runtime_type = "io.containerd.runsc.v1"\n'
         f'{base}.runsc.options]\n  ConfigPath = "{runsc_toml}"\n'
+        f'{base}.crun]\n  runtime_type = "io.containerd.runc.v2"\n'
+        f'{base}.crun.options]\n  BinaryName = "crun"\n'
     )
     with node(tmp_path, pushed_images.registries["plain"].host, extra) as current:
         current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
@@ -343,6 +345,40 @@ def test_nvidia_handler_runs_through_its_binary(handlers_cluster: Node, tmp_path
     calls = (tmp_path / "nvidia-argv.log").read_text().splitlines()
     assert any(" create " in f" {c} " and container_id in c for c in calls)
     assert any(c.split()[-2:] == ["start", container_id] for c in calls)
+
+
+def _crun_refuses_this_host() -> bool:
+    """crun refuses a hybrid cgroup layout whose unified hierarchy holds controllers."""
+    unified = Path("/sys/fs/cgroup/unified/cgroup.controllers")
+    return unified.exists() and bool(unified.read_text().strip())
+
+
+def test_crun_handler(handlers_cluster: Node) -> None:
+    cluster = handlers_cluster
+    pod_id, pod = cluster.run_pod("crunpod")
+    cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+    request = api_pb2.RunPodSandboxRequest(config=pod, runtime_handler="crun")
+    pod_id = cluster.runtime.RunPodSandbox(request).pod_sandbox_id
+    config = container_config("c", cluster.busybox, *SLEEPER)
+    if _crun_refuses_this_host():
+        # Then CreateContainer must fail with crun's own reason and leave nothing.
+        with pytest.raises(grpc.RpcError) as raised:
+            cluster.create(pod_id, pod, config)
+        assert "/usr/bin/crun" in (raised.value.details() or "")
+        assert "hybrid" in (raised.value.details() or "")
+        assert os.listdir(cluster.daemon.root / "containers") == []
+        return
+    container_id = _run(cluster, pod_id, pod, config)
+    assert cluster.exec(container_id, "/bin/echo", "crun-ok").stdout == b"crun-ok\n"
+    state = subprocess.run(
+        ["crun", "--root", str(cluster.daemon.state / "runtimes" / "crun"), "state", container_id],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(state.stdout)["status"] == "running"
+    cluster.runtime.StopContainer(api_pb2.StopContainerRequest(container_id=container_id))
+    assert cluster.status(container_id).exit_code == 137
 
 
 def test_runsc_handler(handlers_cluster: Node) -> None:
