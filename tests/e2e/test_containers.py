@@ -292,6 +292,8 @@ def test_error_cases(cluster: Node) -> None:
         assert _code(call) == grpc.StatusCode.NOT_FOUND
     cluster.start(first)
     assert _code(lambda: cluster.start(first)) == grpc.StatusCode.FAILED_PRECONDITION
+    unknown_handler = api_pb2.RunPodSandboxRequest(config=pod, runtime_handler="nope")
+    assert _code(lambda: runtime.RunPodSandbox(unknown_handler)) == grpc.StatusCode.NOT_FOUND
     # Nothing of the refused containers is left: only "first" exists.
     listed = runtime.ListContainers(api_pb2.ListContainersRequest()).containers
     assert [c.id for c in listed] == [first]
