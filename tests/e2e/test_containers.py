@@ -610,8 +610,8 @@ def test_security_resources_devices_and_pod_files(cluster: Node) -> None:
     assert _status_field(status, "Seccomp") == "0"
 
 
-def test_host_network_and_privileged(cluster: Node) -> None:
-    options = api_pb2.NamespaceOption(network=api_pb2.NODE, pid=api_pb2.CONTAINER)
+def test_host_namespaces_and_privileged(cluster: Node) -> None:
+    options = api_pb2.NamespaceOption(network=api_pb2.NODE, pid=api_pb2.NODE, ipc=api_pb2.NODE)
     pod_id, pod = cluster.run_pod("hostnet")
     cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
     pod.linux.security_context.namespace_options.CopyFrom(options)
@@ -628,6 +628,14 @@ def test_host_network_and_privileged(cluster: Node) -> None:
         _status_field(Path("/proc/self/status").read_text(), "CapBnd"), 16
     )
     assert cluster.exec(admin, "/bin/sh", "-c", "test -c /dev/kmsg").exit_code == 0
+    marker = Path("/dev/shm") / f"crio-py-e2e-{secrets.token_hex(4)}"
+    marker.touch()
+    try:  # the host's /dev/shm and the host's processes
+        assert cluster.exec(admin, "/bin/sh", "-c", f"test -e {marker}").exit_code == 0
+    finally:
+        marker.unlink()
+    ours = cluster.exec(admin, "/bin/sh", "-c", f"test -d /proc/{os.getpid()}")
+    assert ours.exit_code == 0
 
 
 def test_sigterm_leaves_containers_running(cluster: Node) -> None:

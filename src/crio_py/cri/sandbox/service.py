@@ -386,6 +386,8 @@ class SandboxService:
             "/etc/hostname": directory / "hostname",
             "/dev/shm": self.shm_dir / entry.metadata.id,
         }
+        if query.namespace_options(_config(entry)).ipc == api_pb2.NODE:
+            found["/dev/shm"] = Path("/dev/shm")  # host IPC: the host's
         return {dest: str(path) for dest, path in found.items() if path.exists()}
 
     def infra_exited(self, sandbox_id: str) -> None:
