@@ -42,6 +42,7 @@ from crio_py.cri.runtime_info import RuntimeInfo
 from crio_py.cri.sandbox import SandboxService
 from crio_py.cri.servicer import ImageHandlers, ImageServicer, RuntimeServicer, add_to_server
 from crio_py.errors import ConfigError, PermissionDeniedError, UnavailableError
+from crio_py.streaming.server import StreamServer
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class Daemon:
         self._signals_seen = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._reloadable: list[Reloadable] = []
+        self.stream_server: StreamServer | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -156,7 +158,11 @@ class Daemon:
         )
         self.runtime_servicer.attach(RuntimeInfo(self.settings, network))
         sandboxes = await SandboxService.open(self.settings, network)
-        containers = ContainerService(self.settings, sandboxes, self.image_service)
+        self.stream_server = StreamServer(self.settings.stream)
+        await self.stream_server.start()
+        containers = ContainerService(
+            self.settings, sandboxes, self.image_service, stream_server=self.stream_server
+        )
         await containers.load()
         sandboxes.members = containers
         self.image_service.images_in_use = containers.images_in_use
@@ -179,6 +185,8 @@ class Daemon:
         if self.server is not None:
             logger.info("Stopping; RPCs in flight have %.0fs to finish", GRACE_S)
             await self.server.stop(GRACE_S)
+        if self.stream_server is not None:
+            await self.stream_server.close()
         if self.image_service is not None:
             await self.image_service.close()
         for task in self._tasks:

@@ -19,9 +19,11 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.e2e.node import Node, node
 from tests.fixtures.catalog import PushedImages, build_catalog, push_catalog
 from tests.fixtures.images import BuiltImage, BuiltIndex
 from tests.fixtures.images import large_image as build_large_image
@@ -123,3 +125,15 @@ def no_leaked_processes() -> Iterator[None]:
             os.kill(process.pid, signal.SIGKILL)
     pytest.fail(f"the test left processes running (now killed):\n{report}", pytrace=False)
 
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, pushed_images: PushedImages) -> Iterator[Node]:
+    """A daemon with a CNI network of its own, busybox and configured pulled; afterwards
+    nothing of its pods may be left (mounts, pins, cgroups, processes)."""
+    with node(tmp_path, pushed_images.registries["plain"].host) as current:
+        current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
+        current.configured = current.pull(pushed_images.ref("plain", "configured"))
+        yield current
+        current.remove_everything()
+        assert current.leaks() == []

@@ -41,16 +41,6 @@ FETCH = (
 SLEEPER = ("/bin/sleep", "1000")
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, pushed_images: PushedImages) -> Iterator[Node]:
-    with node(tmp_path, pushed_images.registries["plain"].host) as current:
-        current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
-        current.configured = current.pull(pushed_images.ref("plain", "configured"))
-        yield current
-        current.remove_everything()
-        assert current.leaks() == []
-
-
 def _wait_state(
     cluster: Node, container_id: str, state: int = api_pb2.CONTAINER_EXITED, timeout_s: float = 15
 ) -> api_pb2.ContainerStatus:

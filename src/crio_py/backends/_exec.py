@@ -94,6 +94,7 @@ async def spawn(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     secrets: Sequence[str] = (),
+    stdin: int = asyncio.subprocess.DEVNULL,
     stdout: int = asyncio.subprocess.DEVNULL,
     stderr: int = asyncio.subprocess.PIPE,
     new_session: bool = False,
@@ -102,14 +103,15 @@ async def spawn(
 
     `pass_fds` are inherited under the same numbers (every other descriptor is closed in the
     child); `new_session` puts the child in a session of its own, so that a signal sent to
-    our process group (Ctrl-C in a terminal) does not reach it. stdin is always /dev/null.
+    our process group (Ctrl-C in a terminal) does not reach it. stdin is /dev/null unless
+    the caller asks for a pipe (a streaming exec or port-forward).
     """
     shown = redact(argv, secrets)
     logger.debug("Starting %s", " ".join(shown))
     try:
         return await asyncio.create_subprocess_exec(
             *argv,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=stdin,
             stdout=stdout,
             stderr=stderr,
             env=dict(env) if env is not None else None,

@@ -111,7 +111,8 @@ async def exec_sync(
     with tempfile.TemporaryDirectory(prefix="crio-py-exec-", dir=scratch_dir) as scratch:
         work = Path(scratch)
         spec = work / "process.json"
-        spec.write_text(json.dumps(_exec_process(options, command)), encoding="utf-8")
+        process = exec_process_spec(options.bundle_dir, command, tty=options.tty)
+        spec.write_text(json.dumps(process), encoding="utf-8")
         log_path = work / "exec.log"
         argv = exec_sync_argv(
             options,
@@ -140,13 +141,13 @@ async def exec_sync(
         return ExecSyncResult(code, stdout, stderr)
 
 
-def _exec_process(options: ConmonOptions, command: Sequence[str]) -> dict[str, object]:
+def exec_process_spec(bundle_dir: Path, command: Sequence[str], *, tty: bool) -> dict[str, object]:
     """The container's process spec with other args (CRI-O's prepareProcessExec)."""
-    config_path = options.bundle_dir / "config.json"
+    config_path = bundle_dir / "config.json"
     try:
         process = json.loads(config_path.read_text(encoding="utf-8")).get("process")
     except (OSError, ValueError, AttributeError) as exc:
         raise InvalidArgumentError(f"cannot read the process of {config_path}: {exc}") from exc
     if not isinstance(process, dict):
         raise InvalidArgumentError(f"{config_path} has no process")
-    return {**process, "args": list(command), "terminal": options.tty}
+    return {**process, "args": list(command), "terminal": tty}

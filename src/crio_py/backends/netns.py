@@ -127,8 +127,9 @@ async def mount_shm(path: Path, size_bytes: int = DEFAULT_SHM_SIZE) -> None:
         return
     options = f"mode=1777,size={size_bytes},nosuid,nodev,noexec"
     try:
-        await _exec.run(["mount", "-t", "tmpfs", "-o", options, "shm", str(path)],
-                        timeout_s=TIMEOUT_S)
+        await _exec.run(
+            ["mount", "-t", "tmpfs", "-o", options, "shm", str(path)], timeout_s=TIMEOUT_S
+        )
     except CommandError as exc:
         raise UnavailableError(f"could not mount the pod's /dev/shm on {path}: {exc}") from exc
 

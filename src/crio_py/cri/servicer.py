@@ -192,6 +192,17 @@ class ContainerHandlers(Protocol):
     ) -> api_pb2.UpdateContainerResourcesResponse:
         """UpdateContainerResources."""
 
+    async def exec(self, request: api_pb2.ExecRequest) -> api_pb2.ExecResponse:
+        """Exec."""
+
+    async def attach(self, request: api_pb2.AttachRequest) -> api_pb2.AttachResponse:
+        """Attach."""
+
+    async def port_forward(
+        self, request: api_pb2.PortForwardRequest
+    ) -> api_pb2.PortForwardResponse:
+        """PortForward."""
+
 
 ServicerClass = TypeVar("ServicerClass", bound=type)
 
@@ -365,6 +376,22 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
         self, request: api_pb2.UpdateContainerResourcesRequest, context: Context
     ) -> api_pb2.UpdateContainerResourcesResponse:
         return await self.containers("UpdateContainerResources").update_container_resources(request)
+
+    @rpc
+    async def Exec(self, request: api_pb2.ExecRequest, context: Context) -> api_pb2.ExecResponse:
+        return await self.containers("Exec").exec(request)
+
+    @rpc
+    async def Attach(
+        self, request: api_pb2.AttachRequest, context: Context
+    ) -> api_pb2.AttachResponse:
+        return await self.containers("Attach").attach(request)
+
+    @rpc
+    async def PortForward(
+        self, request: api_pb2.PortForwardRequest, context: Context
+    ) -> api_pb2.PortForwardResponse:
+        return await self.containers("PortForward").port_forward(request)
 
 
 def version_response() -> api_pb2.VersionResponse:

@@ -210,6 +210,14 @@ def _add_container_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPars
     inspect.add_argument("-q", "--quiet", action="store_true", help="no verbose information")
     _add_logs(verbs)
     _add_exec(verbs)
+    attach = verbs.add_parser("attach", help="attach to a running container")
+    attach.add_argument("container", metavar="CONTAINER-ID")
+    attach.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    attach.add_argument("-t", "--tty", action="store_true", help="the container has a terminal")
+    forward = verbs.add_parser("port-forward", help="forward local ports to a pod")
+    forward.add_argument("pod", metavar="POD-ID")
+    forward.add_argument("ports", nargs="+", metavar="[LOCAL_PORT:]REMOTE_PORT")
+    forward.add_argument("--address", default="127.0.0.1", help="the local address to listen on")
 
 
 def _add_ps(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -246,6 +254,8 @@ def _add_logs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _add_exec(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     exec_ = verbs.add_parser("exec", help="run a command in a running container")
     exec_.add_argument("-s", "--sync", action="store_true", help="run the command synchronously")
+    exec_.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    exec_.add_argument("-t", "--tty", action="store_true", help="allocate a terminal")
     exec_.add_argument(
         "--timeout",
         dest="exec_timeout",
@@ -255,6 +265,4 @@ def _add_exec(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="seconds the command may run (-s only; 0: no limit)",
     )
     exec_.add_argument("container", metavar="CONTAINER-ID")
-    exec_.add_argument(
-        "exec_command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]"
-    )
+    exec_.add_argument("exec_command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")

@@ -7,6 +7,7 @@ Container ids go to the runtime as given: crio-py resolves a unique short id its
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import sys
 import time
@@ -14,6 +15,7 @@ import time
 import grpc  # type: ignore[import-untyped,unused-ignore]
 from cri_api.v1 import api_pb2
 
+from crio_py.ctl import stream
 from crio_py.ctl.client import Client, describe_rpc_error
 from crio_py.ctl.endpoints import CtlError
 from crio_py.ctl.output import (
@@ -285,9 +287,21 @@ def _print_status_table(status: api_pb2.ContainerStatus) -> None:
 
 
 def run_exec(client: Client, args: argparse.Namespace) -> int:
-    """ExecSync (`-s`): print the command's stdout and stderr and exit with its code."""
+    """Exec over the streaming server (with -i and -t as asked), or ExecSync with `-s`:
+    relay the command's output and exit with its code."""
+    if not args.exec_command:
+        raise CtlError("exec: give a command to run")
     if not args.sync:
-        raise CtlError("exec without -s needs the streaming server, which crio-py lacks yet")
+        streamed = api_pb2.ExecRequest(
+            container_id=args.container,
+            cmd=args.exec_command,
+            tty=args.tty,
+            stdin=args.interactive,
+            stdout=True,
+            stderr=not args.tty,
+        )
+        url = client.runtime.Exec(streamed, timeout=client.timeout_s).url
+        return asyncio.run(stream.run_command(url, stdin=args.interactive, tty=args.tty))
     request = api_pb2.ExecSyncRequest(
         container_id=args.container, cmd=args.exec_command, timeout=args.exec_timeout
     )
@@ -298,6 +312,59 @@ def run_exec(client: Client, args: argparse.Namespace) -> int:
     sys.stderr.buffer.write(response.stderr)
     sys.stderr.flush()
     return response.exit_code if 0 <= response.exit_code < 256 else 1
+
+
+def run_attach(client: Client, args: argparse.Namespace) -> int:
+    """Attach to the container's own stdio until it exits (or stdin ends)."""
+    request = api_pb2.AttachRequest(
+        container_id=args.container,
+        stdin=args.interactive,
+        tty=args.tty,
+        stdout=True,
+        stderr=not args.tty,
+    )
+    url = client.runtime.Attach(request, timeout=client.timeout_s).url
+    return asyncio.run(stream.run_command(url, stdin=args.interactive, tty=args.tty))
+
+
+def run_port_forward(client: Client, args: argparse.Namespace) -> int:
+    """Listen on local ports; each connection gets a URL of its own and is relayed."""
+    pairs = [_port_pair(text) for text in args.ports]
+    return asyncio.run(_forward(client, args.pod, args.address, pairs))
+
+
+def _port_pair(text: str) -> tuple[int, int]:
+    local, _, remote = text.rpartition(":")
+    try:
+        pair = (int(local or remote), int(remote))
+    except ValueError:
+        raise CtlError(f"bad port {text!r}: want [LOCAL_PORT:]REMOTE_PORT") from None
+    if not all(0 <= p < 65536 for p in pair) or pair[1] == 0:
+        raise CtlError(f"bad port {text!r}")
+    return pair
+
+
+async def _forward(client: Client, pod: str, address: str, pairs: list[tuple[int, int]]) -> int:
+    servers = []
+    for local, remote in pairs:
+
+        async def serve(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, remote: int = remote
+        ) -> None:
+            request = api_pb2.PortForwardRequest(pod_sandbox_id=pod, port=[remote])
+            url = (
+                await asyncio.to_thread(
+                    client.runtime.PortForward, request, timeout=client.timeout_s
+                )
+            ).url
+            await stream.forward_connection(url, remote, reader, writer)
+
+        server = await asyncio.start_server(serve, address, local)
+        port = server.sockets[0].getsockname()[1]
+        print(f"Forwarding from {address}:{port} -> {remote}", flush=True)
+        servers.append(server)
+    await asyncio.gather(*(server.serve_forever() for server in servers))
+    return 0
 
 
 def run_info(client: Client, args: argparse.Namespace) -> int:

@@ -14,10 +14,12 @@ import grpc  # type: ignore[import-untyped,unused-ignore]
 
 from crio_py.ctl.client import Client, describe_rpc_error
 from crio_py.ctl.containers import (
+    run_attach,
     run_create,
     run_exec,
     run_info,
     run_inspect,
+    run_port_forward,
     run_ps,
     run_rm,
     run_start,
@@ -57,6 +59,8 @@ VERBS: dict[str, Verb] = {
     "inspect": run_inspect,
     "logs": run_logs,
     "exec": run_exec,
+    "attach": run_attach,
+    "port-forward": run_port_forward,
 }
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 from cri_api.v1 import api_pb2
 
 from crio_py.config.model import RuntimeSettings
-from crio_py.cri.container import create, exec_sync, lifecycle, recover, status
+from crio_py.cri.container import create, exec_sync, lifecycle, recover, status, streams
 from crio_py.cri.container.context import ContainerContext, ImageSource
 from crio_py.cri.sandbox import SandboxService
 from crio_py.cri.sandbox.service import SandboxEntry
+from crio_py.errors import UnavailableError
 from crio_py.ocispec import HostFeatures
+from crio_py.streaming.server import StreamServer
 
 
 class ContainerService:
@@ -29,8 +31,10 @@ class ContainerService:
         images: ImageSource,
         *,
         host_features: HostFeatures | None = None,
+        stream_server: StreamServer | None = None,
     ) -> None:
         self.ctx = ContainerContext(settings, sandboxes, images, host_features)
+        self.stream_server = stream_server
 
     async def load(self) -> None:
         await recover.load(self.ctx)
@@ -100,3 +104,21 @@ class ContainerService:
         self, request: api_pb2.UpdateContainerResourcesRequest
     ) -> api_pb2.UpdateContainerResourcesResponse:
         return await exec_sync.update_container_resources(self.ctx, request)
+
+    # Streaming
+
+    def _server(self) -> StreamServer:
+        if self.stream_server is None:
+            raise UnavailableError("the streaming server is not running")
+        return self.stream_server
+
+    async def exec(self, request: api_pb2.ExecRequest) -> api_pb2.ExecResponse:
+        return await streams.exec_url(self.ctx, self._server(), request)
+
+    async def attach(self, request: api_pb2.AttachRequest) -> api_pb2.AttachResponse:
+        return await streams.attach_url(self.ctx, self._server(), request)
+
+    async def port_forward(
+        self, request: api_pb2.PortForwardRequest
+    ) -> api_pb2.PortForwardResponse:
+        return await streams.port_forward_url(self.ctx, self._server(), request)

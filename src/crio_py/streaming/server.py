@@ -1,0 +1,169 @@
+"""`StreamServer`: the HTTP server the Exec, Attach and PortForward URLs point at.
+
+A URL is `http(s)://<address>:<port>/<exec|attach|portforward>/<token>`. The first request
+for a token takes it (a second one, or one after a minute, gets 404); the request must ask
+to upgrade to WebSocket (or SPDY/3.1) with a subprotocol this server speaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from http import HTTPStatus
+
+from crio_py.config.model import StreamSettings
+from crio_py.streaming import portforward, remotecommand
+from crio_py.streaming.http import (
+    BadRequest,
+    Request,
+    error_response,
+    read_request,
+    switching_protocols,
+)
+from crio_py.streaming.requests import CommandRequest, PortForwardRequest
+from crio_py.streaming.tokens import TokenStore
+from crio_py.websocket import WebSocket, accept_key
+
+logger = logging.getLogger(__name__)
+
+Parked = CommandRequest | PortForwardRequest
+KINDS = ("exec", "attach", "portforward")
+
+
+class StreamServer:
+    """Serves the streaming URLs of one daemon."""
+
+    def __init__(self, settings: StreamSettings) -> None:
+        self.settings = settings
+        self.tokens: TokenStore[Parked] = TokenStore()
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
+        self.port = settings.port
+
+    async def start(self) -> None:
+        """Listen on the configured address (a port of 0 picks a free one)."""
+        self._server = await asyncio.start_server(
+            self._serve_connection,
+            self.settings.address,
+            self.settings.port,
+            ssl=self._ssl_context(),
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        logger.info("Streaming server listening on %s", self.base_url)
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        s = self.settings
+        if not s.tls_enabled or s.tls_cert is None or s.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(s.tls_cert, s.tls_key)
+        if s.tls_ca is not None:
+            context.load_verify_locations(s.tls_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    @property
+    def base_url(self) -> str:
+        scheme = "https" if self._ssl_context() is not None else "http"
+        host = self.settings.address or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        return f"{scheme}://{host}:{self.port}"
+
+    def url_for(self, kind: str, request: Parked) -> str:
+        """Park `request` and return the URL that takes it."""
+        return f"{self.base_url}/{kind}/{self.tokens.put(request)}"
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for session in list(self._sessions):
+            session.cancel()
+        await asyncio.gather(*self._sessions, return_exceptions=True)
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._sessions.add(task)
+        try:
+            await self._serve(reader, writer)
+        except BadRequest as exc:
+            with contextlib.suppress(ConnectionError):
+                writer.write(error_response(exc.status, str(exc)))
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:
+            logger.exception("Streaming session failed")
+        finally:
+            self._sessions.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await read_request(reader)
+        parked = self._route(request)
+        if not request.wants_websocket:
+            raise BadRequest(HTTPStatus.BAD_REQUEST, "this endpoint needs a WebSocket upgrade")
+        offered = request.header_list("sec-websocket-protocol")
+        if isinstance(parked, CommandRequest):
+            protocol = remotecommand.choose_protocol(offered)
+        else:
+            protocol = next((p for p in offered if p in portforward.PROTOCOLS), None)
+        if protocol is None:
+            raise BadRequest(
+                HTTPStatus.BAD_REQUEST, f"none of the subprotocols {offered} is supported"
+            )
+        ws = await self._accept(request, writer, reader, protocol)
+        if isinstance(parked, CommandRequest):
+            await remotecommand.serve_command(ws, protocol, parked)
+        else:
+            try:
+                ports = portforward.requested_ports(request.query)
+            except ValueError as exc:
+                await ws.send(bytes([1]) + str(exc).encode())
+                await ws.close()
+                return
+            await portforward.serve_ports(ws, parked, ports)
+
+    def _route(self, request: Request) -> Parked:
+        parts = request.path.strip("/").split("/")
+        if len(parts) != 2 or parts[0] not in KINDS:
+            raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint {request.path!r}")
+        if request.method != "GET" and request.method != "POST":
+            raise BadRequest(HTTPStatus.METHOD_NOT_ALLOWED, f"{request.method} is not allowed")
+        parked = self.tokens.take(parts[1])
+        wanted = PortForwardRequest if parts[0] == "portforward" else CommandRequest
+        if parked is None or not isinstance(parked, wanted):
+            raise BadRequest(HTTPStatus.NOT_FOUND, "unknown, used or expired token")
+        if isinstance(parked, CommandRequest) and parked.kind != parts[0]:
+            raise BadRequest(HTTPStatus.NOT_FOUND, "unknown, used or expired token")
+        return parked
+
+    async def _accept(
+        self,
+        request: Request,
+        writer: asyncio.StreamWriter,
+        reader: asyncio.StreamReader,
+        protocol: str,
+    ) -> WebSocket:
+        key = request.headers.get("sec-websocket-key", "")
+        if not key:
+            raise BadRequest(HTTPStatus.BAD_REQUEST, "missing Sec-WebSocket-Key")
+        writer.write(
+            switching_protocols(
+                {
+                    "Upgrade": "websocket",
+                    "Connection": "Upgrade",
+                    "Sec-WebSocket-Accept": accept_key(key),
+                    "Sec-WebSocket-Protocol": protocol,
+                }
+            )
+        )
+        await writer.drain()
+        return WebSocket(reader, writer, client=False)
