@@ -25,6 +25,7 @@ from crio_py.ctl.stream import COMMAND_PROTOCOLS, exit_code_of, open_websocket
 from crio_py.websocket import ConnectionClosed
 from tests.e2e.node import Node, container_config
 from tests.e2e.test_network import _free_port
+from tests.fixtures import spdy_client
 
 pytestmark = pytest.mark.e2e
 
@@ -227,3 +228,86 @@ def _is_forwarder(pid: int, pod_id: str) -> bool:
     except OSError:
         return False
     return b"nsenter" in line and pod_id.encode() in line
+
+
+async def _spdy_exec(
+    url: str, kinds: list[str], stdin: bytes, resize: bytes = b""
+) -> tuple[str, dict[str, bytes], list[int]]:
+    client, protocol = await spdy_client.connect(url, ["v5.channel.k8s.io", "v4.channel.k8s.io"])
+    streams = {kind: await client.open_stream({"streamType": kind}) for kind in kinds}
+    await client.ping(1)
+    if "resize" in streams:
+        await client.send(streams["resize"], resize)
+    if "stdin" in streams:
+        await client.send(streams["stdin"], stdin, fin=True)
+    for kind in ("stdout", "stderr", "error"):
+        if kind in streams:
+            await asyncio.wait_for(streams[kind].finished.wait(), 30)
+    await asyncio.wait_for(client.goaway.wait(), 10)
+    await client.close()
+    return protocol, {k: bytes(s.data) for k, s in streams.items()}, client.pongs
+
+
+def test_exec_over_spdy(cluster: Node) -> None:
+    _, container_id = _pod_with(cluster, "spdy", *SLEEPER)
+    url = _exec_url(
+        cluster,
+        container_id,
+        "/bin/sh",
+        "-c",
+        "cat; echo err >&2; exit 5",
+        stdin=True,
+        stdout=True,
+        stderr=True,
+    )
+    kinds = ["error", "stdin", "stdout", "stderr"]
+    protocol, data, pongs = asyncio.run(_spdy_exec(url, kinds, b"through spdy\n"))
+    assert protocol == "v5.channel.k8s.io" and pongs == [1]
+    assert (data["stdout"], data["stderr"]) == (b"through spdy\n", b"err\n")
+    status = json.loads(data["error"])
+    assert status["reason"] == "NonZeroExitCode" and exit_code_of(status) == 5
+
+
+def test_exec_with_a_terminal_over_spdy(cluster: Node) -> None:
+    _, container_id = _pod_with(cluster, "spdytty", *SLEEPER)
+    url = _exec_url(
+        cluster,
+        container_id,
+        "/bin/sh",
+        "-c",
+        "sleep 0.5; stty size",
+        tty=True,
+        stdin=True,
+        stdout=True,
+    )
+    resize = json.dumps({"Width": 99, "Height": 33}).encode()
+    _, data, _ = asyncio.run(_spdy_exec(url, ["error", "stdin", "stdout", "resize"], b"", resize))
+    assert b"33 99" in data["stdout"]
+    assert json.loads(data["error"])["status"] == "Success"
+
+
+def test_port_forward_over_spdy(cluster: Node) -> None:
+    pod_id, _ = _pod_with(cluster, "spdyweb", "/bin/sh", "-c", HTTPD)
+    time.sleep(0.5)
+    request = api_pb2.PortForwardRequest(pod_sandbox_id=pod_id, port=[8080])
+    url = cluster.runtime.PortForward(request).url
+
+    async def fetch_all() -> list[bytes]:
+        client, protocol = await spdy_client.connect(url, ["portforward.k8s.io"])
+        assert protocol == "portforward.k8s.io"
+        pairs = []
+        for request_id in range(10):
+            headers = {"port": "8080", "requestID": str(request_id)}
+            error = await client.open_stream({**headers, "streamType": "error"})
+            data = await client.open_stream({**headers, "streamType": "data"})
+            pairs.append((error, data))
+        for _, data in pairs:
+            await client.send(data, b"GET /index.html HTTP/1.0\r\n\r\n")
+        for _, data in pairs:
+            await asyncio.wait_for(data.finished.wait(), 30)
+        replies = [bytes(data.data) for _, data in pairs]
+        await client.close()
+        return replies
+
+    replies = asyncio.run(fetch_all())
+    assert all(r.endswith(b"port-forwarded\n") for r in replies), replies

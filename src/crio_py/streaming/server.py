@@ -14,7 +14,7 @@ import ssl
 from http import HTTPStatus
 
 from crio_py.config.model import StreamSettings
-from crio_py.streaming import portforward, remotecommand
+from crio_py.streaming import portforward, remotecommand, spdy_sessions
 from crio_py.streaming.http import (
     BadRequest,
     Request,
@@ -23,6 +23,7 @@ from crio_py.streaming.http import (
     switching_protocols,
 )
 from crio_py.streaming.requests import CommandRequest, PortForwardRequest
+from crio_py.streaming.spdy import SpdyConnection
 from crio_py.streaming.tokens import TokenStore
 from crio_py.websocket import WebSocket, accept_key
 
@@ -108,8 +109,13 @@ class StreamServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await read_request(reader)
         parked = self._route(request)
+        if request.wants_spdy:
+            await self._serve_spdy(request, reader, writer, parked)
+            return
         if not request.wants_websocket:
-            raise BadRequest(HTTPStatus.BAD_REQUEST, "this endpoint needs a WebSocket upgrade")
+            raise BadRequest(
+                HTTPStatus.BAD_REQUEST, "this endpoint needs a WebSocket or SPDY/3.1 upgrade"
+            )
         offered = request.header_list("sec-websocket-protocol")
         if isinstance(parked, CommandRequest):
             protocol = remotecommand.choose_protocol(offered)
@@ -130,6 +136,37 @@ class StreamServer:
                 await ws.close()
                 return
             await portforward.serve_ports(ws, parked, ports)
+
+    async def _serve_spdy(
+        self,
+        request: Request,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        parked: Parked,
+    ) -> None:
+        offered = request.header_list("x-stream-protocol-version")
+        if not offered:
+            raise BadRequest(HTTPStatus.BAD_REQUEST, "X-Stream-Protocol-Version is required")
+        served = (
+            spdy_sessions.COMMAND_PROTOCOLS
+            if isinstance(parked, CommandRequest)
+            else spdy_sessions.PORT_PROTOCOLS
+        )
+        protocol = next((p for p in offered if p in served), None)
+        if protocol is None:
+            raise BadRequest(
+                HTTPStatus.FORBIDDEN,
+                f"unable to negotiate protocol: client supports {offered}, server accepts "
+                f"{list(served)}",
+            )
+        upgrade = {"Connection": "Upgrade", "Upgrade": "SPDY/3.1"}
+        writer.write(switching_protocols({**upgrade, "X-Stream-Protocol-Version": protocol}))
+        await writer.drain()
+        connection = SpdyConnection(reader, writer)
+        if isinstance(parked, CommandRequest):
+            await spdy_sessions.serve_command(connection, protocol, parked)
+        else:
+            await spdy_sessions.serve_ports(connection, parked)
 
     def _route(self, request: Request) -> Parked:
         parts = request.path.strip("/").split("/")
