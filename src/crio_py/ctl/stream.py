@@ -49,16 +49,22 @@ async def open_websocket(url: str, protocols: tuple[str, ...]) -> tuple[WebSocke
     status_line, *lines = response.split("\r\n")
     if " 101 " not in f"{status_line} ":
         body = await reader.read(4096)
-        writer.close()
+        await _close(writer)
         raise CtlError(f"{status_line.strip()}: {body.decode('utf-8', 'replace').strip()}")
     headers = {
         name.strip().lower(): value.strip()
         for name, _, value in (line.partition(":") for line in lines if line)
     }
     if headers.get("sec-websocket-accept") != accept_key(key):
-        writer.close()
+        await _close(writer)
         raise CtlError("the streaming server answered with a bad Sec-WebSocket-Accept")
     return WebSocket(reader, writer, client=True), headers.get("sec-websocket-protocol", "")
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError, OSError):
+        await writer.wait_closed()
 
 
 def exit_code_of(status: dict[str, object]) -> int:
