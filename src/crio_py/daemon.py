@@ -158,7 +158,9 @@ class Daemon:
         )
         self.runtime_servicer.attach(RuntimeInfo(self.settings, network))
         sandboxes = await SandboxService.open(self.settings, network)
-        self.stream_server = StreamServer(self.settings.stream)
+        self.stream_server = StreamServer(
+            self.settings.stream, cert_dir=self.settings.state_dir / "streaming"
+        )
         await self.stream_server.start()
         containers = ContainerService(
             self.settings, sandboxes, self.image_service, stream_server=self.stream_server

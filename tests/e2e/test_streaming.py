@@ -23,9 +23,10 @@ from cri_api.v1 import api_pb2
 
 from crio_py.ctl.stream import COMMAND_PROTOCOLS, exit_code_of, open_websocket
 from crio_py.websocket import ConnectionClosed
-from tests.e2e.node import Node, container_config
+from tests.e2e.node import Node, container_config, node
 from tests.e2e.test_network import _free_port
 from tests.fixtures import spdy_client
+from tests.fixtures.catalog import PushedImages
 
 pytestmark = pytest.mark.e2e
 
@@ -311,3 +312,47 @@ def test_port_forward_over_spdy(cluster: Node) -> None:
 
     replies = asyncio.run(fetch_all())
     assert all(r.endswith(b"port-forwarded\n") for r in replies), replies
+
+
+@pytest.fixture
+def tls_cluster(tmp_path: Path, pushed_images: PushedImages) -> Iterator[Node]:
+    cert, key = tmp_path / "stream.crt", tmp_path / "stream.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    extra = (
+        '[plugins."io.containerd.grpc.v1.cri"]\n  enable_tls_streaming = true\n'
+        '[plugins."io.containerd.grpc.v1.cri".x509_key_pair_streaming]\n'
+        f'  tls_cert_file = "{cert}"\n  tls_key_file = "{key}"\n'
+    )
+    with node(tmp_path, pushed_images.registries["plain"].host, extra) as current:
+        current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
+        yield current
+        current.remove_everything()
+        assert current.leaks() == []
+
+
+def test_streaming_over_tls(tls_cluster: Node) -> None:
+    cluster = tls_cluster
+    _, container_id = _pod_with(cluster, "secret", *SLEEPER)
+    url = _exec_url(cluster, container_id, "/bin/true", stdout=True)
+    assert url.startswith("https://127.0.0.1:")
+    done = _ctl(cluster, "exec", container_id, "/bin/echo", "over tls")
+    assert (done.returncode, done.stdout) == (0, b"over tls\n")

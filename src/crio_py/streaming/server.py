@@ -12,8 +12,11 @@ import contextlib
 import logging
 import ssl
 from http import HTTPStatus
+from pathlib import Path
 
+from crio_py.backends import certs
 from crio_py.config.model import StreamSettings
+from crio_py.errors import ConfigError
 from crio_py.streaming import portforward, remotecommand, spdy_sessions
 from crio_py.streaming.http import (
     BadRequest,
@@ -36,15 +39,23 @@ KINDS = ("exec", "attach", "portforward")
 class StreamServer:
     """Serves the streaming URLs of one daemon."""
 
-    def __init__(self, settings: StreamSettings) -> None:
+    def __init__(self, settings: StreamSettings, cert_dir: Path | None = None) -> None:
         self.settings = settings
+        self.cert_dir = cert_dir
         self.tokens: TokenStore[Parked] = TokenStore()
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self.port = settings.port
 
     async def start(self) -> None:
-        """Listen on the configured address (a port of 0 picks a free one)."""
+        """Listen on the configured address (a port of 0 picks a free one). TLS without a
+        configured certificate gets a self-signed one, as containerd does."""
+        s = self.settings
+        if s.tls_enabled and (s.tls_cert is None or s.tls_key is None):
+            if self.cert_dir is None:
+                raise ConfigError("TLS streaming needs a certificate or a directory for one")
+            cert, key = await certs.self_signed(self.cert_dir, s.address or "127.0.0.1")
+            self.settings = s.model_copy(update={"tls_cert": cert, "tls_key": key})
         self._server = await asyncio.start_server(
             self._serve_connection,
             self.settings.address,

@@ -9,6 +9,7 @@ import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 
@@ -215,3 +216,20 @@ async def test_port_forward_pairs_over_spdy() -> None:
         await asyncio.wait_for(bad.finished.wait(), 5)
         assert bad.reset == 5  # CANCEL
         await client.close()
+
+
+async def test_tls_without_a_certificate_gets_a_self_signed_one(tmp_path: Path) -> None:
+    server = StreamServer(StreamSettings(address="127.0.0.1", port=0, tls_enabled=True), tmp_path)
+    await server.start()
+    try:
+        assert server.base_url.startswith("https://127.0.0.1:")
+        assert (tmp_path / "stream.key").stat().st_mode & 0o777 == 0o600
+        url = server.url_for("exec", _echo_request(0))
+        ws, _ = await open_websocket(url, COMMAND_PROTOCOLS)
+        await ws.send(b"\xff\x00")
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await ws.receive()
+        await ws.close()
+    finally:
+        await server.close()
