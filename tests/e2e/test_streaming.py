@@ -5,6 +5,7 @@ real containers. No process or socket may be left behind."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -42,6 +43,24 @@ def _ctl(cluster: Node, *args: str, stdin: bytes = b"") -> subprocess.CompletedP
     return subprocess.run([*argv, *args], input=stdin, capture_output=True, timeout=120)
 
 
+def _daemon_sockets(cluster: Node) -> int:
+    """How many sockets the daemon holds open."""
+    assert cluster.daemon.process is not None
+    fds = Path(f"/proc/{cluster.daemon.process.pid}/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            count += os.readlink(fd).startswith("socket:")
+    return count
+
+
+def _settled_sockets(cluster: Node, baseline: int) -> int:
+    deadline = time.monotonic() + 5
+    while (count := _daemon_sockets(cluster)) > baseline and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return count
+
+
 def _pod_with(cluster: Node, name: str, *args: str, **fields: object) -> tuple[str, str]:
     pod_id, pod = cluster.run_pod(name)
     config = container_config(name, cluster.busybox, *args, **fields)
@@ -77,10 +96,12 @@ async def _session(url: str, send: list[bytes]) -> tuple[dict[int, bytes], dict[
 
 def test_exec_exit_codes_and_streams_through_ctl(cluster: Node) -> None:
     _, container_id = _pod_with(cluster, "exec", *SLEEPER)
+    sockets = _daemon_sockets(cluster)
     done = _ctl(cluster, "exec", container_id, "/bin/sh", "-c", "echo out; echo err >&2; exit 3")
     assert (done.returncode, done.stdout, done.stderr) == (3, b"out\n", b"err\n")
     echoed = _ctl(cluster, "exec", "-i", container_id, "/bin/cat", stdin=b"hello stdin\n" * 1000)
     assert (echoed.returncode, echoed.stdout) == (0, b"hello stdin\n" * 1000)
+    assert _settled_sockets(cluster, sockets) <= sockets
 
 
 def test_exec_streams_100_mb_in_order(cluster: Node) -> None:
@@ -310,8 +331,10 @@ def test_port_forward_over_spdy(cluster: Node) -> None:
         await client.close()
         return replies
 
+    sockets = _daemon_sockets(cluster)
     replies = asyncio.run(fetch_all())
     assert all(r.endswith(b"port-forwarded\n") for r in replies), replies
+    assert _settled_sockets(cluster, sockets) <= sockets
 
 
 @pytest.fixture
