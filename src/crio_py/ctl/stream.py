@@ -21,7 +21,7 @@ from crio_py.ctl.endpoints import CtlError
 from crio_py.websocket import ConnectionClosed, WebSocket, WebSocketError, accept_key, new_key
 
 COMMAND_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
-PORT_PROTOCOLS = ("portforward.k8s.io",)
+PORT_PROTOCOLS = ("v4.channel.k8s.io", "portforward.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 READ_SIZE = 64 * 1024
 

@@ -132,6 +132,8 @@ class StreamServer:
             protocol = remotecommand.choose_protocol(offered)
         else:
             protocol = next((p for p in offered if p in portforward.PROTOCOLS), None)
+        if protocol is None and not offered:
+            protocol = ""  # no subprotocol: the plain channel framing, as the kubelet allows
         if protocol is None:
             raise BadRequest(
                 HTTPStatus.BAD_REQUEST, f"none of the subprotocols {offered} is supported"
@@ -209,7 +211,7 @@ class StreamServer:
                     "Upgrade": "websocket",
                     "Connection": "Upgrade",
                     "Sec-WebSocket-Accept": accept_key(key),
-                    "Sec-WebSocket-Protocol": protocol,
+                    **({"Sec-WebSocket-Protocol": protocol} if protocol else {}),
                 }
             )
         )

@@ -233,3 +233,14 @@ async def test_tls_without_a_certificate_gets_a_self_signed_one(tmp_path: Path) 
         await ws.close()
     finally:
         await server.close()
+
+
+async def test_a_websocket_without_a_subprotocol_gets_plain_channels() -> None:
+    async with _server() as server:
+        url = server.url_for("exec", _echo_request(2))
+        ws, protocol = await open_websocket(url, ())
+        assert protocol == ""
+        await ws.send(b"\x00x")
+        messages = [(await ws.receive())[1] for _ in range(2)]
+        assert messages == [b"\x01", b"\x01X"]
+        await ws.close()
