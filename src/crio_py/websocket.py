@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -122,6 +123,10 @@ async def read_frame(reader: asyncio.StreamReader, *, expect_mask: bool) -> Fram
     return Frame(opcode, _unmask(payload, key) if masked else payload, bool(fin))
 
 
+def _nothing() -> None:
+    pass
+
+
 class WebSocket:
     """One established WebSocket connection: send and receive whole messages."""
 
@@ -133,10 +138,12 @@ class WebSocket:
         self.client = client
         self.closed = False
         self._send_lock = asyncio.Lock()
+        self.on_activity: Callable[[], None] = _nothing
 
     async def send(self, payload: bytes, opcode: Opcode = Opcode.BINARY) -> None:
         if self.closed:
             raise ConnectionClosed(1006, "already closed")
+        self.on_activity()
         async with self._send_lock:
             self.writer.write(encode_frame(opcode, payload, mask=self.client))
             await self.writer.drain()
@@ -149,6 +156,7 @@ class WebSocket:
         opcode: Opcode | None = None
         while True:
             frame = await read_frame(self.reader, expect_mask=not self.client)
+            self.on_activity()
             if frame.opcode == Opcode.PING:
                 await self._control(Opcode.PONG, frame.payload)
                 continue

@@ -86,15 +86,16 @@ async def serve_command(ws: WebSocket, protocol: str, request: CommandRequest) -
     )
     runner = asyncio.ensure_future(request.run(streams))
     listener = asyncio.ensure_future(_listen(ws, protocol, streams))
-    done, _ = await asyncio.wait({runner, listener}, return_when=asyncio.FIRST_COMPLETED)
-    if runner not in done:  # the client went away: stop the command
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await runner
+    try:
+        await asyncio.wait({runner, listener}, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # the client went away, or the session was cancelled: stop the command
+        for task in (runner, listener):
+            if not task.done() or task is listener:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+    if not runner.done() or runner.cancelled():
         return
-    listener.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await listener
     try:
         status = exit_status(runner.result())
     except Exception as exc:  # the runner reports why it could not run

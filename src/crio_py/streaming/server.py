@@ -36,6 +36,28 @@ Parked = CommandRequest | PortForwardRequest
 KINDS = ("exec", "attach", "portforward")
 
 
+class IdleTimer:
+    """`async with`: TimeoutError out of the block once `touch` has not been called for
+    `timeout_s` (the stream idle timeout of the configuration)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._timeout: asyncio.Timeout | None = None
+
+    def touch(self) -> None:
+        if self._timeout is not None and self.timeout_s > 0:
+            self._timeout.reschedule(asyncio.get_running_loop().time() + self.timeout_s)
+
+    async def __aenter__(self) -> IdleTimer:
+        self._timeout = asyncio.timeout(self.timeout_s if self.timeout_s > 0 else None)
+        await self._timeout.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._timeout is not None
+        await self._timeout.__aexit__(*exc)  # type: ignore[arg-type]
+
+
 class StreamServer:
     """Serves the streaming URLs of one daemon."""
 
@@ -103,6 +125,8 @@ class StreamServer:
         self._sessions.add(task)
         try:
             await self._serve(reader, writer)
+        except TimeoutError:
+            logger.info("Closed a streaming session idle for %g s", self.settings.idle_timeout_s)
         except BadRequest as exc:
             with contextlib.suppress(ConnectionError):
                 writer.write(error_response(exc.status, str(exc)))
@@ -139,6 +163,14 @@ class StreamServer:
                 HTTPStatus.BAD_REQUEST, f"none of the subprotocols {offered} is supported"
             )
         ws = await self._accept(request, writer, reader, protocol)
+        idle = IdleTimer(self.settings.idle_timeout_s)
+        ws.on_activity = idle.touch
+        async with idle:
+            await self._serve_websocket(ws, request, protocol, parked)
+
+    async def _serve_websocket(
+        self, ws: WebSocket, request: Request, protocol: str, parked: Parked
+    ) -> None:
         if isinstance(parked, CommandRequest):
             await remotecommand.serve_command(ws, protocol, parked)
         else:
@@ -176,10 +208,13 @@ class StreamServer:
         writer.write(switching_protocols({**upgrade, "X-Stream-Protocol-Version": protocol}))
         await writer.drain()
         connection = SpdyConnection(reader, writer)
-        if isinstance(parked, CommandRequest):
-            await spdy_sessions.serve_command(connection, protocol, parked)
-        else:
-            await spdy_sessions.serve_ports(connection, parked)
+        idle = IdleTimer(self.settings.idle_timeout_s)
+        connection.on_activity = idle.touch
+        async with idle:
+            if isinstance(parked, CommandRequest):
+                await spdy_sessions.serve_command(connection, protocol, parked)
+            else:
+                await spdy_sessions.serve_ports(connection, parked)
 
     def _route(self, request: Request) -> Parked:
         parts = request.path.strip("/").split("/")

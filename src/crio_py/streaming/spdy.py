@@ -166,12 +166,14 @@ class SpdyConnection:
         self._send_lock = asyncio.Lock()
         self._last_id = 0
         self.closed = False
+        self.on_activity: Callable[[], None] = lambda: None
 
     async def serve(self, new_stream: NewStream) -> None:
         """Read frames until the client goes away or says GOAWAY."""
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
             while not self.closed:
                 head = await self.reader.readexactly(8)
+                self.on_activity()
                 if head[0] & 0x80:
                     if not await self._control(head, new_stream):
                         break
@@ -246,6 +248,7 @@ class SpdyConnection:
     async def _send(self, frame: bytes) -> None:
         if self.closed:
             raise ConnectionError("the SPDY connection is closed")
+        self.on_activity()
         async with self._send_lock:
             self.writer.write(frame)
             await self.writer.drain()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from typing import Any
 
 from crio_py.streaming.remotecommand import exit_status, internal_error
 from crio_py.streaming.requests import (
@@ -90,14 +91,13 @@ async def _run(
         stdout=streams["stdout"].write if "stdout" in streams else None,
         stderr=streams["stderr"].write if "stderr" in streams else None,
     )
-    feeders = (
-        [asyncio.ensure_future(_feed_stdin(streams["stdin"], command))]
-        if ("stdin" in streams)
-        else []
-    )
+    feeders: list[asyncio.Future[Any]] = []
+    if "stdin" in streams:
+        feeders.append(asyncio.ensure_future(_feed_stdin(streams["stdin"], command)))
     if "resize" in streams:
         feeders.append(asyncio.ensure_future(_feed_resizes(streams["resize"], command)))
     runner = asyncio.ensure_future(request.run(command))
+    feeders.append(runner)  # cancelled with the feeders when the session ends early
     try:
         either: set[asyncio.Future[object]] = {runner, serving}  # type: ignore[arg-type]
         await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)

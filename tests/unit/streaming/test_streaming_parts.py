@@ -244,3 +244,28 @@ async def test_a_websocket_without_a_subprotocol_gets_plain_channels() -> None:
         messages = [(await ws.receive())[1] for _ in range(2)]
         assert messages == [b"\x01", b"\x01X"]
         await ws.close()
+
+
+async def test_an_idle_session_is_closed() -> None:
+    stopped = asyncio.Event()
+
+    async def run(streams: CommandStreams) -> int | None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+        return 0
+
+    settings = StreamSettings(address="127.0.0.1", port=0, idle_timeout_s=0.3)
+    server = StreamServer(settings)
+    await server.start()
+    try:
+        url = server.url_for("exec", CommandRequest("exec", "c", False, False, True, False, run))
+        ws, _ = await open_websocket(url, COMMAND_PROTOCOLS)
+        assert (await ws.receive())[1] == b"\x01"
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.receive(), 5)
+        await asyncio.wait_for(stopped.wait(), 5)  # the command was stopped too
+        await ws.close()
+    finally:
+        await server.close()
