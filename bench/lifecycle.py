@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -319,23 +320,44 @@ def targets(ratio: dict[str, float]) -> dict[str, object]:
             for key, limit in wanted.items()}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args()
-    if shutil.which("containerd") is None:
-        print(json.dumps({"error": "containerd is not installed"}))
-        return 1
+Starter = Callable[[], ContextManager[Cri]]
+
+
+@contextmanager
+def both_runtimes() -> Iterator[tuple[Path, Starter, Starter]]:
+    """A scratch dir, a registry with busybox and pause, a CNI network, and how to start
+    containerd and crio-py on them (one after the other, on roots of their own)."""
     with tempfile.TemporaryDirectory(prefix="crio-py-bench-") as temp:
         base = Path(temp)
         with Registry() as registry:
             image = registry.push_image(busybox_image(base / "images"))
             registry.push_image(pause_image(base / "images"))
             with cni_network(base) as network:
-                with containerd(base / "containerd", registry, network.conf_dir, image) as peer:
-                    theirs = measure(peer, args.runs)
-                with crio_py(base / "crio-py", registry, network.conf_dir, image) as cri:
-                    ours = measure(cri, args.runs)
+                yield (
+                    base,
+                    lambda: containerd(base / "containerd", registry, network.conf_dir, image),
+                    lambda: crio_py(base / "crio-py", registry, network.conf_dir, image),
+                )
+
+
+def containerd_missing() -> bool:
+    if shutil.which("containerd") is None:
+        print(json.dumps({"error": "containerd is not installed"}))
+        return True
+    return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    if containerd_missing():
+        return 1
+    with both_runtimes() as (base, peer, ours_daemon):
+        with peer() as cri:
+            theirs = measure(cri, args.runs)
+        with ours_daemon() as cri:
+            ours = measure(cri, args.runs)
         floor = runc_floor(base, args.runs)
     ratio = ratios(ours, theirs)
     print(json.dumps({

@@ -17,21 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from cri_api.v1 import api_pb2
 
-from bench.lifecycle import Cri, containerd, crio_py, summary
+from bench.lifecycle import Cri, both_runtimes, containerd_missing, summary
 from crio_py.ctl.stream import open_websocket
 from crio_py.websocket import ConnectionClosed
-from tests.fixtures.cninet import cni_network
-from tests.fixtures.images import busybox_image, pause_image
-from tests.fixtures.registry import Registry
 
 PROTOCOLS = ("v4.channel.k8s.io",)
 
@@ -90,19 +84,13 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--mib", type=int, default=100)
     args = parser.parse_args()
-    if shutil.which("containerd") is None:
-        print(json.dumps({"error": "containerd is not installed"}))
+    if containerd_missing():
         return 1
-    with tempfile.TemporaryDirectory(prefix="crio-py-bench-") as temp:
-        base = Path(temp)
-        with Registry() as registry:
-            image = registry.push_image(busybox_image(base / "images"))
-            registry.push_image(pause_image(base / "images"))
-            with cni_network(base) as network:
-                with containerd(base / "containerd", registry, network.conf_dir, image) as peer:
-                    theirs = measure(peer, args.runs, args.mib)
-                with crio_py(base / "crio-py", registry, network.conf_dir, image) as cri:
-                    ours = measure(cri, args.runs, args.mib)
+    with both_runtimes() as (_, peer, ours_daemon):
+        with peer() as cri:
+            theirs = measure(cri, args.runs, args.mib)
+        with ours_daemon() as cri:
+            ours = measure(cri, args.runs, args.mib)
     ours_rt = ours["exec_round_trip"]
     theirs_rt = theirs["exec_round_trip"]
     assert isinstance(ours_rt, dict) and isinstance(theirs_rt, dict)

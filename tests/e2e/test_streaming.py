@@ -153,23 +153,27 @@ def test_tokens_are_single_use(cluster: Node) -> None:
         urllib.request.urlopen(_exec_url(cluster, container_id, "/bin/true", stdout=True))
 
 
+async def _stdout_until(url: str, needle: bytes, count: int = 1, send: bytes = b"") -> bytes:
+    """Read stdout from a session until `needle` has been seen `count` times."""
+    ws, _ = await open_websocket(url, COMMAND_PROTOCOLS)
+    if send:
+        await ws.send(b"\x00" + send)
+    seen = b""
+    while seen.count(needle) < count:
+        _, message = await ws.receive()
+        if message[:1] == b"\x01":
+            seen += message[1:]
+    await ws.close()
+    return seen
+
+
 def test_attach_to_a_running_container(cluster: Node) -> None:
     script = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done"
     _, container_id = _pod_with(cluster, "ticker", "/bin/sh", "-c", script)
     request = api_pb2.AttachRequest(container_id=container_id, stdout=True, stderr=True)
     url = cluster.runtime.Attach(request).url
-
-    async def read_some() -> bytes:
-        ws, _ = await open_websocket(url, COMMAND_PROTOCOLS)
-        seen = b""
-        while seen.count(b"tick") < 3:
-            _, message = await ws.receive()
-            if message[:1] == b"\x01":
-                seen += message[1:]
-        await ws.close()
-        return seen
-
-    assert asyncio.run(asyncio.wait_for(read_some(), 20)).count(b"tick") >= 3
+    seen = asyncio.run(asyncio.wait_for(_stdout_until(url, b"tick", 3), 20))
+    assert seen.count(b"tick") >= 3
 
 
 def test_attach_with_stdin(cluster: Node) -> None:
@@ -178,19 +182,8 @@ def test_attach_with_stdin(cluster: Node) -> None:
     assert done.returncode == 0, done.stderr
     request = api_pb2.AttachRequest(container_id=container_id, stdin=True, stdout=True)
     url = cluster.runtime.Attach(request).url
-
-    async def echo() -> bytes:
-        ws, _ = await open_websocket(url, COMMAND_PROTOCOLS)
-        await ws.send(b"\x00ping through attach\n")
-        seen = b""
-        while b"ping through attach" not in seen:
-            _, message = await ws.receive()
-            if message[:1] == b"\x01":
-                seen += message[1:]
-        await ws.close()
-        return seen
-
-    assert b"ping through attach" in asyncio.run(asyncio.wait_for(echo(), 20))
+    line = b"ping through attach\n"
+    assert line in asyncio.run(asyncio.wait_for(_stdout_until(url, line, send=line), 20))
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import asyncio
 import re
 import sys
 import time
+from typing import TypedDict
 
 import grpc  # type: ignore[import-untyped,unused-ignore]
 from cri_api.v1 import api_pb2
@@ -292,14 +293,7 @@ def run_exec(client: Client, args: argparse.Namespace) -> int:
     if not args.exec_command:
         raise CtlError("exec: give a command to run")
     if not args.sync:
-        streamed = api_pb2.ExecRequest(
-            container_id=args.container,
-            cmd=args.exec_command,
-            tty=args.tty,
-            stdin=args.interactive,
-            stdout=True,
-            stderr=not args.tty,
-        )
+        streamed = api_pb2.ExecRequest(cmd=args.exec_command, **_stream_flags(args))
         url = client.runtime.Exec(streamed, timeout=client.timeout_s).url
         return asyncio.run(stream.run_command(url, stdin=args.interactive, tty=args.tty))
     request = api_pb2.ExecSyncRequest(
@@ -314,15 +308,28 @@ def run_exec(client: Client, args: argparse.Namespace) -> int:
     return response.exit_code if 0 <= response.exit_code < 256 else 1
 
 
+class _StreamFlags(TypedDict):
+    container_id: str
+    stdin: bool
+    tty: bool
+    stdout: bool
+    stderr: bool
+
+
+def _stream_flags(args: argparse.Namespace) -> _StreamFlags:
+    """The fields Exec and Attach share, from -i and -t (stderr rides on a terminal)."""
+    return {
+        "container_id": args.container,
+        "stdin": args.interactive,
+        "tty": args.tty,
+        "stdout": True,
+        "stderr": not args.tty,
+    }
+
+
 def run_attach(client: Client, args: argparse.Namespace) -> int:
     """Attach to the container's own stdio until it exits (or stdin ends)."""
-    request = api_pb2.AttachRequest(
-        container_id=args.container,
-        stdin=args.interactive,
-        tty=args.tty,
-        stdout=True,
-        stderr=not args.tty,
-    )
+    request = api_pb2.AttachRequest(**_stream_flags(args))
     url = client.runtime.Attach(request, timeout=client.timeout_s).url
     return asyncio.run(stream.run_command(url, stdin=args.interactive, tty=args.tty))
 
