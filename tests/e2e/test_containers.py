@@ -703,3 +703,31 @@ def test_restart_cleans_up_what_a_crash_left_half_made(cluster: Node) -> None:
         assert not path.exists(), path
     pods = cluster.runtime.ListPodSandbox(api_pb2.ListPodSandboxRequest()).items
     assert [p.metadata.name for p in pods] == ["survives"]
+
+
+def test_stats(cluster: Node) -> None:
+    pod_id, pod = cluster.run_pod("measured")
+    script = "head -c 20m /dev/zero > /tmp/blob; exec sleep 1000"
+    container_id = _run(
+        cluster, pod_id, pod, container_config("busy", cluster.busybox, "/bin/sh", "-c", script)
+    )
+    time.sleep(1)
+    request = api_pb2.ContainerStatsRequest(container_id=container_id)
+    stats = cluster.runtime.ContainerStats(request).stats
+    assert stats.attributes.id == container_id and stats.attributes.metadata.name == "busy"
+    assert stats.cpu.usage_core_nano_seconds.value > 0
+    assert stats.memory.working_set_bytes.value > 0
+    assert stats.writable_layer.used_bytes.value >= 20 * 1024 * 1024
+    by_pod = api_pb2.ContainerStatsFilter(pod_sandbox_id=pod_id[:12])
+    listed = cluster.runtime.ListContainerStats(api_pb2.ListContainerStatsRequest(filter=by_pod))
+    assert [s.attributes.id for s in listed.stats] == [container_id]
+    pod_stats = cluster.runtime.PodSandboxStats(
+        api_pb2.PodSandboxStatsRequest(pod_sandbox_id=pod_id)
+    ).stats
+    assert pod_stats.attributes.id == pod_id
+    assert pod_stats.linux.cpu.usage_core_nano_seconds.value > 0
+    assert pod_stats.linux.network.default_interface.name == "eth0"
+    assert pod_stats.linux.process.process_count.value >= 1
+    assert [c.attributes.id for c in pod_stats.linux.containers] == [container_id]
+    every = cluster.runtime.ListPodSandboxStats(api_pb2.ListPodSandboxStatsRequest()).stats
+    assert [s.attributes.id for s in every] == [pod_id]

@@ -203,6 +203,26 @@ class ContainerHandlers(Protocol):
     ) -> api_pb2.PortForwardResponse:
         """PortForward."""
 
+    async def container_stats(
+        self, request: api_pb2.ContainerStatsRequest
+    ) -> api_pb2.ContainerStatsResponse:
+        """ContainerStats."""
+
+    async def list_container_stats(
+        self, request: api_pb2.ListContainerStatsRequest
+    ) -> api_pb2.ListContainerStatsResponse:
+        """ListContainerStats."""
+
+    async def pod_sandbox_stats(
+        self, request: api_pb2.PodSandboxStatsRequest
+    ) -> api_pb2.PodSandboxStatsResponse:
+        """PodSandboxStats."""
+
+    async def list_pod_sandbox_stats(
+        self, request: api_pb2.ListPodSandboxStatsRequest
+    ) -> api_pb2.ListPodSandboxStatsResponse:
+        """ListPodSandboxStats."""
+
 
 ServicerClass = TypeVar("ServicerClass", bound=type)
 
@@ -392,6 +412,30 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
         self, request: api_pb2.PortForwardRequest, context: Context
     ) -> api_pb2.PortForwardResponse:
         return await self.containers("PortForward").port_forward(request)
+
+    @rpc
+    async def ContainerStats(
+        self, request: api_pb2.ContainerStatsRequest, context: Context
+    ) -> api_pb2.ContainerStatsResponse:
+        return await self.containers("ContainerStats").container_stats(request)
+
+    @rpc
+    async def ListContainerStats(
+        self, request: api_pb2.ListContainerStatsRequest, context: Context
+    ) -> api_pb2.ListContainerStatsResponse:
+        return await self.containers("ListContainerStats").list_container_stats(request)
+
+    @rpc
+    async def PodSandboxStats(
+        self, request: api_pb2.PodSandboxStatsRequest, context: Context
+    ) -> api_pb2.PodSandboxStatsResponse:
+        return await self.containers("PodSandboxStats").pod_sandbox_stats(request)
+
+    @rpc
+    async def ListPodSandboxStats(
+        self, request: api_pb2.ListPodSandboxStatsRequest, context: Context
+    ) -> api_pb2.ListPodSandboxStatsResponse:
+        return await self.containers("ListPodSandboxStats").list_pod_sandbox_stats(request)
 
 
 def version_response() -> api_pb2.VersionResponse:

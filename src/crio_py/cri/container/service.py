@@ -12,7 +12,15 @@ from __future__ import annotations
 from cri_api.v1 import api_pb2
 
 from crio_py.config.model import RuntimeSettings
-from crio_py.cri.container import create, exec_sync, lifecycle, recover, status, streams
+from crio_py.cri.container import (
+    create,
+    exec_sync,
+    lifecycle,
+    recover,
+    stats,
+    status,
+    streams,
+)
 from crio_py.cri.container.context import ContainerContext, ImageSource
 from crio_py.cri.sandbox import SandboxService
 from crio_py.cri.sandbox.service import SandboxEntry
@@ -122,3 +130,25 @@ class ContainerService:
         self, request: api_pb2.PortForwardRequest
     ) -> api_pb2.PortForwardResponse:
         return await streams.port_forward_url(self.ctx, self._server(), request)
+
+    # Stats
+
+    async def container_stats(
+        self, request: api_pb2.ContainerStatsRequest
+    ) -> api_pb2.ContainerStatsResponse:
+        return await stats.container_stats(self.ctx, request)
+
+    async def list_container_stats(
+        self, request: api_pb2.ListContainerStatsRequest
+    ) -> api_pb2.ListContainerStatsResponse:
+        return await stats.list_container_stats(self.ctx, request)
+
+    async def pod_sandbox_stats(
+        self, request: api_pb2.PodSandboxStatsRequest
+    ) -> api_pb2.PodSandboxStatsResponse:
+        return await stats.pod_sandbox_stats(self.ctx, request)
+
+    async def list_pod_sandbox_stats(
+        self, request: api_pb2.ListPodSandboxStatsRequest
+    ) -> api_pb2.ListPodSandboxStatsResponse:
+        return await stats.list_pod_sandbox_stats(self.ctx, request)

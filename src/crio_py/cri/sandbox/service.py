@@ -390,6 +390,10 @@ class SandboxService:
             found["/dev/shm"] = Path("/dev/shm")  # host IPC: the host's
         return {dest: str(path) for dest, path in found.items() if path.exists()}
 
+    def all(self) -> list[SandboxEntry]:
+        """Every sandbox."""
+        return [entry for _, entry in self.store] if self._store is not None else []
+
     def infra_exited(self, sandbox_id: str) -> None:
         """The infra container is gone: the sandbox is not ready any more."""
         entry = self.store.find(sandbox_id)

@@ -1,0 +1,150 @@
+"""Resource usage of a container's processes, read from the cgroups its init process is in
+(`/proc/<pid>/cgroup`), which works for both cgroup drivers and for cgroup v1 and v2; and
+network counters from `/proc/<pid>/net/dev`, which shows the process's network namespace."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One sample; None where the host does not say."""
+
+    cpu_ns: int | None = None
+    memory_bytes: int | None = None
+    working_set_bytes: int | None = None
+    rss_bytes: int | None = None
+    page_faults: int | None = None
+    major_page_faults: int | None = None
+    processes: int | None = None
+
+
+@dataclass(frozen=True)
+class InterfaceCounters:
+    name: str
+    rx_bytes: int
+    rx_errors: int
+    tx_bytes: int
+    tx_errors: int
+
+
+def cgroup_dirs(pid: int, proc: Path = PROC, root: Path = CGROUP_ROOT) -> dict[str, Path]:
+    """Controller → the process's cgroup directory ("" for the unified v2 hierarchy)."""
+    try:
+        text = (proc / str(pid) / "cgroup").read_text()
+    except OSError:
+        return {}
+    found: dict[str, Path] = {}
+    for line in text.splitlines():
+        _, controllers, path = line.split(":", 2)
+        relative = path.lstrip("/")
+        if not controllers:
+            unified = root / "unified" if (root / "unified").is_dir() else root
+            found[""] = unified / relative
+        for controller in controllers.split(","):
+            if controller and not controller.startswith("name="):
+                found[controller] = root / controller / relative
+    return found
+
+
+def usage(pid: int, proc: Path = PROC, root: Path = CGROUP_ROOT) -> Usage | None:
+    """The usage of the cgroups `pid` is in; None when the process is gone."""
+    dirs = cgroup_dirs(pid, proc, root)
+    if not dirs:
+        return None
+    if "memory" in dirs or "cpuacct" in dirs:
+        return _v1(dirs)
+    return _v2(dirs[""]) if "" in dirs else None
+
+
+def _v1(dirs: dict[str, Path]) -> Usage:
+    memory = dirs.get("memory")
+    stat = _keyed(memory / "memory.stat") if memory else {}
+    used = _number(memory / "memory.usage_in_bytes") if memory else None
+    inactive = stat.get("total_inactive_file", 0)
+    return Usage(
+        cpu_ns=_number(dirs["cpuacct"] / "cpuacct.usage") if "cpuacct" in dirs else None,
+        memory_bytes=used,
+        working_set_bytes=max(used - inactive, 0) if used is not None else None,
+        rss_bytes=stat.get("total_rss"),
+        page_faults=stat.get("total_pgfault"),
+        major_page_faults=stat.get("total_pgmajfault"),
+        processes=_number(dirs["pids"] / "pids.current") if "pids" in dirs else None,
+    )
+
+
+def _v2(directory: Path) -> Usage:
+    cpu = _keyed(directory / "cpu.stat")
+    stat = _keyed(directory / "memory.stat")
+    used = _number(directory / "memory.current")
+    usec = cpu.get("usage_usec")
+    return Usage(
+        cpu_ns=usec * 1000 if usec is not None else None,
+        memory_bytes=used,
+        working_set_bytes=max(used - stat.get("inactive_file", 0), 0) if used is not None else None,
+        rss_bytes=stat.get("anon"),
+        page_faults=stat.get("pgfault"),
+        major_page_faults=stat.get("pgmajfault"),
+        processes=_number(directory / "pids.current"),
+    )
+
+
+def interfaces(pid: int, proc: Path = PROC) -> list[InterfaceCounters]:
+    """Counters of every interface but lo in the network namespace of `pid`."""
+    try:
+        lines = (proc / str(pid) / "net" / "dev").read_text().splitlines()[2:]
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        name, _, numbers = line.partition(":")
+        fields = numbers.split()
+        if name.strip() == "lo" or len(fields) < 11:
+            continue
+        found.append(
+            InterfaceCounters(
+                name.strip(), int(fields[0]), int(fields[2]), int(fields[8]), int(fields[10])
+            )
+        )
+    return found
+
+
+def directory_usage(path: Path) -> tuple[int, int]:
+    """Allocated bytes and inodes under `path` (a container's writable layer)."""
+    used, inodes = 0, 0
+    for directory, names, files in os.walk(path):
+        for name in (*names, *files):
+            try:
+                info = os.lstat(os.path.join(directory, name))
+            except OSError:
+                continue
+            used += info.st_blocks * 512
+            inodes += 1
+    return used, inodes
+
+
+def _number(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _keyed(path: Path) -> dict[str, int]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    found = {}
+    for line in lines:
+        key, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            found[key] = int(value)
+    return found
