@@ -36,11 +36,12 @@ from crio_py.config.diagnostics import Diagnostic
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeSettings
 from crio_py.cri.container import ContainerService, ImageSource
+from crio_py.cri.handlers import ImageHandlers
 from crio_py.cri.image import ImageService
 from crio_py.cri.instrument import Readiness
 from crio_py.cri.runtime_info import RuntimeInfo
 from crio_py.cri.sandbox import SandboxService
-from crio_py.cri.servicer import ImageHandlers, ImageServicer, RuntimeServicer, add_to_server
+from crio_py.cri.servicer import ImageServicer, RuntimeServicer, add_to_server
 from crio_py.errors import ConfigError, PermissionDeniedError, UnavailableError
 from crio_py.streaming.server import StreamServer
 

@@ -6,20 +6,22 @@ choose a status code (ARCHITECTURE.md §6).
 
 - `ImageServicer` forwards the five ImageService RPCs to an `ImageHandlers` object
   (`cri/image.py`'s `ImageService`), attached by the daemon once the image store is loaded.
-- `RuntimeServicer` answers `Version` and `Status`, and forwards the five pod sandbox RPCs to a
-  `SandboxHandlers` object (`cri/sandbox`'s `SandboxService`) once the daemon attaches one; every
-  other RuntimeService RPC is generated from the service descriptor and answers UNIMPLEMENTED
-  until its handler exists.
+- `RuntimeServicer` answers `Version`, `Status` and `RuntimeConfig`, and forwards the sandbox
+  RPCs to a `SandboxHandlers` object (`cri/sandbox`) and the container, streaming and stats RPCs
+  to a `ContainerHandlers` object (`cri/container`) once the daemon attaches them (the
+  Protocols are in `handlers.py`). Every other RuntimeService RPC is generated from the service
+  descriptor and answers UNIMPLEMENTED.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from cri_api.v1 import api_pb2, api_pb2_grpc
 
 from crio_py import __version__
+from crio_py.cri.handlers import ContainerHandlers, ImageHandlers, SandboxHandlers
 from crio_py.cri.instrument import Context, Readiness, rpc
 from crio_py.cri.runtime_info import RuntimeInfo
 from crio_py.errors import UnavailableError, UnimplementedError
@@ -31,31 +33,6 @@ KUBELET_API_VERSION = "0.1.0"
 
 NETWORK_NOT_READY_REASON = "NetworkPluginNotReady"
 NETWORK_NOT_READY_MESSAGE = "the runtime service is not implemented yet"
-
-
-class ImageHandlers(Protocol):
-    """The ImageService RPCs in snake_case; `cri/image.py` implements them."""
-
-    async def list_images(self, request: api_pb2.ListImagesRequest) -> api_pb2.ListImagesResponse:
-        """ListImages."""
-
-    async def image_status(
-        self, request: api_pb2.ImageStatusRequest
-    ) -> api_pb2.ImageStatusResponse:
-        """ImageStatus."""
-
-    async def pull_image(self, request: api_pb2.PullImageRequest) -> api_pb2.PullImageResponse:
-        """PullImage."""
-
-    async def remove_image(
-        self, request: api_pb2.RemoveImageRequest
-    ) -> api_pb2.RemoveImageResponse:
-        """RemoveImage."""
-
-    async def image_fs_info(
-        self, request: api_pb2.ImageFsInfoRequest
-    ) -> api_pb2.ImageFsInfoResponse:
-        """ImageFsInfo."""
 
 
 class ImageServicer(api_pb2_grpc.ImageServiceServicer):
@@ -110,118 +87,6 @@ class ImageServicer(api_pb2_grpc.ImageServiceServicer):
         self, request: api_pb2.ImageFsInfoRequest, context: Context
     ) -> api_pb2.ImageFsInfoResponse:
         return await self.images.image_fs_info(request)
-
-
-class SandboxHandlers(Protocol):
-    """The pod sandbox RPCs in snake_case; `cri/sandbox` implements them."""
-
-    async def run_pod_sandbox(
-        self, request: api_pb2.RunPodSandboxRequest
-    ) -> api_pb2.RunPodSandboxResponse:
-        """RunPodSandbox."""
-
-    async def stop_pod_sandbox(
-        self, request: api_pb2.StopPodSandboxRequest
-    ) -> api_pb2.StopPodSandboxResponse:
-        """StopPodSandbox."""
-
-    async def remove_pod_sandbox(
-        self, request: api_pb2.RemovePodSandboxRequest
-    ) -> api_pb2.RemovePodSandboxResponse:
-        """RemovePodSandbox."""
-
-    async def pod_sandbox_status(
-        self, request: api_pb2.PodSandboxStatusRequest
-    ) -> api_pb2.PodSandboxStatusResponse:
-        """PodSandboxStatus."""
-
-    async def list_pod_sandbox(
-        self, request: api_pb2.ListPodSandboxRequest
-    ) -> api_pb2.ListPodSandboxResponse:
-        """ListPodSandbox."""
-
-    async def update_runtime_config(
-        self, request: api_pb2.UpdateRuntimeConfigRequest
-    ) -> api_pb2.UpdateRuntimeConfigResponse:
-        """UpdateRuntimeConfig (the pod CIDR goes to the network)."""
-
-
-class ContainerHandlers(Protocol):
-    """The container RPCs in snake_case; `cri/container` implements them."""
-
-    async def create_container(
-        self, request: api_pb2.CreateContainerRequest
-    ) -> api_pb2.CreateContainerResponse:
-        """CreateContainer."""
-
-    async def start_container(
-        self, request: api_pb2.StartContainerRequest
-    ) -> api_pb2.StartContainerResponse:
-        """StartContainer."""
-
-    async def stop_container(
-        self, request: api_pb2.StopContainerRequest
-    ) -> api_pb2.StopContainerResponse:
-        """StopContainer."""
-
-    async def remove_container(
-        self, request: api_pb2.RemoveContainerRequest
-    ) -> api_pb2.RemoveContainerResponse:
-        """RemoveContainer."""
-
-    async def list_containers(
-        self, request: api_pb2.ListContainersRequest
-    ) -> api_pb2.ListContainersResponse:
-        """ListContainers."""
-
-    async def container_status(
-        self, request: api_pb2.ContainerStatusRequest
-    ) -> api_pb2.ContainerStatusResponse:
-        """ContainerStatus."""
-
-    async def exec_sync(self, request: api_pb2.ExecSyncRequest) -> api_pb2.ExecSyncResponse:
-        """ExecSync."""
-
-    async def reopen_container_log(
-        self, request: api_pb2.ReopenContainerLogRequest
-    ) -> api_pb2.ReopenContainerLogResponse:
-        """ReopenContainerLog."""
-
-    async def update_container_resources(
-        self, request: api_pb2.UpdateContainerResourcesRequest
-    ) -> api_pb2.UpdateContainerResourcesResponse:
-        """UpdateContainerResources."""
-
-    async def exec(self, request: api_pb2.ExecRequest) -> api_pb2.ExecResponse:
-        """Exec."""
-
-    async def attach(self, request: api_pb2.AttachRequest) -> api_pb2.AttachResponse:
-        """Attach."""
-
-    async def port_forward(
-        self, request: api_pb2.PortForwardRequest
-    ) -> api_pb2.PortForwardResponse:
-        """PortForward."""
-
-    async def container_stats(
-        self, request: api_pb2.ContainerStatsRequest
-    ) -> api_pb2.ContainerStatsResponse:
-        """ContainerStats."""
-
-    async def list_container_stats(
-        self, request: api_pb2.ListContainerStatsRequest
-    ) -> api_pb2.ListContainerStatsResponse:
-        """ListContainerStats."""
-
-    async def pod_sandbox_stats(
-        self, request: api_pb2.PodSandboxStatsRequest
-    ) -> api_pb2.PodSandboxStatsResponse:
-        """PodSandboxStats."""
-
-    async def list_pod_sandbox_stats(
-        self, request: api_pb2.ListPodSandboxStatsRequest
-    ) -> api_pb2.ListPodSandboxStatsResponse:
-        """ListPodSandboxStats."""
 
 
 ServicerClass = TypeVar("ServicerClass", bound=type)
