@@ -7,7 +7,8 @@ namespace or the configuration asks for one (CRI-O's `drop_infra_ctr = false`).
 - `files.py`: the hosts, resolv.conf and hostname files containers bind-mount later;
 - `network.py`: CNI ADD and DEL with port mappings and the pod CIDR;
 - `query.py`: records → CRI messages, and ListPodSandbox filters (pure);
-- `service.py`: `SandboxService`, the five RPCs and the load at daemon start.
+- `recover.py`: loading the records at start and undoing half-made sandboxes;
+- `service.py`: `SandboxService`, the RPCs.
 """
 
 from crio_py.cri.sandbox.seams import NamespaceOps, NetworkPlugin

@@ -27,10 +27,10 @@ from typing import Protocol
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.cni import CniExecPlugin
-from crio_py.backends.netns import PIN_DIRS
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
-from crio_py.cri.sandbox import files, query
+from crio_py.cri.sandbox import files, query, recover
 from crio_py.cri.sandbox.network import PodNetwork
+from crio_py.cri.sandbox.recover import stopped
 from crio_py.cri.sandbox.seams import NamespaceOps, NetworkPlugin
 from crio_py.cri.undo import best_effort
 from crio_py.errors import (
@@ -39,7 +39,7 @@ from crio_py.errors import (
     UnimplementedError,
 )
 from crio_py.ids import NameRegistrar, TruncIndex, new_id
-from crio_py.store.objects import METADATA, Entry, ObjectStore
+from crio_py.store.objects import Entry, ObjectStore
 from crio_py.store.records import SandboxMetadata, SandboxStatus
 
 logger = logging.getLogger(__name__)
@@ -105,46 +105,8 @@ class SandboxService:
         return self._store
 
     async def load(self) -> None:
-        """Load the records, reserve their names again, and mark NOTREADY every ready
-        sandbox whose namespace pins are gone (the host rebooted)."""
-        if not self.records_dir.is_dir():
-            return
-        for broken in self.store.load():
-            if (self.records_dir / broken / METADATA).exists():
-                logger.error("Sandbox %s has an unreadable record; leaving it alone", broken)
-        await self._sweep()
-        for sandbox_id, entry in self.store:
-            self.names.reserve(entry.metadata.name, sandbox_id)
-            self.index.add(sandbox_id)
-            pins = [Path(p) for p in entry.metadata.namespaces.values()]
-            if entry.status.ready and not all(self.namespaces.is_pinned(p) for p in pins):
-                logger.warning("Sandbox %s lost its namespaces; marking it not ready", sandbox_id)
-                await self.store.update(sandbox_id, _stopped)
-        logger.info("Loaded %d sandboxes", len(self.store))
-
-    async def _sweep(self) -> None:
-        """Undo what a RunPodSandbox that crashed half-way left: namespace pins, /dev/shm,
-        the CNI attachment and files of a sandbox without a metadata record."""
-        known = {sandbox_id for sandbox_id, _ in self.store}
-        found = {path.name for path in self.records_dir.iterdir() if path.is_dir()}
-        for kind in PIN_DIRS.values():
-            found |= {p.name for p in _children(self.pin_dir / kind)}
-        found |= {p.name for p in _children(self.shm_dir)}
-        for sandbox_id in sorted(found - known):
-            if (self.records_dir / sandbox_id / METADATA).exists():
-                continue  # an unreadable record: kept for the operator
-            logger.warning("Cleaning up sandbox %s, which was never completely created", sandbox_id)
-            await _best_effort_sweep(self._forget_incomplete(sandbox_id))
-
-    async def _forget_incomplete(self, sandbox_id: str) -> None:
-        paths = {kind: self.pin_dir / name / sandbox_id for kind, name in PIN_DIRS.items()}
-        net = paths["net"]
-        netns = str(net) if self.namespaces.is_pinned(net) else ""
-        empty = api_pb2.PodSandboxConfig()
-        await self.pod_network.detach_all(sandbox_id, empty, netns)
-        await self.namespaces.remove(paths)
-        await self.namespaces.unmount_shm(self.shm_dir / sandbox_id)
-        await asyncio.to_thread(shutil.rmtree, self.records_dir / sandbox_id, True)
+        """Load the records and settle what changed while the daemon was away."""
+        await recover.load(self)
 
     # RunPodSandbox
 
@@ -301,7 +263,7 @@ class SandboxService:
             await self.namespaces.remove(paths)
         await self.namespaces.unmount_shm(self.shm_dir / metadata.id)
         if entry.status.ready:
-            self.store.update_locked(metadata.id, _stopped)
+            self.store.update_locked(metadata.id, stopped)
             logger.info("Stopped sandbox %s", metadata.id)
 
     async def remove_pod_sandbox(
@@ -399,7 +361,7 @@ class SandboxService:
         entry = self.store.find(sandbox_id)
         if entry is not None and entry.status.ready:
             logger.warning("The infra container of sandbox %s exited", sandbox_id)
-            self.store.update_locked(sandbox_id, _stopped)
+            self.store.update_locked(sandbox_id, stopped)
 
     @staticmethod
     def namespace_paths(entry: SandboxEntry) -> dict[str, str]:
@@ -416,20 +378,6 @@ class SandboxService:
             return None
 
 
-def _children(directory: Path) -> list[Path]:
-    try:
-        return list(directory.iterdir())
-    except FileNotFoundError:
-        return []
-
-
-async def _best_effort_sweep(step: Awaitable[None]) -> None:
-    try:
-        await step
-    except Exception:
-        logger.exception("Could not clean up an incomplete sandbox")
-
-
 def _validate(config: api_pb2.PodSandboxConfig) -> None:
     meta = config.metadata
     missing = [f for f in ("name", "namespace", "uid") if not getattr(meta, f)]
@@ -439,10 +387,6 @@ def _validate(config: api_pb2.PodSandboxConfig) -> None:
 
 def _config(entry: SandboxEntry) -> api_pb2.PodSandboxConfig:
     return query.config_from_json(entry.metadata.config)
-
-
-def _stopped(status: SandboxStatus) -> SandboxStatus:
-    return status.model_copy(update={"ready": False, "stopped_at": time.time_ns()})
 
 
 def _best_effort(what: str, undo: Callable[[], Awaitable[None]]) -> Awaitable[None]:
