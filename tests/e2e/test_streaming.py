@@ -74,6 +74,12 @@ def _exec_url(cluster: Node, container_id: str, *cmd: str, **flags: bool) -> str
     return str(cluster.runtime.Exec(request).url)
 
 
+def _stty_url(cluster: Node, container_id: str) -> str:
+    """A terminal exec that prints its size once the client had time to resize it."""
+    command = ("/bin/sh", "-c", "sleep 0.5; stty size")
+    return _exec_url(cluster, container_id, *command, tty=True, stdin=True, stdout=True)
+
+
 async def _session(url: str, send: list[bytes]) -> tuple[dict[int, bytes], dict[str, object]]:
     """Run one remotecommand session: send the messages, collect output by channel."""
     ws, _ = await open_websocket(url, COMMAND_PROTOCOLS)
@@ -117,16 +123,7 @@ def test_exec_streams_100_mb_in_order(cluster: Node) -> None:
 
 def test_exec_with_a_terminal_follows_resizes(cluster: Node) -> None:
     _, container_id = _pod_with(cluster, "tty", *SLEEPER)
-    url = _exec_url(
-        cluster,
-        container_id,
-        "/bin/sh",
-        "-c",
-        "sleep 0.5; stty size",
-        tty=True,
-        stdout=True,
-        stdin=True,
-    )
+    url = _stty_url(cluster, container_id)
     resize = b"\x04" + json.dumps({"Width": 123, "Height": 45}).encode()
     output, status = asyncio.run(_session(url, [resize]))
     assert b"45 123" in output.get(1, b""), (output, status)
@@ -285,16 +282,7 @@ def test_exec_over_spdy(cluster: Node) -> None:
 
 def test_exec_with_a_terminal_over_spdy(cluster: Node) -> None:
     _, container_id = _pod_with(cluster, "spdytty", *SLEEPER)
-    url = _exec_url(
-        cluster,
-        container_id,
-        "/bin/sh",
-        "-c",
-        "sleep 0.5; stty size",
-        tty=True,
-        stdin=True,
-        stdout=True,
-    )
+    url = _stty_url(cluster, container_id)
     resize = json.dumps({"Width": 99, "Height": 33}).encode()
     _, data, _ = asyncio.run(_spdy_exec(url, ["error", "stdin", "stdout", "resize"], b"", resize))
     assert b"33 99" in data["stdout"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from crio_py.cri.container import exits
 from crio_py.cri.container.context import LIVE_STATES, ContainerContext, ContainerEntry
+from crio_py.cri.undo import sweep_incomplete
 from crio_py.errors import CrioPyError
 from crio_py.store.objects import METADATA
 
@@ -40,14 +41,9 @@ async def _sweep(ctx: ContainerContext) -> None:
     found: set[str] = set()
     for directory in (ctx.layout.records_dir, ctx.layout.bundles_dir, ctx.layout.rootfs_dir):
         found |= {path.name for path in _children(directory)}
-    for container_id in sorted(found - known):
-        if (ctx.layout.records_dir / container_id / METADATA).exists():
-            continue  # an unreadable record: kept for the operator
-        logger.warning("Cleaning up container %s, never completely created", container_id)
-        try:
-            await _forget_incomplete(ctx, container_id)
-        except Exception:
-            logger.exception("Could not clean up container %s", container_id)
+    await sweep_incomplete(
+        "container", found - known, ctx.layout.records_dir, lambda i: _forget_incomplete(ctx, i)
+    )
 
 
 async def _forget_incomplete(ctx: ContainerContext, container_id: str) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.netns import PIN_DIRS
+from crio_py.cri.undo import sweep_incomplete
 from crio_py.store.objects import METADATA
 from crio_py.store.records import SandboxStatus
 
@@ -52,14 +53,9 @@ async def _sweep(service: SandboxService) -> None:
     for kind in PIN_DIRS.values():
         found |= {p.name for p in _children(service.pin_dir / kind)}
     found |= {p.name for p in _children(service.shm_dir)}
-    for sandbox_id in sorted(found - known):
-        if (service.records_dir / sandbox_id / METADATA).exists():
-            continue  # an unreadable record: kept for the operator
-        logger.warning("Cleaning up sandbox %s, which was never completely created", sandbox_id)
-        try:
-            await _forget_incomplete(service, sandbox_id)
-        except Exception:
-            logger.exception("Could not clean up sandbox %s", sandbox_id)
+    await sweep_incomplete(
+        "sandbox", found - known, service.records_dir, lambda i: _forget_incomplete(service, i)
+    )
 
 
 async def _forget_incomplete(service: SandboxService, sandbox_id: str) -> None:
