@@ -512,6 +512,9 @@ def test_ctl_container_verbs(cluster: Node, tmp_path: Path) -> None:
     assert inspected["info"]["sandboxID"] == pod_id
     exec_ = _ctl(cluster, "exec", "-s", container_id, "/bin/sh", "-c", "echo hi; exit 5")
     assert (exec_.returncode, exec_.stdout) == (5, "hi\n")
+    usage = _ctl(cluster, "stats", "-s", "0.2").stdout.splitlines()
+    assert usage[0].split()[:3] == ["CONTAINER", "NAME", "CPU"]
+    assert usage[1].startswith(container_id[:13]) and "talker" in usage[1]
     refused = _ctl(cluster, "rm", container_id)
     assert refused.returncode == 1 and "please stop it first" in refused.stderr
     info = json.loads(_ctl(cluster, "info").stdout)

@@ -214,6 +214,16 @@ def _add_container_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPars
     attach.add_argument("container", metavar="CONTAINER-ID")
     attach.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     attach.add_argument("-t", "--tty", action="store_true", help="the container has a terminal")
+    stats = verbs.add_parser("stats", help="resource usage of containers")
+    stats.add_argument("--id", default="", help="filter by container id (a prefix is enough)")
+    stats.add_argument("-p", "--pod", default="", help="filter by pod id")
+    stats.add_argument(
+        "--label", action="append", default=[], metavar="KEY=VALUE", help="filter by label"
+    )
+    stats.add_argument("-o", "--output", choices=OUTPUTS, default="table")
+    stats.add_argument(
+        "-s", "--seconds", type=float, default=1.0, help="sample CPU over this many seconds"
+    )
     forward = verbs.add_parser("port-forward", help="forward local ports to a pod")
     forward.add_argument("pod", metavar="POD-ID")
     forward.add_argument("ports", nargs="+", metavar="[LOCAL_PORT:]REMOTE_PORT")

@@ -21,9 +21,11 @@ from crio_py.ctl.client import Client, describe_rpc_error
 from crio_py.ctl.endpoints import CtlError
 from crio_py.ctl.output import (
     Json,
+    human_size,
     load_message,
     message_to_json,
     status_data,
+    table,
     truncate_id,
     write_data,
     write_listing,
@@ -152,8 +154,9 @@ def list_containers(
 
 def container_filter(args: argparse.Namespace) -> api_pb2.ContainerFilter:
     """--id, --pod, --state (running unless --all) and --label as a ContainerFilter."""
-    labels = pod_filter(argparse.Namespace(label=args.label, state=None)).label_selector
-    result = api_pb2.ContainerFilter(id=args.id, pod_sandbox_id=args.pod, label_selector=labels)
+    result = api_pb2.ContainerFilter(
+        id=args.id, pod_sandbox_id=args.pod, label_selector=_labels(args.label)
+    )
     state = args.state or ("" if args.all else "running")
     if state:
         result.state.state = _STATE_FILTERS[state]
@@ -381,3 +384,56 @@ def run_info(client: Client, args: argparse.Namespace) -> int:
     data = status_data([(message_to_json(response.status), dict(response.info))])
     write_data(data, args.output, sort_keys=True)
     return 0
+
+
+# stats
+
+
+def run_stats(client: Client, args: argparse.Namespace) -> int:
+    """crictl `stats`: CPU % over `--seconds`, memory working set, writable layer, inodes."""
+    wanted = api_pb2.ContainerStatsFilter(
+        id=args.id, pod_sandbox_id=args.pod, label_selector=_labels(args.label)
+    )
+    first = _container_stats(client, wanted)
+    if args.output in ("json", "yaml"):
+        write_data(message_to_json(api_pb2.ListContainerStatsResponse(stats=first)), args.output)
+        return 0
+    time.sleep(args.seconds)
+    second = {s.attributes.id: s for s in _container_stats(client, wanted)}
+    rows = [["CONTAINER", "NAME", "CPU %", "MEM", "DISK", "INODES"]]
+    for before in first:
+        after = second.get(before.attributes.id)
+        if after is None:
+            continue
+        rows.append(
+            [
+                truncate_id(after.attributes.id, ""),
+                after.attributes.metadata.name,
+                f"{_cpu_percent(before, after):.2f}",
+                human_size(after.memory.working_set_bytes.value),
+                human_size(after.writable_layer.used_bytes.value),
+                str(after.writable_layer.inodes_used.value),
+            ]
+        )
+    sys.stdout.write(table(rows))
+    return 0
+
+
+def _labels(pairs: list[str]) -> dict[str, str]:
+    return dict(pod_filter(argparse.Namespace(label=pairs, state=None)).label_selector)
+
+
+def _container_stats(
+    client: Client, wanted: api_pb2.ContainerStatsFilter
+) -> list[api_pb2.ContainerStats]:
+    request = api_pb2.ListContainerStatsRequest(filter=wanted)
+    response: api_pb2.ListContainerStatsResponse = client.runtime.ListContainerStats(
+        request, timeout=client.timeout_s
+    )
+    return list(response.stats)
+
+
+def _cpu_percent(before: api_pb2.ContainerStats, after: api_pb2.ContainerStats) -> float:
+    elapsed = after.cpu.timestamp - before.cpu.timestamp
+    used = after.cpu.usage_core_nano_seconds.value - before.cpu.usage_core_nano_seconds.value
+    return 100.0 * used / elapsed if elapsed > 0 else 0.0

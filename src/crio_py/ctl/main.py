@@ -23,6 +23,7 @@ from crio_py.ctl.containers import (
     run_ps,
     run_rm,
     run_start,
+    run_stats,
     run_stop,
 )
 from crio_py.ctl.endpoints import DEFAULT_TIMEOUT_S, CtlError, resolve_endpoints
@@ -61,6 +62,7 @@ VERBS: dict[str, Verb] = {
     "exec": run_exec,
     "attach": run_attach,
     "port-forward": run_port_forward,
+    "stats": run_stats,
 }
 
 

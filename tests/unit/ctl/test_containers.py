@@ -95,3 +95,17 @@ def test_removal_targets(capsys: pytest.CaptureFixture[str]) -> None:
     none = build_parser().parse_args(["ctl", "rm"])
     with pytest.raises(CtlError, match="rm: give at least one container ID"):
         removal_targets(none, [], lambda: ["x"], "containers")
+
+
+def test_cpu_percent_over_two_samples() -> None:
+    from crio_py.ctl.containers import _cpu_percent
+
+    def sample(at_s: float, used_ns: int) -> api_pb2.ContainerStats:
+        cpu = api_pb2.CpuUsage(
+            timestamp=int(at_s * SECOND),
+            usage_core_nano_seconds=api_pb2.UInt64Value(value=used_ns),
+        )
+        return api_pb2.ContainerStats(cpu=cpu)
+
+    assert _cpu_percent(sample(1, 0), sample(2, SECOND // 4)) == 25.0
+    assert _cpu_percent(sample(1, 0), sample(1, 5)) == 0.0
