@@ -16,7 +16,7 @@ from pathlib import Path
 
 from crio_py.backends import certs
 from crio_py.config.model import StreamSettings
-from crio_py.errors import ConfigError
+from crio_py.errors import ConfigError, UnavailableError
 from crio_py.streaming import portforward, remotecommand, spdy_sessions
 from crio_py.streaming.http import (
     BadRequest,
@@ -78,12 +78,16 @@ class StreamServer:
                 raise ConfigError("TLS streaming needs a certificate or a directory for one")
             cert, key = await certs.self_signed(self.cert_dir, s.address or "127.0.0.1")
             self.settings = s.model_copy(update={"tls_cert": cert, "tls_key": key})
-        self._server = await asyncio.start_server(
-            self._serve_connection,
-            self.settings.address,
-            self.settings.port,
-            ssl=self._ssl_context(),
-        )
+        try:
+            self._server = await asyncio.start_server(
+                self._serve_connection,
+                self.settings.address,
+                self.settings.port,
+                ssl=self._ssl_context(),
+            )
+        except (OSError, ssl.SSLError) as exc:
+            where = f"{self.settings.address}:{self.settings.port}"
+            raise UnavailableError(f"the streaming server cannot listen on {where}: {exc}") from exc
         self.port = self._server.sockets[0].getsockname()[1]
         logger.info("Streaming server listening on %s", self.base_url)
 

@@ -15,6 +15,7 @@ import pytest
 
 from crio_py.config.model import StreamSettings
 from crio_py.ctl.stream import COMMAND_PROTOCOLS, exit_code_of, open_websocket
+from crio_py.errors import UnavailableError
 from crio_py.streaming import remotecommand, spdy_sessions
 from crio_py.streaming.http import BadRequest, read_request
 from crio_py.streaming.portforward import requested_ports
@@ -269,3 +270,18 @@ async def test_an_idle_session_is_closed() -> None:
         await ws.close()
     finally:
         await server.close()
+
+
+async def test_an_address_it_cannot_bind_is_a_clear_error(tmp_path: Path) -> None:
+    server = StreamServer(StreamSettings(address="203.0.113.1", port=10010))
+    with pytest.raises(UnavailableError, match="cannot listen on 203.0.113.1:10010"):
+        await server.start()
+    missing = StreamSettings(
+        address="127.0.0.1",
+        port=0,
+        tls_enabled=True,
+        tls_cert=tmp_path / "none.crt",
+        tls_key=tmp_path / "none.key",
+    )
+    with pytest.raises(UnavailableError, match="cannot listen"):
+        await StreamServer(missing).start()
