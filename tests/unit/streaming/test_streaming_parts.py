@@ -274,7 +274,7 @@ async def test_an_idle_session_is_closed() -> None:
 
 async def test_an_address_it_cannot_bind_is_a_clear_error(tmp_path: Path) -> None:
     server = StreamServer(StreamSettings(address="203.0.113.1", port=10010))
-    with pytest.raises(UnavailableError, match="cannot listen on 203.0.113.1:10010"):
+    with pytest.raises(UnavailableError, match=r"cannot listen on 203\.0\.113\.1:10010"):
         await server.start()
     missing = StreamSettings(
         address="127.0.0.1",
