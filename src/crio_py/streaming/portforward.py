@@ -10,12 +10,13 @@ import contextlib
 import logging
 import struct
 
+from crio_py.streaming.channels import ChannelSocket
 from crio_py.streaming.requests import Duplex, PortForwardRequest
 from crio_py.websocket import ConnectionClosed, WebSocket, WebSocketError
 
 logger = logging.getLogger(__name__)
 
-PROTOCOLS = ("portforward.k8s.io", "v4.channel.k8s.io")
+PROTOCOLS = ("portforward.k8s.io", "v4.channel.k8s.io", "v4.base64.channel.k8s.io")
 
 
 def requested_ports(query: dict[str, list[str]]) -> list[int]:
@@ -32,26 +33,29 @@ def requested_ports(query: dict[str, list[str]]) -> list[int]:
     return ports
 
 
-async def serve_ports(ws: WebSocket, request: PortForwardRequest, ports: list[int]) -> None:
+async def serve_ports(
+    ws: WebSocket, protocol: str, request: PortForwardRequest, ports: list[int]
+) -> None:
     """Connect to each port in the pod and relay until either side is done."""
+    channels = ChannelSocket(ws, protocol)
     for index, port in enumerate(ports):
         for channel in (2 * index, 2 * index + 1):
-            await ws.send(bytes([channel]) + struct.pack("<H", port))
+            await channels.send(channel, struct.pack("<H", port))
     connections: list[Duplex | None] = []
     for index, port in enumerate(ports):
         try:
             connections.append(await request.connect(port))
         except Exception as exc:
             message = f"error forwarding port {port} to pod {request.sandbox_id}: {exc}"
-            await ws.send(bytes([2 * index + 1]) + message.encode())
+            await channels.send(2 * index + 1, message.encode())
             connections.append(None)
     pumps = [
-        asyncio.ensure_future(_from_pod(ws, index, connection))
+        asyncio.ensure_future(_from_pod(channels, index, connection))
         for index, connection in enumerate(connections)
         if connection is not None
     ]
     try:
-        await _to_pod(ws, connections)
+        await _to_pod(channels, connections)
         if pumps:
             await asyncio.wait(pumps, timeout=5)
     finally:
@@ -61,26 +65,26 @@ async def serve_ports(ws: WebSocket, request: PortForwardRequest, ports: list[in
             if connection is not None:
                 with contextlib.suppress(Exception):
                     await connection.close()
-        await ws.close()
+        await channels.close()
 
 
-async def _from_pod(ws: WebSocket, index: int, connection: Duplex) -> None:
+async def _from_pod(channels: ChannelSocket, index: int, connection: Duplex) -> None:
     with contextlib.suppress(ConnectionError, ConnectionClosed, RuntimeError):
         while data := await connection.read():
-            await ws.send(bytes([2 * index]) + data)
-    await ws.close()
+            await channels.send(2 * index, data)
+    await channels.close()
 
 
-async def _to_pod(ws: WebSocket, connections: list[Duplex | None]) -> None:
+async def _to_pod(channels: ChannelSocket, connections: list[Duplex | None]) -> None:
     try:
         while True:
-            _, message = await ws.receive()
-            if len(message) < 1 or message[0] % 2:
+            received = await channels.receive()
+            if received is None or received[0] % 2:
                 continue
-            index = message[0] // 2
+            index, data = received[0] // 2, received[1]
             connection = connections[index] if index < len(connections) else None
-            if connection is not None and len(message) > 1:
-                await connection.write(message[1:])
+            if connection is not None and data:
+                await connection.write(data)
     except (ConnectionClosed, WebSocketError, ConnectionError):
         for connection in connections:
             if connection is not None:

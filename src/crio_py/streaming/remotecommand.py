@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 
+from crio_py.streaming.channels import ChannelSocket
 from crio_py.streaming.requests import CommandRequest, CommandStreams, TerminalSize
 from crio_py.websocket import ConnectionClosed, WebSocket, WebSocketError
 
@@ -23,9 +24,11 @@ STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 PROTOCOLS = (
     "v5.channel.k8s.io",
     "v4.channel.k8s.io",
+    "v4.base64.channel.k8s.io",
     "v3.channel.k8s.io",
     "v2.channel.k8s.io",
     "channel.k8s.io",
+    "base64.channel.k8s.io",
 )
 """The subprotocols served, newest first."""
 
@@ -71,9 +74,8 @@ def internal_error(kind: str, error: str) -> dict[str, object]:
 
 async def serve_command(ws: WebSocket, protocol: str, request: CommandRequest) -> None:
     """Run the command of `request` with the WebSocket's channels, until it ends."""
-
-    async def send(channel: int, data: bytes) -> None:
-        await ws.send(bytes([channel]) + data)
+    channels = ChannelSocket(ws, protocol)
+    send = channels.send
 
     # The first message, empty, is on the lowest channel the client will read.
     first = STDOUT if request.stdout else STDERR if request.stderr and not request.tty else ERROR
@@ -85,7 +87,7 @@ async def serve_command(ws: WebSocket, protocol: str, request: CommandRequest) -
         stderr=_writer(send, STDERR) if request.stderr and not request.tty else None,
     )
     runner = asyncio.ensure_future(request.run(streams))
-    listener = asyncio.ensure_future(_listen(ws, protocol, streams))
+    listener = asyncio.ensure_future(_listen(channels, protocol, streams))
     try:
         await asyncio.wait({runner, listener}, return_when=asyncio.FIRST_COMPLETED)
     finally:  # the client went away, or the session was cancelled: stop the command
@@ -117,19 +119,19 @@ def _writer(
 
 def _error_payload(protocol: str, status: dict[str, object]) -> bytes:
     """v4 and v5 send the Status as JSON; older protocols only a failure's message."""
-    if protocol in ("v5.channel.k8s.io", "v4.channel.k8s.io"):
+    if protocol.startswith(("v5.", "v4.")):
         return json.dumps(status).encode()
     return b"" if status["status"] == "Success" else str(status.get("message", "")).encode()
 
 
-async def _listen(ws: WebSocket, protocol: str, streams: CommandStreams) -> None:
+async def _listen(channels: ChannelSocket, protocol: str, streams: CommandStreams) -> None:
     """Hand the client's messages to the command until the client closes."""
     try:
         while True:
-            _, message = await ws.receive()
-            if not message:
+            received = await channels.receive()
+            if received is None:
                 continue
-            channel, data = message[0], message[1:]
+            channel, data = received
             if channel == STDIN and streams.stdin is not None:
                 await streams.stdin.put(data)
             elif channel == RESIZE:

@@ -18,6 +18,7 @@ from crio_py.backends import certs
 from crio_py.config.model import StreamSettings
 from crio_py.errors import ConfigError, UnavailableError
 from crio_py.streaming import portforward, remotecommand, spdy_sessions
+from crio_py.streaming.channels import ChannelSocket
 from crio_py.streaming.http import (
     BadRequest,
     Request,
@@ -178,13 +179,14 @@ class StreamServer:
         if isinstance(parked, CommandRequest):
             await remotecommand.serve_command(ws, protocol, parked)
         else:
-            try:
-                ports = portforward.requested_ports(request.query)
+            try:  # the ports of the CRI request, else those of the URL
+                ports = list(parked.ports) or portforward.requested_ports(request.query)
             except ValueError as exc:
-                await ws.send(bytes([1]) + str(exc).encode())
-                await ws.close()
+                channels = ChannelSocket(ws, protocol)
+                await channels.send(1, str(exc).encode())
+                await channels.close()
                 return
-            await portforward.serve_ports(ws, parked, ports)
+            await portforward.serve_ports(ws, protocol, parked, ports)
 
     async def _serve_spdy(
         self,

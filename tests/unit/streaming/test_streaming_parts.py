@@ -4,6 +4,7 @@ header blocks and frames, and whole sessions against a fake command or port."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import zlib
 from collections.abc import AsyncIterator
@@ -23,7 +24,7 @@ from crio_py.streaming.requests import CommandRequest, CommandStreams, PortForwa
 from crio_py.streaming.server import StreamServer
 from crio_py.streaming.spdy import SPDY3_DICT, decode_headers, encode_headers
 from crio_py.streaming.tokens import TokenStore
-from crio_py.websocket import ConnectionClosed
+from crio_py.websocket import ConnectionClosed, Opcode
 from tests.fixtures import spdy_client
 
 
@@ -75,7 +76,8 @@ def test_statuses() -> None:
 def test_protocol_choice_follows_the_client() -> None:
     choose = remotecommand.choose_protocol
     assert choose(["v4.channel.k8s.io", "v5.channel.k8s.io"]) == "v4.channel.k8s.io"
-    assert choose(["base64.channel.k8s.io"]) is None
+    assert choose(["base64.channel.k8s.io"]) == "base64.channel.k8s.io"
+    assert choose(["v9.channel.k8s.io"]) is None
 
 
 def test_requested_ports() -> None:
@@ -285,3 +287,18 @@ async def test_an_address_it_cannot_bind_is_a_clear_error(tmp_path: Path) -> Non
     )
     with pytest.raises(UnavailableError, match="cannot listen"):
         await StreamServer(missing).start()
+
+
+async def test_base64_channels() -> None:
+    async with _server() as server:
+        url = server.url_for("exec", _echo_request(0))
+        ws, protocol = await open_websocket(url, ("v4.base64.channel.k8s.io",))
+        assert protocol == "v4.base64.channel.k8s.io"
+        assert await ws.receive() == (Opcode.TEXT, b"1")  # empty, on stdout
+        await ws.send(b"0" + base64.b64encode(b"hi"), Opcode.TEXT)
+        assert await ws.receive() == (Opcode.TEXT, b"1" + base64.b64encode(b"HI"))
+        await ws.send(b"0!!not base64", Opcode.TEXT)  # ends the session
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await ws.receive()
+        await ws.close()
