@@ -33,7 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crio_py.backends import _exec
-from crio_py.errors import CommandError, DeadlineExceededError, InvalidArgumentError
+from crio_py.errors import (
+    CommandError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +246,23 @@ def read_pid_file(path: Path) -> int | None:
     except FileNotFoundError:
         return None
     return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+CTL_RESIZE = 1
+CTL_REOPEN_LOG = 2
+
+
+def write_ctl(bundle_dir: Path, event: int, first: int = 0, second: int = 0) -> None:
+    """One message on conmon's control fifo `<bundle>/ctl`: "<event> <a> <b>\n" (resize:
+    height and width; reopen the log: zeros). FailedPreconditionError when conmon is gone."""
+    try:
+        descriptor = os.open(bundle_dir / "ctl", os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise FailedPreconditionError(f"conmon of {bundle_dir.name} is gone: {exc}") from exc
+    try:
+        os.write(descriptor, f"{event} {first} {second}\n".encode())
+    finally:
+        os.close(descriptor)
 
 
 BeforeStart = Callable[[int], Awaitable[None]]

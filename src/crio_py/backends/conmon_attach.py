@@ -4,7 +4,7 @@ conmon listens on `<socket dir>/<container id>/attach` (a link into the bundle),
 SOCK_SEQPACKET socket. Each packet it sends is one byte naming the stream (2 stdout, 3
 stderr) and up to 8192 bytes of output; what we send is the container's stdin, and shutting
 down our write side ends it. A terminal is resized by writing "1 <height> <width>" to the
-bundle's `ctl` fifo.
+bundle's `ctl` fifo (`conmon.write_ctl`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from crio_py.backends.conmon import CTL_RESIZE, write_ctl
 from crio_py.errors import FailedPreconditionError
 
 PIPE_STDOUT, PIPE_STDERR = 2, 3
 BUFFER = 8192 + 1  # conmon's STDIO_BUF_SIZE and the stream byte
-RESIZE = 1  # conmon ctl message: resize the terminal
 
 Write = Callable[[bytes], Awaitable[None]]
 NextSize = Callable[[], Awaitable[tuple[int, int]]]
@@ -29,7 +29,7 @@ NextSize = Callable[[], Awaitable[tuple[int, int]]]
 
 async def attach(
     socket_path: Path,
-    ctl_path: Path,
+    bundle_dir: Path,
     *,
     stdin: asyncio.Queue[bytes | None] | None,
     stdout: Write | None,
@@ -41,7 +41,7 @@ async def attach(
     when that does not close the container's stdin (CRI-O's AttachContainer)."""
     connection = await _connect(socket_path)
     loop = asyncio.get_running_loop()
-    tasks = [asyncio.ensure_future(_resize(ctl_path, next_size))]
+    tasks = [asyncio.ensure_future(_resize(bundle_dir, next_size))]
     try:
         waits = [asyncio.ensure_future(_receive(loop, connection, stdout, stderr))]
         if stdin is not None:
@@ -99,13 +99,8 @@ async def _send(
         connection.shutdown(socket.SHUT_WR)
 
 
-async def _resize(ctl_path: Path, next_size: NextSize) -> None:
+async def _resize(bundle_dir: Path, next_size: NextSize) -> None:
     while True:
         width, height = await next_size()
-        message = f"{RESIZE} {height} {width}\n".encode()
-        with contextlib.suppress(OSError):
-            descriptor = os.open(ctl_path, os.O_WRONLY | os.O_NONBLOCK)
-            try:
-                os.write(descriptor, message)
-            finally:
-                os.close(descriptor)
+        with contextlib.suppress(FailedPreconditionError):
+            write_ctl(bundle_dir, CTL_RESIZE, height, width)

@@ -99,8 +99,16 @@ class OciRuntime(Protocol):
         """The pids of the container's processes."""
         ...
 
+    systemd_cgroup: bool
+    """Whether the runtime uses the systemd cgroup driver."""
+
     def base_argv(self) -> list[str]:
-        """The binary and its global flags, for conmon's `--runtime` and `--runtime-arg`."""
+        """The binary and its global flags, as the runtime is run here."""
+        ...
+
+    def monitor_args(self) -> list[str]:
+        """The global flags conmon passes on (`--runtime-arg`), the cgroup driver's left to
+        conmon's own `-s`."""
         ...
 
 

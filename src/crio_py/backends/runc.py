@@ -121,14 +121,17 @@ class RuncRuntime:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
 
     def base_argv(self) -> list[str]:
-        """The binary and its global flags, for conmon's `--runtime` and `--runtime-arg`."""
-        argv = [self.handler.binary, "--root", str(self.root)]
-        if self.systemd_cgroup:
-            argv.append("--systemd-cgroup")
+        """The binary and its global flags, as the runtime is run here."""
+        args = self.monitor_args()  # --root first, then the cgroup driver, then the rest
+        systemd = ["--systemd-cgroup"] if self.systemd_cgroup else []
+        return [self.handler.binary, *args[:2], *systemd, *args[2:]]
+
+    def monitor_args(self) -> list[str]:
+        """The global flags for conmon's `--runtime-arg`: all but the cgroup driver's, which
+        conmon adds itself when told `-s`."""
         # runc, crun and runsc all accept --log/--log-format, and still print errors on stderr.
-        argv += ["--log", str(self.log_path), "--log-format", "json"]
-        argv += self.handler.extra_flags
-        return argv
+        args = ["--root", str(self.root), "--log", str(self.log_path), "--log-format", "json"]
+        return [*args, *self.handler.extra_flags]
 
     async def create(
         self,

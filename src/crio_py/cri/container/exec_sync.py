@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
 
 from cri_api.v1 import api_pb2
 
-from crio_py.backends import conmon_exec
+from crio_py.backends import conmon, conmon_exec
 from crio_py.cri.container.context import ContainerContext
-from crio_py.errors import DeadlineExceededError, FailedPreconditionError
+from crio_py.errors import DeadlineExceededError
 from crio_py.fsutil import atomic_write_text
 from crio_py.ocispec.resources import resources_section
 
 REOPEN_WAIT_S = 5.0
-REOPEN_LOG = b"2 0 0\n"
-"""conmon's ctl fifo message 2: reopen the log file."""
 
 
 async def exec_sync(
@@ -43,15 +40,7 @@ async def reopen_container_log(
 ) -> api_pb2.ReopenContainerLogResponse:
     """Ask conmon to reopen the log file (after the kubelet rotated it) and wait for it."""
     entry = ctx.running(request.container_id)
-    ctl = ctx.layout.bundle(entry.metadata.id) / "ctl"
-    try:
-        descriptor = os.open(ctl, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise FailedPreconditionError(f"conmon of {entry.metadata.id} is gone: {exc}") from exc
-    try:
-        os.write(descriptor, REOPEN_LOG)
-    finally:
-        os.close(descriptor)
+    conmon.write_ctl(ctx.layout.bundle(entry.metadata.id), conmon.CTL_REOPEN_LOG)
     log_path = Path(entry.metadata.log_path)
     deadline = time.monotonic() + REOPEN_WAIT_S
     while not log_path.exists():

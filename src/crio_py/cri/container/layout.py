@@ -63,6 +63,7 @@ class Runtimes:
         self.settings = settings
         self.layout = layout
         self._runtimes: dict[str, OciRuntime] = {}
+        self._binaries: dict[str, Path] = {}
 
     def handler(self, name: str) -> RuntimeHandler:
         handler = self.settings.runtimes.get(name)
@@ -83,14 +84,13 @@ class Runtimes:
     ) -> ConmonOptions:
         """How conmon creates, monitors and execs into this container."""
         handler = self.handler(metadata.runtime_handler)
-        base = self.runtime(metadata.runtime_handler).base_argv()
-        systemd = "--systemd-cgroup" in base
+        runtime = self.runtime(metadata.runtime_handler)
         bundle = self.layout.bundle(metadata.id)
         return ConmonOptions(
-            conmon_path=_binary(handler.monitor_path or "conmon", "conmon"),
+            conmon_path=self._binary(handler.monitor_path or "conmon", "conmon"),
             container_id=metadata.id,
             bundle_dir=bundle,
-            runtime_path=_binary(base[0], f"the runtime of handler {handler.name}"),
+            runtime_path=self._binary(handler.binary, f"the runtime of handler {handler.name}"),
             log_path=Path(metadata.log_path),
             exits_dir=self.layout.exits_dir,
             persist_dir=self.layout.persist_dir(metadata.id),
@@ -98,9 +98,9 @@ class Runtimes:
             container_pid_file=bundle / "pidfile",
             conmon_pid_file=bundle / "conmon.pid",
             container_name=metadata.name,
-            runtime_args=tuple(arg for arg in base[1:] if arg != "--systemd-cgroup"),
+            runtime_args=tuple(runtime.monitor_args()),
             log_size_max=self.settings.log_size_max,
-            systemd_cgroup=systemd,
+            systemd_cgroup=runtime.systemd_cgroup,
             tty=tty,
             stdin=stdin,
             stdin_once=stdin_once,
@@ -108,9 +108,12 @@ class Runtimes:
             env=handler.monitor_env or DEFAULT_ENV,
         )
 
-
-def _binary(name: str, what: str) -> Path:
-    found = shutil.which(name)
-    if found is None:
-        raise FailedPreconditionError(f"{what} ({name}) is not installed")
-    return Path(found).absolute()
+    def _binary(self, name: str, what: str) -> Path:
+        """`name` looked up in PATH once (conmon options are made for every ExecSync)."""
+        found = self._binaries.get(name)
+        if found is None:
+            where = shutil.which(name)
+            if where is None:
+                raise FailedPreconditionError(f"{what} ({name}) is not installed")
+            found = self._binaries[name] = Path(where).absolute()
+        return found

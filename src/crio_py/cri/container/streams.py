@@ -126,7 +126,7 @@ async def attach_url(
     _check_streams(tty, request.stdin, request.stdout, request.stderr and not tty)
     container_id = entry.metadata.id
     socket_path = ctx.layout.socket_dir / container_id / "attach"
-    ctl_path = ctx.layout.bundle(container_id) / "ctl"
+    bundle_dir = ctx.layout.bundle(container_id)
 
     async def run(streams: CommandStreams) -> int | None:
         async def next_size() -> tuple[int, int]:
@@ -135,7 +135,7 @@ async def attach_url(
 
         await conmon_attach.attach(
             socket_path,
-            ctl_path,
+            bundle_dir,
             stdin=streams.stdin,
             stdout=streams.stdout,
             stderr=streams.stderr,
