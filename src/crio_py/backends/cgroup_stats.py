@@ -4,7 +4,6 @@ network counters from `/proc/<pid>/net/dev`, which shows the process's network n
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,20 +112,6 @@ def interfaces(pid: int, proc: Path = PROC) -> list[InterfaceCounters]:
             )
         )
     return found
-
-
-def directory_usage(path: Path) -> tuple[int, int]:
-    """Allocated bytes and inodes under `path` (a container's writable layer)."""
-    used, inodes = 0, 0
-    for directory, names, files in os.walk(path):
-        for name in (*names, *files):
-            try:
-                info = os.lstat(os.path.join(directory, name))
-            except OSError:
-                continue
-            used += info.st_blocks * 512
-            inodes += 1
-    return used, inodes
 
 
 def _number(path: Path) -> int | None:

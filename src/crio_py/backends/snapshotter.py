@@ -139,18 +139,22 @@ class OverlaySnapshotter:
 
     def usage(self) -> tuple[int, int]:
         """Bytes (allocated blocks) and inodes under root/snapshots, each inode counted once."""
-        seen: set[tuple[int, int]] = set()
-        used = 0
-        for dirpath, dirnames, filenames in os.walk(self._snapshots):
-            for name in (*dirnames, *filenames):
-                try:
-                    info = os.lstat(os.path.join(dirpath, name))
-                except FileNotFoundError:
-                    continue
-                if (info.st_dev, info.st_ino) not in seen:
-                    seen.add((info.st_dev, info.st_ino))
-                    used += info.st_blocks * 512
-        return used, len(seen)
+        return _tree_usage(self._snapshots)
+
+    def rootfs_ids(self) -> set[str]:
+        """The containers that have a root filesystem here (made, or half made by a crash)."""
+        try:
+            return {entry.name for entry in os.scandir(self._containers) if entry.is_dir()}
+        except FileNotFoundError:
+            return set()
+
+    def writable_usage(self, container_id: str) -> tuple[int, int]:
+        """Bytes and inodes a container wrote: its overlay upper dir, or its whole copy."""
+        container_dir = self._container_dir(container_id)
+        copied = (container_dir / "mode").exists() and (
+            (container_dir / "mode").read_text().strip() == "copy"
+        )
+        return _tree_usage(container_dir / ("rootfs" if copied else "upper"))
 
     async def mount_rootfs(self, container_id: str, lowers: list[Path]) -> Path:
         """Make `containers/<id>/rootfs` from the lowers (lowest first): overlay, else a copy."""
@@ -246,6 +250,22 @@ class OverlaySnapshotter:
         if not _CONTAINER_ID.fullmatch(container_id):
             raise InvalidArgumentError(f"invalid container id {container_id!r}")
         return self._containers / container_id
+
+
+def _tree_usage(top: Path) -> tuple[int, int]:
+    """Allocated bytes and inodes under `top`, each inode (hard links) counted once."""
+    seen: set[tuple[int, int]] = set()
+    used = 0
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in (*dirnames, *filenames):
+            try:
+                info = os.lstat(os.path.join(dirpath, name))
+            except FileNotFoundError:
+                continue
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                used += info.st_blocks * 512
+    return used, len(seen)
 
 
 def _mount_table() -> list[tuple[str, str, str]]:

@@ -256,6 +256,14 @@ class ImageService:
         """Unmount and delete a container's root filesystem (idempotent)."""
         await self.snapshotter.unmount_rootfs(container_id)
 
+    def rootfs_ids(self) -> set[str]:
+        """The containers that have a root filesystem (for clean-up after a crash)."""
+        return self.snapshotter.rootfs_ids()
+
+    def writable_usage(self, container_id: str) -> tuple[int, int]:
+        """Bytes and inodes the container wrote to its root filesystem."""
+        return self.snapshotter.writable_usage(container_id)
+
     # -- garbage collection ----------------------------------------------------------------------
     def _discard(self, pulled: PulledImage) -> None:
         """Take back the blobs of a pull that failed after they were stored (a bad layer),

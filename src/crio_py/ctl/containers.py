@@ -33,7 +33,7 @@ from crio_py.ctl.output import (
 from crio_py.ctl.pods import (
     go_time,
     human_duration,
-    pod_filter,
+    parse_labels,
     print_map,
     removal_targets,
     rfc3339_nano,
@@ -155,7 +155,7 @@ def list_containers(
 def container_filter(args: argparse.Namespace) -> api_pb2.ContainerFilter:
     """--id, --pod, --state (running unless --all) and --label as a ContainerFilter."""
     result = api_pb2.ContainerFilter(
-        id=args.id, pod_sandbox_id=args.pod, label_selector=_labels(args.label)
+        id=args.id, pod_sandbox_id=args.pod, label_selector=parse_labels(args.label)
     )
     state = args.state or ("" if args.all else "running")
     if state:
@@ -392,7 +392,7 @@ def run_info(client: Client, args: argparse.Namespace) -> int:
 def run_stats(client: Client, args: argparse.Namespace) -> int:
     """crictl `stats`: CPU % over `--seconds`, memory working set, writable layer, inodes."""
     wanted = api_pb2.ContainerStatsFilter(
-        id=args.id, pod_sandbox_id=args.pod, label_selector=_labels(args.label)
+        id=args.id, pod_sandbox_id=args.pod, label_selector=parse_labels(args.label)
     )
     first = _container_stats(client, wanted)
     if args.output in ("json", "yaml"):
@@ -417,10 +417,6 @@ def run_stats(client: Client, args: argparse.Namespace) -> int:
         )
     sys.stdout.write(table(rows))
     return 0
-
-
-def _labels(pairs: list[str]) -> dict[str, str]:
-    return dict(pod_filter(argparse.Namespace(label=pairs, state=None)).label_selector)
 
 
 def _container_stats(

@@ -203,16 +203,21 @@ def _remove_one(client: Client, pod_id: str, *, force: bool) -> bool:
 # pods / inspectp
 
 
-def pod_filter(args: argparse.Namespace) -> api_pb2.PodSandboxFilter:
-    """The ListPodSandbox filter of --id, --state and --label."""
+def parse_labels(pairs: list[str]) -> dict[str, str]:
+    """--label KEY=VALUE options as a label selector."""
     labels = {}
-    for label in args.label:
+    for label in pairs:
         pair = label.split("=")
         if len(pair) != 2:
             raise CtlError(f"incorrectly specified label: {label}")
         labels[pair[0]] = pair[1]
+    return labels
+
+
+def pod_filter(args: argparse.Namespace) -> api_pb2.PodSandboxFilter:
+    """The ListPodSandbox filter of --id, --state and --label."""
     sandbox_filter = api_pb2.PodSandboxFilter(
-        id=getattr(args, "id", "") or "", label_selector=labels
+        id=getattr(args, "id", "") or "", label_selector=parse_labels(args.label)
     )
     if args.state:
         sandbox_filter.state.state = _STATE_FILTERS[args.state]

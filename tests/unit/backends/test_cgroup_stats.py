@@ -68,10 +68,3 @@ def test_interfaces_skip_loopback(tmp_path: Path) -> None:
     assert cgroup_stats.interfaces(5, tmp_path) == [
         cgroup_stats.InterfaceCounters("eth0", 2000, 3, 1000, 4)
     ]
-
-
-def test_directory_usage(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "a" / "f").write_bytes(b"x" * 10000)
-    used, inodes = cgroup_stats.directory_usage(tmp_path)
-    assert inodes == 2 and used >= 10000

@@ -577,3 +577,15 @@ async def test_an_image_without_layers_gets_an_empty_rootfs(snap: OverlaySnapsho
     rootfs = await snap.mount_rootfs("empty", [])
     assert os.listdir(rootfs) == []
     await snap.unmount_rootfs("empty")
+
+
+def test_writable_usage_and_rootfs_ids(tmp_path: Path) -> None:
+    container_id = "c" * 64
+    upper = tmp_path / "containers" / container_id / "upper"
+    (upper / "a").mkdir(parents=True)
+    (upper / "a" / "f").write_bytes(b"x" * 10000)
+    snapshots = OverlaySnapshotter(tmp_path)
+    used, inodes = snapshots.writable_usage(container_id)
+    assert inodes == 2 and used >= 10000
+    assert snapshots.rootfs_ids() == {container_id}
+    assert OverlaySnapshotter(tmp_path / "empty").rootfs_ids() == set()

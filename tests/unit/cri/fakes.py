@@ -94,6 +94,9 @@ class FakeImageService:
     def reload_settings(self, settings: RuntimeSettings) -> None:
         self.reloaded = settings
 
+    def rootfs_ids(self) -> set[str]:
+        return set()
+
     async def _enter(self, method: str, request: object) -> None:
         self.calls.append((method, request))
         if self.block:

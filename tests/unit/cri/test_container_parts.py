@@ -120,7 +120,10 @@ def test_list_filters() -> None:
 # layout
 
 
-@pytest.mark.skipif(not shutil.which("conmon") or not shutil.which("runc"), reason="needs both")
+@pytest.mark.skipif(
+    not shutil.which("conmon") or not shutil.which("runc"),
+    reason="the options name the conmon and runc found on PATH",
+)
 def test_conmon_options_of_a_handler(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     layout = Layout(settings.state_dir, settings.root_dir)

@@ -53,6 +53,10 @@ class ImageSource(Protocol):
 
     async def unmount_rootfs(self, container_id: str) -> None: ...
 
+    def rootfs_ids(self) -> set[str]: ...
+
+    def writable_usage(self, container_id: str) -> tuple[int, int]: ...
+
 
 class ContainerContext:
     """The container records and everything the container RPCs use."""
@@ -115,6 +119,22 @@ class ContainerContext:
                 f"container {entry.metadata.id} is {state.name.lower()}, not running"
             )
         return entry
+
+    def select(
+        self, container_id: str = "", sandbox_id: str = "", labels: dict[str, str] | None = None
+    ) -> list[ContainerEntry]:
+        """The CRI containers with this id and in this sandbox (both may be prefixes, both
+        optional) whose labels include `labels`."""
+        entries = [entry for _, entry in self.store if not entry.metadata.infra]
+        if container_id:
+            found = self.find(container_id)
+            entries = [found] if found is not None else []
+        if sandbox_id:
+            sandbox = self.sandboxes.find(sandbox_id)
+            full_id = sandbox.metadata.id if sandbox is not None else None
+            entries = [e for e in entries if e.metadata.sandbox_id == full_id]
+        wanted = (labels or {}).items()
+        return [e for e in entries if all(self.config(e).labels.get(k) == v for k, v in wanted)]
 
     def forget(self, container_id: str) -> None:
         """Drop what is kept in memory of a removed container."""

@@ -49,7 +49,7 @@ def finished(
         reason = REASON_OOM_KILLED
     return status.model_copy(
         update={
-            "finished_at": finished_at or _now_ns(),
+            "finished_at": finished_at or time.time_ns(),
             "exit_code": code,
             "reason": reason,
             "message": message or status.message,
@@ -69,8 +69,4 @@ def _mtime_ns(path: Path) -> int:
     try:
         return path.stat().st_mtime_ns
     except OSError:
-        return _now_ns()
-
-
-def _now_ns() -> int:
-    return time.time_ns()
+        return time.time_ns()

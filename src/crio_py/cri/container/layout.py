@@ -41,11 +41,6 @@ class Layout:
     def bundles_dir(self) -> Path:
         return self.state_dir / "containers"
 
-    @property
-    def rootfs_dir(self) -> Path:
-        """Where the snapshotter keeps each container's rootfs (`containers/<id>`)."""
-        return self.root_dir / "containers"
-
     def bundle(self, container_id: str) -> Path:
         return self.bundles_dir / container_id
 

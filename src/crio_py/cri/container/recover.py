@@ -39,8 +39,9 @@ async def _sweep(ctx: ContainerContext) -> None:
     rootfs, the bundle and the record directory of a container without a metadata record."""
     known = {container_id for container_id, _ in ctx.store}
     found: set[str] = set()
-    for directory in (ctx.layout.records_dir, ctx.layout.bundles_dir, ctx.layout.rootfs_dir):
+    for directory in (ctx.layout.records_dir, ctx.layout.bundles_dir):
         found |= {path.name for path in _children(directory)}
+    found |= ctx.images.rootfs_ids()
     await sweep_incomplete(
         "container", found - known, ctx.layout.records_dir, lambda i: _forget_incomplete(ctx, i)
     )

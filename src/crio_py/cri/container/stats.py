@@ -14,7 +14,6 @@ from crio_py.backends import cgroup_stats
 from crio_py.cri.container.context import ContainerContext, ContainerEntry
 from crio_py.cri.sandbox.query import config_from_json as sandbox_config_from_json
 from crio_py.cri.sandbox.service import SandboxEntry
-from crio_py.errors import NotFoundError
 from crio_py.store.records import ContainerState
 
 
@@ -38,7 +37,7 @@ def _container_stats(ctx: ContainerContext, entry: ContainerEntry) -> api_pb2.Co
     if usage is not None:
         stats.cpu.CopyFrom(_cpu(usage, now))
         stats.memory.CopyFrom(_memory(usage, now))
-    used, inodes = cgroup_stats.directory_usage(ctx.layout.rootfs_dir / entry.metadata.id / "upper")
+    used, inodes = ctx.images.writable_usage(entry.metadata.id)
     stats.writable_layer.CopyFrom(
         api_pb2.FilesystemUsage(
             timestamp=now,
@@ -76,27 +75,10 @@ async def container_stats(
 async def list_container_stats(
     ctx: ContainerContext, request: api_pb2.ListContainerStatsRequest
 ) -> api_pb2.ListContainerStatsResponse:
-    wanted = request.filter if request.HasField("filter") else None
-    entries = _selected(ctx, wanted)
+    wanted = request.filter if request.HasField("filter") else api_pb2.ContainerStatsFilter()
+    entries = ctx.select(wanted.id, wanted.pod_sandbox_id, dict(wanted.label_selector))
     stats = await asyncio.to_thread(lambda: [_container_stats(ctx, e) for e in entries])
     return api_pb2.ListContainerStatsResponse(stats=stats)
-
-
-def _selected(
-    ctx: ContainerContext, wanted: api_pb2.ContainerStatsFilter | None
-) -> list[ContainerEntry]:
-    entries = [entry for _, entry in ctx.store if not entry.metadata.infra]
-    if wanted is None:
-        return entries
-    if wanted.id:
-        found = ctx.find(wanted.id)
-        entries = [found] if found is not None else []
-    if wanted.pod_sandbox_id:
-        sandbox = ctx.sandboxes.find(wanted.pod_sandbox_id)
-        sandbox_id = sandbox.metadata.id if sandbox is not None else None
-        entries = [e for e in entries if e.metadata.sandbox_id == sandbox_id]
-    labels = dict(wanted.label_selector)
-    return [e for e in entries if all(ctx.config(e).labels.get(k) == v for k, v in labels.items())]
 
 
 def _sandbox_stats(ctx: ContainerContext, sandbox: SandboxEntry) -> api_pb2.PodSandboxStats:
@@ -165,9 +147,7 @@ def _network(pid: int, now: int) -> api_pb2.NetworkUsage:
 async def pod_sandbox_stats(
     ctx: ContainerContext, request: api_pb2.PodSandboxStatsRequest
 ) -> api_pb2.PodSandboxStatsResponse:
-    sandbox = ctx.sandboxes.find(request.pod_sandbox_id)
-    if sandbox is None:
-        raise NotFoundError(f"sandbox {request.pod_sandbox_id!r} not found")
+    sandbox = ctx.sandboxes.get(request.pod_sandbox_id)
     stats = await asyncio.to_thread(_sandbox_stats, ctx, sandbox)
     return api_pb2.PodSandboxStatsResponse(stats=stats)
 

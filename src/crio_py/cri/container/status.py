@@ -44,19 +44,14 @@ def _verbose_info(ctx: ContainerContext, entry: ContainerEntry) -> dict[str, obj
 async def list_containers(
     ctx: ContainerContext, request: api_pb2.ListContainersRequest
 ) -> api_pb2.ListContainersResponse:
-    """Every CRI container passing the filter; ids and sandbox ids may be prefixes."""
-    container_filter = request.filter if request.HasField("filter") else None
-    ctx.collect_exits()
-    entries = [entry for _, entry in ctx.store if not entry.metadata.infra]
-    if container_filter is not None and container_filter.id:
-        found = ctx.find(container_filter.id)
-        entries = [found] if found is not None else []
-    if container_filter is not None and container_filter.pod_sandbox_id:
-        sandbox = ctx.sandboxes.find(container_filter.pod_sandbox_id)
-        if sandbox is None:
-            return api_pb2.ListContainersResponse()
-        container_filter.pod_sandbox_id = sandbox.metadata.id
+    """Every CRI container passing the filter; ids and sandbox ids may be prefixes. Exits are
+    those the exit watcher has recorded (it looks every WATCH_INTERVAL_S)."""
+    wanted = request.filter if request.HasField("filter") else api_pb2.ContainerFilter()
+    entries = ctx.select(wanted.id, wanted.pod_sandbox_id)
     items = [query.container(e.metadata, e.status, ctx.config(e)) for e in entries]
-    items = [item for item in items if query.matches(item, container_filter)]
+    checks = api_pb2.ContainerFilter(label_selector=wanted.label_selector)
+    if wanted.HasField("state"):
+        checks.state.CopyFrom(wanted.state)
+    items = [item for item in items if query.matches(item, checks)]
     items.sort(key=lambda item: item.created_at)
     return api_pb2.ListContainersResponse(containers=items)
