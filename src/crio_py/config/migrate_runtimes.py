@@ -21,16 +21,6 @@ from crio_py.config.tomledit import (
 
 V1_LINUX = "io.containerd.runtime.v1.linux"
 _OLD_SHIMS = (V1_LINUX, "io.containerd.runc.v1")
-_SERVER_KEYS = set(cr.CRI_SERVER_KEYS)
-_IMAGE_KEYS = {
-    "registry", "image_decryption", "max_concurrent_downloads", "image_pull_progress_timeout",
-    "image_pull_with_sync_fs", "stats_collect_period",
-}  # fmt: skip
-_IMAGE_CONTAINERD_KEYS = {"snapshotter", "disable_snapshot_annotations", "discard_unpacked_layers"}
-_RENAMED_PLUGINS = {
-    "io.containerd.monitor.v1.cgroups": "io.containerd.monitor.task.v1.cgroups",
-    "io.containerd.internal.v1.restart": "io.containerd.monitor.container.v1.restart",
-}
 
 
 V1_LINUX = "io.containerd.runtime.v1.linux"
