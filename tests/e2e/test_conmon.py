@@ -253,7 +253,7 @@ async def test_conmon_keeps_the_container_when_its_starter_is_gone(make: Make) -
 async def test_exec_sync_in_a_running_container(make: Make, tmp_path: Path) -> None:
     container = make(["sleep", "300"])
     options = container.options
-    await conmon.create_container(options)
+    init = await conmon.create_container(options)
     await container.runc("start", container.id)
 
     result = await conmon_exec.exec_sync(
@@ -267,6 +267,7 @@ async def test_exec_sync_in_a_running_container(make: Make, tmp_path: Path) -> N
     slow = await conmon_exec.exec_sync(options, ["sleep", "30"], timeout_s=1)
     assert slow == conmon_exec.ExecSyncResult(-1, b"", b"command timed out", timed_out=True)
     assert time.monotonic() - started < 10
+    assert descendants(init) == {}  # the killed command is gone, not even a zombie
 
     with pytest.raises(ConmonRelayedError, match="no-such-binary"):
         await conmon_exec.exec_sync(options, ["/bin/no-such-binary"])

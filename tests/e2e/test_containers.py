@@ -205,6 +205,10 @@ def test_exec_sync(cluster: Node) -> None:
     slow = cluster.exec(container_id, "/bin/sleep", "30", timeout=1)
     assert time.monotonic() - started < 10
     assert slow.exit_code != 0 and b"timed out" in slow.stderr
+    # critest: "timeout exec process should be gone", as a zombie too (pid 1 reaps nothing).
+    stats = cluster.exec(container_id, "/bin/sh", "-c", "cat /proc/[0-9]*/stat").stdout.decode()
+    sleepers = [line.split()[:3] for line in stats.splitlines() if "(sleep)" in line]
+    assert [pid for pid, _, _ in sleepers] == ["1"], sleepers
     done = _run(cluster, pod_id, pod, container_config("done", cluster.busybox, "/bin/true"))
     _wait_state(cluster, done)
     assert _code(lambda: cluster.exec(done, "/bin/true")) == grpc.StatusCode.FAILED_PRECONDITION
@@ -276,10 +280,11 @@ def test_error_cases(cluster: Node) -> None:
     assert _code(lambda: cluster.create(pod_id, pod, greedy)) == grpc.StatusCode.INVALID_ARGUMENT
     for call in (
         lambda: runtime.StartContainer(api_pb2.StartContainerRequest(container_id="nothing")),
-        lambda: runtime.StopContainer(api_pb2.StopContainerRequest(container_id="nothing")),
         lambda: cluster.status("nothing"),
     ):
         assert _code(call) == grpc.StatusCode.NOT_FOUND
+    # CRI: StopContainer of an unknown id succeeds (api.proto), as RemoveContainer does.
+    runtime.StopContainer(api_pb2.StopContainerRequest(container_id="nothing"))
     cluster.start(first)
     assert _code(lambda: cluster.start(first)) == grpc.StatusCode.FAILED_PRECONDITION
     unknown_handler = api_pb2.RunPodSandboxRequest(config=pod, runtime_handler="nope")

@@ -31,6 +31,7 @@ from typing import Any
 
 from crio_py.backends import _exec
 from crio_py.backends.cni_types import (
+    LOOPBACK_NETWORK,
     VALID_NAME,
     CachedAttachment,
     CniResult,
@@ -114,7 +115,7 @@ class CniExecPlugin:
                 False, NOT_READY, f"no CNI network configuration {wanted}in {self.conf_dir}"
             )
         try:
-            for plugin in network.plugins:
+            for plugin in (*LOOPBACK_NETWORK.plugins, *network.plugins):
                 self.find_plugin(plugin.type, network)
             if _version(network.cni_version) >= (1, 1, 0):
                 for plugin in network.plugins:

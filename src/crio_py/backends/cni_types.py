@@ -62,6 +62,17 @@ class NetworkConfig:
         }
 
 
+LOOPBACK_NETWORK = NetworkConfig(
+    name="cni-loopback",
+    cni_version="0.3.1",
+    plugins=(PluginConfig("loopback", {"type": "loopback"}),),
+)
+"""Brings `lo` up in every pod's network namespace before the configured network: containerd
+(go-cni's WithLoNetwork) and CRI-O (ocicni) always attach it, so a pod reaches 127.0.0.1
+whatever the conf dir holds."""
+LOOPBACK_IFNAME = "lo"
+
+
 @dataclass(frozen=True, kw_only=True)
 class PortMapping:
     """CNI capability `portMappings` entry (CONVENTIONS.md)."""

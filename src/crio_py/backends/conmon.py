@@ -334,6 +334,12 @@ class _Monitor:
         the message; a `--sync` (`foreground`) conmon exits only after writing it.
         """
         self.release()
+        return await self.wait_answer(argv, timeout_s, foreground=foreground)
+
+    async def wait_answer(
+        self, argv: list[str], timeout_s: float | None, *, foreground: bool = False
+    ) -> bytes | None:
+        """`answer` of a conmon already released: wait again after a timeout."""
         try:
             async with asyncio.timeout(timeout_s):
                 if not foreground:

@@ -3,10 +3,13 @@ collect its exit code, stdout and stderr (CRI-O's ExecSyncContainer)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import math
+import os
+import signal
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,7 @@ from crio_py.backends.conmon import (
     ConmonRelayedError,
     decode_message,
     monitor_conmon,
+    read_pid_file,
 )
 from crio_py.errors import DeadlineExceededError, InvalidArgumentError
 
@@ -24,8 +28,8 @@ logger = logging.getLogger(__name__)
 EXEC_SYNC_MAX_OUTPUT = 16 * 1024 * 1024
 """The most ExecSync output kept, as CRI-O's maxExecSyncSize."""
 TIMED_OUT_MESSAGE = "command timed out"
-"""What conmon reports when `-T` killed an exec'd command (conmon's TIMED_OUT_MESSAGE)."""
-_EXEC_GRACE_S = 10.0  # past conmon's own -T timeout, before we give up on conmon itself
+"""What ExecSync says of a command it killed at its timeout (conmon's TIMED_OUT_MESSAGE)."""
+_EXEC_GRACE_S = 10.0  # after the timeout: for the pid file, then for conmon's answer
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,11 @@ class ExecSyncResult:
 
 
 def exec_sync_argv(
-    options: ConmonOptions, *, process_spec: Path, log_path: Path, pid_file: Path, timeout_s: int
+    options: ConmonOptions, *, process_spec: Path, log_path: Path, pid_file: Path
 ) -> list[str]:
-    """conmon's command line for ExecSync (CRI-O's ExecSyncContainer); `timeout_s` 0: none."""
+    """conmon's command line for ExecSync (CRI-O's ExecSyncContainer). No `-T`: conmon's own
+    timeout kills the command and exits without reaping it, which leaves a zombie under a
+    container init that reaps nothing; `exec_sync` kills it while conmon still waits."""
     o = options
     argv = [
         str(o.conmon_path),
@@ -66,8 +72,6 @@ def exec_sync_argv(
     ]
     if o.tty:
         argv.append("-t")
-    if timeout_s > 0:
-        argv += ["-T", str(timeout_s)]
     if o.systemd_cgroup:
         argv.append("-s")
     argv += ["--exec-process-spec", str(process_spec)]
@@ -101,34 +105,31 @@ async def exec_sync(
 ) -> ExecSyncResult:
     """Run `command` in the running container (CRI ExecSync); `timeout_s` 0 means none.
 
-    A command that outlives `timeout_s` is killed and answered with exit code -1 and
-    "command timed out" on stderr, as CRI-O answers (kubelet probes then count a failure).
-    The process spec is the container's own (`config.json`) with `command` as its args.
+    A command that outlives `timeout_s` is killed (conmon, its parent, reaps it) and answered
+    with exit code -1 and "command timed out" on stderr, as CRI-O answers (kubelet probes
+    then count a failure). The process spec is the container's own with `command` as its args.
     """
     if not command:
         raise InvalidArgumentError("ExecSync needs a command")
-    whole_s = math.ceil(timeout_s) if timeout_s > 0 else 0
     with tempfile.TemporaryDirectory(prefix="crio-py-exec-", dir=scratch_dir) as scratch:
         work = Path(scratch)
         spec = work / "process.json"
         process = exec_process_spec(options.bundle_dir, command, tty=options.tty)
         spec.write_text(json.dumps(process), encoding="utf-8")
-        log_path = work / "exec.log"
-        argv = exec_sync_argv(
-            options,
-            process_spec=spec,
-            log_path=log_path,
-            pid_file=work / "exec.pid",
-            timeout_s=whole_s,
-        )
-        wait_s = whole_s + _EXEC_GRACE_S if whole_s else None
+        log_path, pid_file = work / "exec.log", work / "exec.pid"
+        argv = exec_sync_argv(options, process_spec=spec, log_path=log_path, pid_file=pid_file)
+        timed_out = False
         # cwd: conmon may write an "oom" file there
         async with monitor_conmon(argv, options, cwd=work) as monitor:
-            line = await monitor.answer(argv, wait_s, foreground=True)
+            line = await monitor.answer(argv, timeout_s if timeout_s > 0 else None, foreground=True)
+            if line is None and (pid := await _started_pid(pid_file)) is not None:
+                timed_out = _kill_command(pid)
+                line = await monitor.wait_answer(argv, _EXEC_GRACE_S, foreground=True)
             if line is None:
-                raise DeadlineExceededError(f"conmon did not finish exec in {wait_s} s")
+                waited = timeout_s + _EXEC_GRACE_S
+                raise DeadlineExceededError(f"conmon did not finish exec in {waited:g} s")
         code, said = decode_message(line, argv)
-        if code == -1 and said == TIMED_OUT_MESSAGE:
+        if timed_out:
             return ExecSyncResult(-1, b"", TIMED_OUT_MESSAGE.encode(), timed_out=True)
         if code < 0:
             raise ConmonRelayedError([str(options.runtime_path), "exec", *command], code, said)
@@ -139,6 +140,28 @@ async def exec_sync(
             logged = b""
         stdout, stderr = parse_cri_log(logged)
         return ExecSyncResult(code, stdout, stderr)
+
+
+async def _started_pid(pid_file: Path) -> int | None:
+    """The exec'd command's pid, once the runtime has written it; None if it never does."""
+    deadline = time.monotonic() + _EXEC_GRACE_S
+    while (pid := read_pid_file(pid_file)) is None:
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(0.02)
+    return pid
+
+
+def _kill_command(pid: int) -> bool:
+    """SIGKILL the exec'd command (and its process group when it leads one, as a terminal
+    session does); False when it had finished already."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def exec_process_spec(bundle_dir: Path, command: Sequence[str], *, tty: bool) -> dict[str, object]:

@@ -23,7 +23,7 @@ from crio_py.ocispec.mounts import (
     container_mounts,
     sandbox_file_mounts,
 )
-from crio_py.ocispec.namespaces import creates_uts, namespaces
+from crio_py.ocispec.namespaces import container_options, creates_uts, namespaces
 from crio_py.ocispec.process import (
     image_string,
     image_strings,
@@ -118,6 +118,9 @@ def _run_as(sc: SecurityContext) -> tuple[int | None, int | None]:
 def _container_user(request: SpecRequest) -> ResolvedUser:
     sc = request.config.linux.security_context
     uid, gid = _run_as(sc)
+    if gid is not None and uid is None and not sc.run_as_username:
+        # containerd and CRI-O: "user group is specified without user or username".
+        raise InvalidArgumentError("run_as_group is set without run_as_user or run_as_username")
     user = user_string(sc.run_as_username, uid, gid, image_string(request.image_config, "User"))
     return resolve_user(
         request.rootfs_path,
@@ -127,12 +130,19 @@ def _container_user(request: SpecRequest) -> ResolvedUser:
     )
 
 
+def _namespace_options(request: SpecRequest) -> api_pb2.NamespaceOption:
+    return container_options(
+        request.sandbox_config.linux.security_context.namespace_options,
+        request.config.linux.security_context.namespace_options,
+    )
+
+
 def _mount_plan(request: SpecRequest) -> MountPlan:
     sc = request.config.linux.security_context
     files = sandbox_file_mounts(
         request.sandbox_files,
         readonly_rootfs=sc.readonly_rootfs,
-        host_ipc=sc.namespace_options.ipc == api_pb2.NODE,
+        host_ipc=_namespace_options(request).ipc == api_pb2.NODE,
     )
     return container_mounts(
         list(request.config.mounts),
@@ -164,7 +174,7 @@ def _container_linux(request: SpecRequest, caps: Capabilities) -> Json:
     linux["cgroupsPath"] = cgroups_path(
         request.cgroup_parent, request.cgroup_driver, request.container_id
     )
-    linux.update(_common_linux(request, sc, sc.namespace_options, caps))
+    linux.update(_common_linux(request, sc, _namespace_options(request), caps))
     if devices.devices:
         linux["devices"] = devices.devices
     if not sc.privileged:

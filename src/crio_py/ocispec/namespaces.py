@@ -25,6 +25,19 @@ def _entry(kind: str, paths: Mapping[NamespaceKind, str], key: NamespaceKind) ->
     return {"type": kind, "path": path} if path else {"type": kind}
 
 
+def container_options(
+    sandbox: api_pb2.NamespaceOption, container: api_pb2.NamespaceOption
+) -> api_pb2.NamespaceOption:
+    """The namespace modes of a container: network and IPC are the sandbox's, whatever the
+    container's config says (containerd's WithPodNamespaces joins the sandbox's), while the
+    PID mode and the user namespace are the container's own."""
+    options = api_pb2.NamespaceOption()
+    options.CopyFrom(container)
+    options.network = sandbox.network
+    options.ipc = sandbox.ipc
+    return options
+
+
 def namespaces(
     options: api_pb2.NamespaceOption,
     paths: Mapping[NamespaceKind, str],

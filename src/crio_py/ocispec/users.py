@@ -53,8 +53,8 @@ class ResolvedUser:
 
 def user_string(username: str, uid: int | None, gid: int | None, image_user: str) -> str:
     """The user to resolve: CRI run_as_username, else run_as_user, else the image's User;
-    run_as_group replaces the group part (CRI-O accepts a group without a user, containerd
-    refuses it; we follow CRI-O and keep the image's user)."""
+    run_as_group replaces the group part. A container's group without a user is refused
+    before this (`container_spec`); the sandbox's keeps the image's user."""
     user = username or (str(uid) if uid is not None else "") or image_user
     if gid is None:
         return user

@@ -206,7 +206,6 @@ def test_exec_sync_argv() -> None:
         process_spec=Path("/t/p.json"),
         log_path=Path("/t/l"),
         pid_file=Path("/t/pid"),
-        timeout_s=5,
     )
     assert argv == [
         "/usr/bin/conmon",
@@ -221,7 +220,6 @@ def test_exec_sync_argv() -> None:
         "--sync",
         "--log-global-size-max", str(16 * 1024 * 1024),
         "-t",
-        "-T", "5",
         "-s",
         "--exec-process-spec", "/t/p.json",
         "--runtime-arg", "--root=/run/runc",
@@ -231,7 +229,6 @@ def test_exec_sync_argv() -> None:
         process_spec=Path("/p"),
         log_path=Path("/l"),
         pid_file=Path("/pid"),
-        timeout_s=0,
     )
     assert "-T" not in plain and "-t" not in plain and "-s" not in plain
 
@@ -477,7 +474,7 @@ async def test_exec_sync_returns_exit_code_and_output(fake: ConmonOptions, tmp_p
     argv = record["argv"]
     assert isinstance(argv, list)
     assert argv[:6] == ["-c", CID, "-n", CID, "-r", "/usr/sbin/runc"]
-    assert argv[argv.index("-T") + 1] == "3"  # whole seconds, rounded up
+    assert "-T" not in argv  # the timeout is ours: conmon must stay to reap the command
     assert Path(str(record["cwd"])).parent == scratch
     assert list(scratch.iterdir()) == []  # the process spec and log are gone
 
@@ -486,11 +483,15 @@ async def test_exec_sync_without_output(fake: ConmonOptions) -> None:
     assert await conmon_exec.exec_sync(fake, ["true"]) == conmon_exec.ExecSyncResult(0, b"", b"")
 
 
-async def test_exec_sync_timeout_is_an_answer(fake: ConmonOptions) -> None:
+async def test_exec_sync_timeout_kills_the_command(fake: ConmonOptions) -> None:
+    """At the timeout the command is killed while conmon waits for it (so conmon reaps it),
+    and the answer is CRI-O's "command timed out"."""
+    started = time.monotonic()
     result = await conmon_exec.exec_sync(
-        _with_env(fake, mode="timeout"), ["sleep", "9"], timeout_s=1
+        _with_env(fake, mode="slow"), ["sleep", "600"], timeout_s=0.5
     )
     assert result == conmon_exec.ExecSyncResult(-1, b"", b"command timed out", timed_out=True)
+    assert time.monotonic() - started < 5
 
 
 async def test_exec_sync_relays_the_runtime_error(fake: ConmonOptions) -> None:

@@ -4,6 +4,7 @@ record calls and fail on demand)."""
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.cni_types import (
+    LOOPBACK_NETWORK,
     CachedAttachment,
     CniIp,
     CniResult,
@@ -44,12 +46,16 @@ class FakeNetworkPlugin:
         self.fail_delete = False
         self.added: dict[str, CniSandbox] = {}
         self.deleted: list[CniSandbox] = []
+        self.loopback: set[str] = set()  # sandboxes whose lo the loopback network brought up
         self._next = 2
 
     def load(self) -> NetworkConfig | None:
         return self.network
 
     async def add(self, network: NetworkConfig, sandbox: CniSandbox) -> CniResult:
+        if network == LOOPBACK_NETWORK:
+            self.loopback.add(sandbox.container_id)
+            return CniResult("0.3.1", raw={})
         if self.fail_add:
             raise UnavailableError("CNI ADD failed")
         ip = f"10.99.0.{self._next}"
@@ -60,6 +66,10 @@ class FakeNetworkPlugin:
     async def delete(self, network: NetworkConfig | None, sandbox: CniSandbox) -> None:
         if self.fail_delete:
             raise UnavailableError("CNI DEL failed")
+        if network in (None, LOOPBACK_NETWORK):  # None: every cached network, lo included
+            self.loopback.discard(sandbox.container_id)
+        if network == LOOPBACK_NETWORK:
+            return
         self.deleted.append(sandbox)
         self.added.pop(sandbox.container_id, None)
 
@@ -155,12 +165,14 @@ def config(
     attempt: int = 0,
     host_network: bool = False,
     labels: dict[str, str] | None = None,
+    hostname: str | None = None,
 ) -> api_pb2.PodSandboxConfig:
     options = api_pb2.NamespaceOption(
         pid=api_pb2.CONTAINER, network=api_pb2.NODE if host_network else api_pb2.POD
     )
     return api_pb2.PodSandboxConfig(
         metadata=api_pb2.PodSandboxMetadata(name=name, namespace="ns", uid=uid, attempt=attempt),
+        hostname=name if hostname is None else hostname,
         labels=labels or {"app": name},
         annotations={"note": "x"},
         port_mappings=[
@@ -198,6 +210,7 @@ async def listed(service: SandboxService, **filters: object) -> list[str]:
 def nothing_left(w: World) -> None:
     assert w.ns.pinned == set()
     assert w.network.added == {}
+    assert w.network.loopback == set()
     assert not any((w.settings.root_dir / "sandboxes").glob("*/*"))
     assert w.service.names.holder("web_ns_uid-1_0") is None
 
@@ -208,6 +221,7 @@ async def test_run_pins_attaches_and_writes_files(world: World) -> None:
     assert world.ns.kinds[sandbox_id] == ["net", "uts", "ipc"]
     assert world.ns.hostnames[sandbox_id] == "web"
     cni = world.network.added[sandbox_id]
+    assert world.network.loopback == {sandbox_id}
     assert (cni.pod_name, cni.pod_namespace, cni.pod_uid) == ("web", "ns", "uid-1")
     assert cni.netns_path == str(world.settings.state_dir / "ns" / "netns" / sandbox_id)
     (mapping,) = cni.port_mappings
@@ -219,6 +233,16 @@ async def test_run_pins_attaches_and_writes_files(world: World) -> None:
     )
     assert (directory / "hostname").read_text() == "web\n"
     assert world.service.names.holder("web_ns_uid-1_0") == sandbox_id
+
+
+async def test_no_hostname_means_the_nodes(world: World) -> None:
+    """containerd and CRI-O: a pod without a hostname gets the node's, whatever its name;
+    critest sends no hostname and pod names of 70 characters with upper case."""
+    long_name = "create-PodSandbox-for-container-" + "A" * 40
+    sandbox_id = await run(world.service, config(long_name, hostname=""))
+    assert world.ns.hostnames[sandbox_id] == socket.gethostname()
+    directory = world.settings.root_dir / "sandboxes" / sandbox_id
+    assert (directory / "hostname").read_text() == socket.gethostname() + "\n"
 
 
 async def test_status_fields(world: World) -> None:

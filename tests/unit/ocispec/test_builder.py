@@ -226,6 +226,20 @@ def test_host_namespaces(make_request: MakeRequest) -> None:
     assert shm["source"] == "/dev/shm"
 
 
+def test_network_and_ipc_modes_follow_the_sandbox(make_request: MakeRequest) -> None:
+    """containerd joins the sandbox's network and IPC whatever the container config says
+    (critest's host-network port-forward sends no namespace options for the container)."""
+    options = pb.NamespaceOption(network=pb.NODE, ipc=pb.NODE)
+    sandbox = sandbox_config(
+        security_context=pb.LinuxSandboxSecurityContext(namespace_options=options)
+    )
+    spec = container_spec(make_request(sandbox_config=sandbox, sandbox_files=FILES))
+    kinds = [ns["type"] for ns in spec["linux"]["namespaces"]]
+    assert kinds == ["pid", "mount"]
+    shm = next(m for m in spec["mounts"] if m["destination"] == "/dev/shm")
+    assert shm["source"] == "/dev/shm"
+
+
 def test_privileged_container(make_request: MakeRequest) -> None:
     sandbox = sandbox_config(security_context=pb.LinuxSandboxSecurityContext(privileged=True))
     security = pb.LinuxContainerSecurityContext(
@@ -456,6 +470,10 @@ def test_run_as_user_group_and_supplemental_groups(make_request: MakeRequest) ->
         (
             container_config(pb.LinuxContainerSecurityContext(run_as_user=pb.Int64Value(value=-1))),
             "must not be negative",
+        ),
+        (
+            container_config(pb.LinuxContainerSecurityContext(run_as_group=pb.Int64Value(value=5))),
+            "run_as_group is set without run_as_user",
         ),
         (
             container_config(

@@ -4,6 +4,7 @@ facts, image) into a request, builds the spec and writes `config.json`."""
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +84,8 @@ class BundleWriter:
             "namespace_paths": paths,
             "cgroup_parent": sandbox_config.linux.cgroup_parent,
             "cgroup_driver": handler.cgroup_driver,
-            "hostname": sandbox_config.hostname,
+            # containerd: HOSTNAME is the node's when the sandbox has no hostname.
+            "hostname": sandbox_config.hostname or socket.gethostname(),
             "sandbox_files": self.sandboxes.container_files(sandbox),
             "daemon_oom_score_adj": self.daemon_oom_score_adj,
             "host": self.host,

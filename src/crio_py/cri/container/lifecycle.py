@@ -56,9 +56,12 @@ async def start_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
 async def stop_container(
     ctx: ContainerContext, request: api_pb2.StopContainerRequest
 ) -> api_pb2.StopContainerResponse:
-    entry = ctx.get(request.container_id)
-    async with entry.lock:
-        await stop_locked(ctx, entry, request.timeout)
+    """CRI: idempotent, and OK for an unknown id (api.proto)."""
+    entry = ctx.find(request.container_id)
+    if entry is not None:
+        async with entry.lock:
+            if ctx.store.find(entry.metadata.id) is not None:
+                await stop_locked(ctx, entry, request.timeout)
     return api_pb2.StopContainerResponse()
 
 

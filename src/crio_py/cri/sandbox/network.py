@@ -4,13 +4,20 @@ pod's port mappings and the node's pod CIDRs (UpdateRuntimeConfig) as capability
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 
 from cri_api.v1 import api_pb2
 
-from crio_py.backends.cni_types import CniSandbox, IpRange, PortMapping
+from crio_py.backends.cni_types import (
+    LOOPBACK_IFNAME,
+    LOOPBACK_NETWORK,
+    CniSandbox,
+    IpRange,
+    PortMapping,
+)
 from crio_py.cri.sandbox.seams import NetworkPlugin
 from crio_py.errors import InvalidArgumentError, UnavailableError
 
@@ -48,10 +55,17 @@ class PodNetwork:
         if network is None:
             raise UnavailableError("no CNI network is configured; cannot attach the sandbox")
         sandbox = cni_sandbox(sandbox_id, config, netns, self.pod_cidrs)
-        result = await self.plugin.add(network, sandbox)
+        loopback = dataclasses.replace(sandbox, ifname=LOOPBACK_IFNAME)
+        await self.plugin.add(LOOPBACK_NETWORK, loopback)
+        try:
+            result = await self.plugin.add(network, sandbox)
+        except BaseException:
+            await self.plugin.delete(LOOPBACK_NETWORK, loopback)
+            raise
 
         async def detach() -> None:
             await self.plugin.delete(network, sandbox)
+            await self.plugin.delete(LOOPBACK_NETWORK, loopback)
 
         return result.pod_ips(sandbox.ifname), detach
 

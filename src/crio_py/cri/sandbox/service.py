@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import shutil
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -123,7 +124,8 @@ class SandboxService:
         name = f"{meta.name}_{meta.namespace}_{meta.uid}_{meta.attempt}"
         options = query.namespace_options(config)
         host_network = options.network == api_pb2.NODE
-        hostname = config.hostname or meta.name
+        # containerd and CRI-O: a request without a hostname gets the node's.
+        hostname = config.hostname or socket.gethostname()
         async with contextlib.AsyncExitStack() as undo:
             self.names.reserve(name, sandbox_id)
             undo.callback(self.names.release, name)
