@@ -34,8 +34,8 @@ from crio_py import log
 from crio_py.backends.cni import CniExecPlugin
 from crio_py.config.diagnostics import Diagnostic
 from crio_py.config.load import load_settings
-from crio_py.config.model import RuntimeSettings
-from crio_py.cri.container import ContainerService, ImageSource
+from crio_py.config.model import RuntimeHandler, RuntimeSettings
+from crio_py.cri.container import ContainerService, ImageSource, host
 from crio_py.cri.handlers import ImageHandlers
 from crio_py.cri.image import ImageService
 from crio_py.cri.instrument import Readiness
@@ -157,14 +157,23 @@ class Daemon:
         network = CniExecPlugin.from_settings(
             self.settings.cni, self.settings.root_dir / "cni-cache"
         )
-        self.runtime_servicer.attach(RuntimeInfo(self.settings, network))
-        sandboxes = await SandboxService.open(self.settings, network)
+        features = await host.probe_host_fully(self.settings.root_dir)
+        self.runtime_servicer.attach(RuntimeInfo(self.settings, network, features))
+
+        def user_namespaces(handler: RuntimeHandler) -> bool:
+            return host.handler_features(handler, features).user_namespaces
+
+        sandboxes = await SandboxService.open(self.settings, network, user_namespaces)
         self.stream_server = StreamServer(
             self.settings.stream, cert_dir=self.settings.state_dir / "streaming"
         )
         await self.stream_server.start()
         containers = ContainerService(
-            self.settings, sandboxes, self.image_service, stream_server=self.stream_server
+            self.settings,
+            sandboxes,
+            self.image_service,
+            host_features=features,
+            stream_server=self.stream_server,
         )
         await containers.load()
         sandboxes.members = containers

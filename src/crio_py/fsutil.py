@@ -1,11 +1,14 @@
-"""Files written so that a crash never leaves a half-written one: temp file, fsync, rename,
-directory fsync."""
+"""Files written so that a crash never leaves a half-written one (temp file, fsync, rename,
+directory fsync), and paths resolved inside a root as if it were `/`."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
+
+_MAX_SYMLINKS = 40
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
@@ -33,3 +36,30 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def resolve_in_root(root: Path, relative: str) -> Path:
+    """`relative` inside `root`, following symlinks as if `root` were `/`: an absolute link
+    target restarts at `root` and `..` stops at it (containerd opens these files with
+    os.OpenRoot for the same reason)."""
+    pending = [p for p in relative.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = root.joinpath(*resolved, part)
+        if not candidate.is_symlink():
+            resolved.append(part)
+            continue
+        hops += 1
+        if hops > _MAX_SYMLINKS:
+            raise OSError(errno.ELOOP, f"too many symbolic links resolving /{relative}")
+        target = os.readlink(candidate)
+        if target.startswith("/"):
+            resolved = []
+        pending = [p for p in target.split("/") if p not in ("", ".")] + pending
+    return root.joinpath(*resolved)

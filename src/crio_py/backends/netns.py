@@ -19,21 +19,32 @@ processes start only through `_exec`; this module never parses a tool's output b
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from crio_py.backends import _exec
-from crio_py.errors import AlreadyExistsError, CommandError, InvalidArgumentError, UnavailableError
+from crio_py.backends import _exec, mountapi
+from crio_py.errors import (
+    AlreadyExistsError,
+    CommandError,
+    CrioPyError,
+    InvalidArgumentError,
+    UnavailableError,
+)
 
 logger = logging.getLogger(__name__)
 
 # Namespace kind (unshare's option name) → the directory under pin_dir that holds its pins.
-PIN_DIRS: Mapping[str, str] = {"net": "netns", "ipc": "ipcns", "uts": "utsns"}
+PIN_DIRS: Mapping[str, str] = {
+    "net": "netns", "ipc": "ipcns", "uts": "utsns", "user": "userns",
+}  # fmt: skip
 # Namespace kind → its name in an OCI runtime spec (`linux.namespaces[].type`).
-OCI_TYPES: Mapping[str, str] = {"net": "network", "ipc": "ipc", "uts": "uts"}
+OCI_TYPES: Mapping[str, str] = {"net": "network", "ipc": "ipc", "uts": "uts", "user": "user"}
 DEFAULT_KINDS = ("net", "ipc", "uts")
 
 UNSHARE = "unshare"
@@ -60,14 +71,37 @@ def namespace_paths(
     return {kind: pin_dir / PIN_DIRS[kind] / sandbox_id for kind in kinds}
 
 
+@dataclass(frozen=True)
+class IdMap:
+    """One line of a user namespace's uid_map or gid_map."""
+
+    container_id: int
+    host_id: int
+    size: int
+
+    def line(self) -> str:
+        return f"{self.container_id} {self.host_id} {self.size}\n"
+
+
+@dataclass(frozen=True)
+class IdMaps:
+    """The uid and gid mappings of a pod's user namespace."""
+
+    uids: IdMap
+    gids: IdMap
+
+
 async def create_namespaces(
     pin_dir: Path,
     sandbox_id: str,
     kinds: Sequence[str] = DEFAULT_KINDS,
     hostname: str | None = None,
+    id_maps: IdMaps | None = None,
 ) -> dict[str, Path]:
     """Create new namespaces of `kinds` for a sandbox, pinned under `pin_dir`; set the
-    hostname inside the new UTS namespace when `hostname` is given.
+    hostname inside the new UTS namespace when `hostname` is given. With `id_maps` (`kinds`
+    then holds "user"), the others are made inside the new user namespace, which owns them,
+    as CRI-O's pinns does.
 
     Raises AlreadyExistsError when the sandbox already has a pinned namespace,
     InvalidArgumentError for a bad id, kind or hostname, and UnavailableError when unshare
@@ -91,17 +125,76 @@ async def create_namespaces(
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
         # The bind mount needs an existing file to cover; iproute2 creates it the same way.
         os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o444))
-    command = ["hostname", hostname] if hostname is not None else ["true"]
-    argv = [UNSHARE, *(f"--{kind}={path}" for kind, path in paths.items()), *command]
     try:
-        await _exec.run(argv, timeout_s=TIMEOUT_S)
-    except CommandError as exc:
+        if id_maps is not None:
+            await _create_in_userns(paths, hostname, id_maps)
+        else:
+            command = ["hostname", hostname] if hostname is not None else ["true"]
+            argv = [UNSHARE, *(f"--{kind}={path}" for kind, path in paths.items()), *command]
+            await _exec.run(argv, timeout_s=TIMEOUT_S)
+    except CrioPyError as exc:
         await remove_namespaces(paths)
         raise UnavailableError(
             f"could not create namespaces for sandbox {sandbox_id}: {exc}"
         ) from exc
     logger.debug("Pinned namespaces %s of sandbox %s", ", ".join(paths), sandbox_id)
     return paths
+
+
+async def _create_in_userns(paths: Mapping[str, Path], hostname: str | None, maps: IdMaps) -> None:
+    """unshare(1) cannot write an arbitrary mapping without newuidmap: a child unshares the
+    namespaces and waits while we, root in the parent namespace, write its maps, set the
+    hostname and pin each namespace of it."""
+    flags = [f"--{kind}" for kind in paths]
+    argv = [UNSHARE, *flags, "--", "sh", "-c", "echo ready; exec sleep 600"]
+    child = await _exec.spawn(argv, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        async with asyncio.timeout(TIMEOUT_S):
+            ready = await child.stdout.readline()
+        if not ready:
+            raise UnavailableError("unshare could not create a user namespace")
+        proc = Path(f"/proc/{child.pid}")
+        (proc / "uid_map").write_text(maps.uids.line())
+        (proc / "gid_map").write_text(maps.gids.line())
+        if hostname is not None:
+            await _exec.run(
+                ["nsenter", "-t", str(child.pid), "-u", "hostname", hostname], timeout_s=TIMEOUT_S
+            )
+        for kind, path in paths.items():
+            mountapi.clone_tree(proc / "ns" / kind, path, recursive=False)
+    except (OSError, TimeoutError) as exc:
+        raise UnavailableError(f"could not set up the user namespace: {exc}") from exc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        await child.wait()
+
+
+async def probe_idmap(scratch_dir: Path) -> bool:
+    """Whether a user namespace can be pinned here and mounts in `scratch_dir` idmapped
+    through it (what a pod with a user namespace needs)."""
+    maps = IdMaps(IdMap(0, 65536, 65536), IdMap(0, 65536, 65536))
+    pin_dir = scratch_dir / "userns-probe"
+    target = scratch_dir / "idmap-probe"
+    await remove_namespaces(namespace_paths(pin_dir, "probe", ["user"]))  # a crashed probe's
+    try:
+        paths = await create_namespaces(pin_dir, "probe", ["user"], None, maps)
+    except CrioPyError as exc:
+        logger.info("User namespaces are not available: %s", exc)
+        return False
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        mountapi.clone_tree(target, target, recursive=False, userns_path=paths["user"])
+        mountapi.detach(target)
+        return True
+    except CrioPyError as exc:
+        logger.info("Idmapped mounts are not available in %s: %s", scratch_dir, exc)
+        return False
+    finally:
+        await remove_namespaces(paths)
+        with contextlib.suppress(OSError):
+            target.rmdir()
 
 
 async def remove_namespaces(paths: Mapping[str, Path] | Iterable[Path]) -> None:

@@ -82,10 +82,25 @@ class _Flavour:
     exec_tty_flag: bool = True  # runsc exec has no --tty; process.json's terminal decides
     no_pivot_flag: bool = True  # runsc create has no --no-pivot
     can_update: bool = True  # runsc has no update subcommand
+    # Whether binds of mounts the daemon prepared (read-only or idmapped copies) and a joined
+    # user namespace work; gVisor's gofer serves its own view of host files.
+    host_prepared_mounts: bool = True
 
 
 _RUNC = _Flavour("runc")
-_RUNSC = _Flavour("runsc", exec_tty_flag=False, no_pivot_flag=False, can_update=False)
+_RUNSC = _Flavour(
+    "runsc",
+    exec_tty_flag=False,
+    no_pivot_flag=False,
+    can_update=False,
+    host_prepared_mounts=False,
+)
+
+
+def takes_prepared_mounts(handler: RuntimeHandler) -> bool:
+    """Whether the handler's runtime runs containers with host-prepared read-only or idmapped
+    mounts and a pinned user namespace (runc, crun and their wrappers; not runsc)."""
+    return _flavour(handler).host_prepared_mounts
 
 
 def _flavour(handler: RuntimeHandler) -> _Flavour:

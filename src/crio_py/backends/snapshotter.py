@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from crio_py import fsutil
-from crio_py.backends import _exec
+from crio_py.backends import _exec, mountapi
 from crio_py.backends.layers import (
     OPAQUE_XATTR,
     OVERLAY_XATTR_PREFIX,
@@ -36,9 +36,11 @@ from crio_py.backends.layers import (
     remove_path,
     unpack_layer,
 )
+from crio_py.backends.mountapi import Idmap
 from crio_py.errors import (
     AlreadyExistsError,
     CommandError,
+    CrioPyError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
@@ -156,15 +158,28 @@ class OverlaySnapshotter:
         )
         return _tree_usage(container_dir / ("rootfs" if copied else "upper"))
 
-    async def mount_rootfs(self, container_id: str, lowers: list[Path]) -> Path:
-        """Make `containers/<id>/rootfs` from the lowers (lowest first): overlay, else a copy."""
+    async def mount_rootfs(
+        self, container_id: str, lowers: list[Path], idmap: Idmap | None = None
+    ) -> Path:
+        """Make `containers/<id>/rootfs` from the lowers (lowest first): overlay, else a copy.
+        With `idmap` the lowers are idmapped and the upper layer belongs to the mapped root
+        (containerd's remapped overlay); that needs overlay, never a copy."""
         container_dir = self._container_dir(container_id)
         if os.path.lexists(container_dir):
             raise AlreadyExistsError(f"rootfs of container {container_id} already exists")
         for name in ("upper", "work", "rootfs"):
             (container_dir / name).mkdir(parents=True)
         try:
-            mode = await self._populate(container_id, container_dir, lowers)
+            if idmap is not None:
+                await mount_overlay(
+                    container_dir / "rootfs",
+                    lowers or [_empty_dir(container_dir)],
+                    upper=(container_dir / "upper", container_dir / "work"),
+                    idmap=idmap,
+                )
+                mode = "overlay"
+            else:
+                mode = await self._populate(container_id, container_dir, lowers)
             fsutil.atomic_write_text(container_dir / "mode", mode + "\n")
         except Exception:
             try:
@@ -192,13 +207,63 @@ class OverlaySnapshotter:
             await asyncio.to_thread(shutil.rmtree, container_dir)
             logger.info("Removed rootfs of container %s", container_id)
 
+    async def stage_mount(
+        self,
+        container_id: str,
+        name: str,
+        source: Path,
+        *,
+        read_only: bool = False,
+        idmap: Idmap | None = None,
+    ) -> Path:
+        """A private copy of the mount tree at `source` for the container to bind, read-only
+        all the way down (`read_only`) or idmapped; unmounted with the rootfs."""
+        target = self._volume_dir(container_id, name)
+        userns = idmap.userns_path if idmap else None
+        await asyncio.to_thread(
+            mountapi.clone_tree, source, target, read_only=read_only, userns_path=userns
+        )
+        return target
+
+    async def mount_image_volume(
+        self, container_id: str, name: str, lowers: list[Path], idmap: Idmap | None = None
+    ) -> Path:
+        """An image's layers as a read-only overlay for the container to bind (CRI image
+        volumes); unmounted with the rootfs."""
+        target = self._volume_dir(container_id, name)
+        empty = target.parent / f".empty-{name}"  # read-only overlay wants two lowers
+        empty.mkdir()
+        await mount_overlay(target, [empty, *lowers], idmap=idmap)
+        return target
+
+    def release_volumes(self, container_id: str) -> None:
+        """Detach the container's staged mounts once its runtime has bound them: its mount
+        namespace keeps its own copies, and the host keeps no mount points over the host
+        paths they copy (which would make them busy: a kubelet could not remove them)."""
+        volumes = self._container_dir(container_id) / "volumes"
+        mounted = {str(path) for path in _mounts_under(volumes)}
+        with contextlib.suppress(FileNotFoundError), os.scandir(volumes) as entries:
+            for entry in entries:
+                if entry.path in mounted:
+                    mountapi.detach(Path(entry.path))
+
+    def _volume_dir(self, container_id: str, name: str) -> Path:
+        if not _CONTAINER_ID.fullmatch(name):
+            raise InvalidArgumentError(f"invalid volume name {name!r}")
+        path = self._container_dir(container_id) / "volumes" / name
+        path.mkdir(parents=True)
+        return path
+
     async def _populate(self, container_id: str, container_dir: Path, lowers: list[Path]) -> str:
         """Mount overlay on rootfs, or copy the lowers into it; return the mode used."""
         if not lowers:  # an image without layers: overlay still needs one lower dir
-            lowers = [container_dir / "empty"]
-            lowers[0].mkdir()
+            lowers = [_empty_dir(container_dir)]
         try:
-            await self._mount_overlay(container_dir, lowers)
+            await mount_overlay(
+                container_dir / "rootfs",
+                lowers,
+                upper=(container_dir / "upper", container_dir / "work"),
+            )
             return "overlay"
         except CommandError as exc:
             logger.warning(
@@ -206,17 +271,6 @@ class OverlaySnapshotter:
             )
         await asyncio.to_thread(_copy_layers, lowers, container_dir / "rootfs")
         return "copy"
-
-    async def _mount_overlay(self, container_dir: Path, lowers: list[Path]) -> None:
-        upper, work = container_dir / "upper", container_dir / "work"
-        for path in (*lowers, upper, work):
-            if not path.is_absolute() or _OVERLAY_UNSAFE.search(str(path)):
-                raise InvalidArgumentError(f"overlay cannot use the path {str(path)!r}")
-        lowerdir = ":".join(str(path) for path in reversed(lowers))  # overlay: highest first
-        options = f"lowerdir={lowerdir},upperdir={upper},workdir={work}"
-        await _exec.run(
-            ["mount", "-t", "overlay", "overlay", "-o", options, str(container_dir / "rootfs")]
-        )
 
     def _unpack(self, layer: LayerRef, chain_id: str) -> None:
         """Unpack into a temporary dir, verify the diff ID, then rename it into place."""
@@ -250,6 +304,59 @@ class OverlaySnapshotter:
         if not _CONTAINER_ID.fullmatch(container_id):
             raise InvalidArgumentError(f"invalid container id {container_id!r}")
         return self._containers / container_id
+
+
+async def mount_overlay(
+    target: Path,
+    lowers: Sequence[Path],
+    *,
+    upper: tuple[Path, Path] | None = None,
+    idmap: Idmap | None = None,
+) -> None:
+    """Mount overlay on `target` from `lowers` (lowest first), writable through `upper`
+    (upper and work dirs) or read-only without it (overlay then needs two lowers or more).
+    With `idmap`, each lower is an idmapped copy, unmounted (lazily) once overlay holds it,
+    and the upper and work dirs belong to the mapped root: overlay itself cannot be idmapped."""
+    mapped: list[Path] = []
+    try:
+        if idmap is not None:
+            lowers = await asyncio.to_thread(_idmapped_lowers, target, lowers, idmap, mapped)
+            for directory in upper or ():
+                os.chown(directory, idmap.root_uid, idmap.root_gid)
+        for path in (*lowers, *(upper or ())):
+            if not path.is_absolute() or _OVERLAY_UNSAFE.search(str(path)):
+                raise InvalidArgumentError(f"overlay cannot use the path {str(path)!r}")
+        lowerdir = ":".join(str(path) for path in reversed(lowers))  # overlay: highest first
+        options = f"lowerdir={lowerdir}"
+        if upper is not None:
+            options += f",upperdir={upper[0]},workdir={upper[1]}"
+        await _exec.run(["mount", "-t", "overlay", "overlay", "-o", options, str(target)])
+    finally:
+        for path in mapped:
+            with contextlib.suppress(CrioPyError):
+                mountapi.detach(path)
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
+def _idmapped_lowers(
+    target: Path, lowers: Sequence[Path], idmap: Idmap, mapped: list[Path]
+) -> list[Path]:
+    """An idmapped copy of each lower, beside `target`; `mapped` collects what is mounted."""
+    found = []
+    for index, lower in enumerate(lowers):
+        copy = target.parent / f".idmapped-{target.name}-{index}"
+        copy.mkdir()
+        mountapi.clone_tree(lower, copy, recursive=False, userns_path=idmap.userns_path)
+        mapped.append(copy)
+        found.append(copy)
+    return found
+
+
+def _empty_dir(container_dir: Path) -> Path:
+    path = container_dir / "empty"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def _tree_usage(top: Path) -> tuple[int, int]:

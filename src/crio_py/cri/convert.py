@@ -27,6 +27,22 @@ def message_from_json(data: Mapping[str, Any], message: MessageT) -> MessageT:
     return message
 
 
+def set_unknown_string(message: Message, number: int, value: str) -> None:
+    """Set string field `number`, which these generated stubs predate, as an unknown field
+    that serialises as the field (protobuf keeps unknown fields; the wire format is the same)."""
+    data = value.encode()
+    message.MergeFromString(_varint(number << 3 | 2) + _varint(len(data)) + data)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
 def image_user(config: dict[str, Any]) -> tuple[int | None, str]:
     """(uid, username) from an image config's User, as the CRI reports them: a numeric user
     gives the uid, a name gives the username (CRI-O and containerd do the same)."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.layers import LayerRef
+from crio_py.backends.mountapi import Idmap
 from crio_py.backends.skopeo import PulledImage, PullSpec, SkopeoPuller, Source
 from crio_py.backends.snapshotter import OverlaySnapshotter, chain_ids
 from crio_py.config.model import Credentials, RuntimeSettings
@@ -248,9 +249,35 @@ class ImageService:
             await self.pull_image(api_pb2.PullImageRequest(image=api_pb2.ImageSpec(image=name)))
         return self.container_image(name)
 
-    async def mount_rootfs(self, container_id: str, image: ContainerImage) -> Path:
+    async def mount_rootfs(
+        self, container_id: str, image: ContainerImage, idmap: Idmap | None = None
+    ) -> Path:
         """The container's writable root filesystem on top of the image's layers."""
-        return await self.snapshotter.mount_rootfs(container_id, image.lowers)
+        return await self.snapshotter.mount_rootfs(container_id, image.lowers, idmap)
+
+    async def stage_mount(
+        self,
+        container_id: str,
+        name: str,
+        source: Path,
+        *,
+        read_only: bool = False,
+        idmap: Idmap | None = None,
+    ) -> Path:
+        """A copy of a host mount tree the container binds, removed with its rootfs."""
+        return await self.snapshotter.stage_mount(
+            container_id, name, source, read_only=read_only, idmap=idmap
+        )
+
+    async def mount_image_volume(
+        self, container_id: str, name: str, image: ContainerImage, idmap: Idmap | None = None
+    ) -> Path:
+        """An image's contents, read-only, for the container to bind (CRI image volumes)."""
+        return await self.snapshotter.mount_image_volume(container_id, name, image.lowers, idmap)
+
+    async def release_volumes(self, container_id: str) -> None:
+        """Drop the host's copies of mounts the container's runtime has bound."""
+        await asyncio.to_thread(self.snapshotter.release_volumes, container_id)
 
     async def unmount_rootfs(self, container_id: str) -> None:
         """Unmount and delete a container's root filesystem (idempotent)."""

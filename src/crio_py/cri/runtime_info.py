@@ -9,19 +9,49 @@ from cri_api.v1 import api_pb2
 
 from crio_py.backends.cni import CniExecPlugin
 from crio_py.config.model import RuntimeSettings
+from crio_py.cri.container.host import handler_features
+from crio_py.ocispec import HostFeatures
 
 
 class RuntimeInfo:
     """Answers the runtime-wide RPCs from the settings and the network plugin."""
 
-    def __init__(self, settings: RuntimeSettings, network: CniExecPlugin) -> None:
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        network: CniExecPlugin,
+        host_features: HostFeatures | None = None,
+    ) -> None:
         self.settings = settings
         self.network = network
+        self.host = host_features or HostFeatures()
 
     @classmethod
     def open(cls, settings: RuntimeSettings) -> RuntimeInfo:
         cache = settings.root_dir / "cni-cache"
         return cls(settings, CniExecPlugin.from_settings(settings.cni, cache))
+
+    def _handlers(self) -> list[api_pb2.RuntimeHandler]:
+        """Each handler with what it can do, then the default again under the name "" (as
+        containerd lists it: the kubelet and critest look the default up by that name)."""
+        runtimes = self.settings.runtimes
+        names = [*sorted(runtimes), ""]
+        found = []
+        for name in names:
+            handler = runtimes.get(name or self.settings.default_runtime)
+            if handler is None:
+                continue
+            features = handler_features(handler, self.host)
+            found.append(
+                api_pb2.RuntimeHandler(
+                    name=name,
+                    features=api_pb2.RuntimeHandlerFeatures(
+                        recursive_read_only_mounts=features.recursive_read_only_mounts,
+                        user_namespaces=features.user_namespaces,
+                    ),
+                )
+            )
+        return found
 
     async def status(self, request: api_pb2.StatusRequest) -> api_pb2.StatusResponse:
         # CRI: NetworkReady is false, with a reason, until a CNI network configuration exists.
@@ -36,9 +66,7 @@ class RuntimeInfo:
             ),
         ]
         response = api_pb2.StatusResponse(status=api_pb2.RuntimeStatus(conditions=conditions))
-        for name in sorted(self.settings.runtimes):
-            # Neither recursive read-only mounts nor user namespaces are offered yet.
-            response.runtime_handlers.add(name=name, features=api_pb2.RuntimeHandlerFeatures())
+        response.runtime_handlers.extend(self._handlers())
         response.features.supplemental_groups_policy = True
         if request.verbose:
             response.info["config"] = json.dumps(self.settings.model_dump(mode="json"))

@@ -23,7 +23,7 @@ from crio_py.ocispec.mounts import (
     container_mounts,
     sandbox_file_mounts,
 )
-from crio_py.ocispec.namespaces import container_options, creates_uts, namespaces
+from crio_py.ocispec.namespaces import container_options, creates_uts, id_mappings, namespaces
 from crio_py.ocispec.process import (
     image_string,
     image_strings,
@@ -198,7 +198,8 @@ def _common_linux(
             request.namespace_paths,
             sandbox=sandbox,
             cgroupns=request.host.cgroup_v2 and not sc.privileged,
-        )
+        ),
+        **id_mappings(options),
     }
     sysctl = sysctls(
         request.settings.container_defaults.sysctls,

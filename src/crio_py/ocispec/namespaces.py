@@ -1,6 +1,8 @@
 """linux.namespaces of a container or sandbox spec.
 
-A sandbox creates the pod's namespaces (or joins the network namespace the daemon pinned for
+A pod in a user namespace of its own (userns mode POD) joins the one the daemon pinned, which
+owns the pod's other namespaces; every spec also carries the id mappings. A sandbox creates
+the pod's namespaces (or joins the network namespace the daemon pinned for
 CNI); its containers join them by path. A host (NODE) mode leaves that namespace out, so the
 process stays in the host's; host network also means the host's UTS namespace, as in
 Kubernetes. The PID namespace is private to each container unless the pod shares it.
@@ -12,7 +14,7 @@ from collections.abc import Mapping
 
 from cri_api.v1 import api_pb2
 
-from crio_py.errors import InvalidArgumentError, UnimplementedError
+from crio_py.errors import InvalidArgumentError
 from crio_py.ocispec.request import NamespaceKind
 
 NODE = api_pb2.NODE
@@ -47,9 +49,11 @@ def namespaces(
 ) -> list[dict[str, str]]:
     """The namespaces, in containerd's order (pid, ipc, uts, mount, network, cgroup).
     `cgroupns`: a private cgroup namespace (cgroup v2, not privileged, as containerd does)."""
-    if options.HasField("userns_options") and options.userns_options.mode == api_pb2.POD:
-        raise UnimplementedError("user namespaces (userns mode POD) are not supported")
     result = []
+    if has_userns(options):
+        if not paths.get("user"):
+            raise InvalidArgumentError("no pinned user namespace to join")
+        result.append(_entry("user", paths, "user"))
     if options.pid != NODE:
         result.append(_pid(options, paths, sandbox=sandbox))
     if options.ipc != NODE:
@@ -74,6 +78,26 @@ def _pid(
             f"no PID namespace path for target container {options.target_id!r}"
         )
     return _entry("pid", paths, "pid")
+
+
+def has_userns(options: api_pb2.NamespaceOption) -> bool:
+    """Whether the pod runs in a user namespace of its own (mode POD)."""
+    return options.HasField("userns_options") and options.userns_options.mode == api_pb2.POD
+
+
+def id_mappings(options: api_pb2.NamespaceOption) -> dict[str, list[dict[str, int]]]:
+    """linux.uidMappings and gidMappings: runc wants them even to join a user namespace."""
+    if not has_userns(options):
+        return {}
+    userns = options.userns_options
+
+    def lines(mappings: list[api_pb2.IDMapping]) -> list[dict[str, int]]:
+        return [
+            {"containerID": m.container_id, "hostID": m.host_id, "size": m.length}
+            for m in mappings
+        ]
+
+    return {"uidMappings": lines(list(userns.uids)), "gidMappings": lines(list(userns.gids))}
 
 
 def creates_uts(spec_namespaces: list[dict[str, str]]) -> bool:

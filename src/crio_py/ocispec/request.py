@@ -17,7 +17,7 @@ from cri_api.v1 import api_pb2
 
 from crio_py.config.model import CgroupDriver, RuntimeHandler, RuntimeSettings
 
-NamespaceKind = Literal["network", "ipc", "uts", "pid"]
+NamespaceKind = Literal["network", "ipc", "uts", "pid", "user"]
 # platform.machine() → the GOARCH names that seccomp profiles use in "arches".
 _GOARCH = {
     "x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
@@ -41,6 +41,9 @@ class HostFeatures:
     swap_controller: bool = False
     hugetlb_controller: bool = False
     recursive_read_only_mounts: bool = False
+    # Whether pods can have user namespaces: the kernel idmaps mounts of the root dir's
+    # filesystem through a user namespace the daemon pinned.
+    user_namespaces: bool = False
     # Whether the daemon holds CAP_SYS_RESOURCE, without which it cannot give a child a lower
     # oom_score_adj than its own (rootless, or a restricted root in a container).
     can_lower_oom_score_adj: bool = False

@@ -7,17 +7,16 @@ those two files, resolving symlinks as if the rootfs were `/` so that none can l
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from crio_py.errors import InvalidArgumentError
+from crio_py.fsutil import resolve_in_root
 
 # runc requires ids <= MaxInt32 (containerd enforces the same bound).
 MAX_ID: Final = 2**31 - 1
-_MAX_SYMLINKS: Final = 40
 
 
 @dataclass(frozen=True)
@@ -137,7 +136,10 @@ def read_group(rootfs: Path) -> list[GroupEntry]:
 
 
 def _records(rootfs: Path, relative: str, *, minimum: int) -> list[list[str]]:
-    path = resolve_in_root(rootfs, relative)
+    try:
+        path = resolve_in_root(rootfs, relative)
+    except OSError as exc:
+        raise InvalidArgumentError(f"cannot resolve /{relative} in the image: {exc}") from exc
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -150,30 +152,3 @@ def _records(rootfs: Path, relative: str, *, minimum: int) -> list[list[str]]:
             if len(fields) >= minimum and fields[0]:
                 records.append(fields)
     return records
-
-
-def resolve_in_root(root: Path, relative: str) -> Path:
-    """`relative` inside `root`, following symlinks as if `root` were `/`: an absolute link
-    target restarts at `root` and `..` stops at it (containerd opens these files with
-    os.OpenRoot for the same reason)."""
-    pending = [p for p in relative.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while pending:
-        part = pending.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, part)
-        if not candidate.is_symlink():
-            resolved.append(part)
-            continue
-        hops += 1
-        if hops > _MAX_SYMLINKS:
-            raise InvalidArgumentError(f"too many symbolic links resolving /{relative} in image")
-        target = os.readlink(candidate)
-        if target.startswith("/"):
-            resolved = []
-        pending = [p for p in target.split("/") if p not in ("", ".")] + pending
-    return root.joinpath(*resolved)

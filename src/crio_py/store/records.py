@@ -62,6 +62,16 @@ class ContainerState(StrEnum):
     UNKNOWN = "CONTAINER_UNKNOWN"
 
 
+class ProcessUser(BaseModel):
+    """The identity a container's process runs as (its spec's `process.user`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uid: int
+    gid: int
+    additional_gids: tuple[int, ...] = ()
+
+
 class ContainerMetadata(BaseModel):
     """What a container was created as; written once."""
 
@@ -79,6 +89,8 @@ class ContainerMetadata(BaseModel):
     log_path: str = ""
     stop_signal: int = 15
     infra: bool = False  # the infra (pause) container of its sandbox: not a CRI container
+    user: ProcessUser | None = None  # None in records written before it was kept
+    image_volumes: dict[str, str] = {}  # container path → image id of each image volume
     created_at: int  # ns since the epoch
 
 

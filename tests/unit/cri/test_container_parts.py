@@ -15,7 +15,7 @@ from crio_py.config.model import RuntimeSettings
 from crio_py.cri.container import exits, host, query
 from crio_py.cri.container.layout import Layout, Runtimes
 from crio_py.errors import FailedPreconditionError, InvalidArgumentError
-from crio_py.store.records import ContainerMetadata, ContainerStatus
+from crio_py.store.records import ContainerMetadata, ContainerStatus, ProcessUser
 
 CREATED = 1_700_000_000_000_000_000
 
@@ -101,6 +101,37 @@ def test_records_become_cri_messages() -> None:
     assert full.log_path == "/var/log/pods/app.log"
     no_digest = query.container(_metadata(image_digest_ref=""), status, config)
     assert no_digest.image_ref == metadata.image_id
+    assert not full.HasField("user")  # a record from before users were kept
+
+
+def test_an_image_volume_reports_its_image_id() -> None:
+    """ImageSpec.image_ref is field 20, newer than the stubs: it goes out as an unknown field,
+    which a client with the newer api.proto reads as the field."""
+    image_id = "sha256:" + "3" * 64
+    config = api_pb2.ContainerConfig(
+        metadata=api_pb2.ContainerMetadata(name="app"),
+        mounts=[
+            api_pb2.Mount(container_path="/img", readonly=True, image=api_pb2.ImageSpec(image="x")),
+            api_pb2.Mount(container_path="/data", host_path="/srv"),
+        ],
+    )
+    metadata = _metadata(config=query.config_to_json(config), image_volumes={"/img": image_id})
+    status = query.container_status(metadata, ContainerStatus(), config)
+    wire = status.mounts[0].image.SerializeToString()
+    field_20 = b"\xa2\x01\x47" + image_id.encode()  # tag 20, wire type 2, 71 bytes
+    assert wire == api_pb2.ImageSpec(image="x").SerializeToString() + field_20
+    assert status.mounts[1].SerializeToString() == config.mounts[1].SerializeToString()
+    assert config.mounts[0].image.SerializeToString() == b"\n\x01x"  # the record is untouched
+
+
+def test_container_status_reports_the_process_user() -> None:
+    """critest's SupplementalGroupsPolicy specs read the identity back from ContainerStatus."""
+    user = ProcessUser(uid=1000, gid=1000, additional_gids=(1000, 1234, 50000))
+    metadata = _metadata(user=user)
+    config = query.config_from_json(metadata.config)
+    status = query.container_status(metadata, ContainerStatus(), config)
+    linux = api_pb2.LinuxContainerUser(uid=1000, gid=1000, supplemental_groups=[1000, 1234, 50000])
+    assert status.user == api_pb2.ContainerUser(linux=linux)
 
 
 def test_list_filters() -> None:

@@ -11,6 +11,7 @@ from crio_py.backends.cni import CniExecPlugin
 from crio_py.config.load import load_settings
 from crio_py.config.model import CniSettings
 from crio_py.cri.runtime_info import RuntimeInfo
+from crio_py.ocispec import HostFeatures
 
 CONFLIST = {
     "cniVersion": "1.0.0",
@@ -44,8 +45,23 @@ async def test_network_becomes_ready_once_a_conflist_appears(tmp_path: Path) -> 
     assert _network(response).status is True
     runtime = next(c for c in response.status.conditions if c.type == "RuntimeReady")
     assert runtime.status is True
-    assert [h.name for h in response.runtime_handlers] == ["runc"]
+    # The default handler again under "" (containerd; critest looks it up by that name).
+    assert [h.name for h in response.runtime_handlers] == ["runc", ""]
     assert json.loads(response.info["config"])["default_runtime"] == "runc"
+
+
+async def test_handler_features_follow_the_host_and_the_runtime(tmp_path: Path) -> None:
+    settings, _ = load_settings(None)
+    runsc = settings.runtimes["runc"].model_copy(update={"name": "runsc", "binary": "runsc"})
+    settings = settings.model_copy(update={"runtimes": {**settings.runtimes, "runsc": runsc}})
+    network = CniExecPlugin.from_settings(settings.cni, tmp_path / "cache")
+    host = HostFeatures(recursive_read_only_mounts=True, user_namespaces=True)
+    handlers = (await RuntimeInfo(settings, network, host).status(api_pb2.StatusRequest()))
+    features = {h.name: h.features for h in handlers.runtime_handlers}
+    both = api_pb2.RuntimeHandlerFeatures(recursive_read_only_mounts=True, user_namespaces=True)
+    assert features == {"runc": both, "": both, "runsc": api_pb2.RuntimeHandlerFeatures()}
+    plain = await RuntimeInfo(settings, network).status(api_pb2.StatusRequest())
+    assert not any(h.features.user_namespaces for h in plain.runtime_handlers)
 
 
 async def test_runtime_config_reports_the_cgroup_driver(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from crio_py.backends.cni_types import (
     NetworkConfig,
     PluginConfig,
 )
+from crio_py.backends.netns import IdMap, IdMaps
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
 from crio_py.cri.sandbox import NamespaceOps, SandboxService
@@ -90,18 +91,25 @@ class FakeNamespaces:
         self.pinned: set[Path] = set()
         self.hostnames: dict[str, str | None] = {}
         self.kinds: dict[str, list[str]] = {}
+        self.id_maps: dict[str, IdMaps | None] = {}
         self.fail_create = False
         self.removed: list[Path] = []
         self.shm: set[Path] = set()
 
     async def create(
-        self, pin_dir: Path, sandbox_id: str, kinds: Sequence[str], hostname: str | None
+        self,
+        pin_dir: Path,
+        sandbox_id: str,
+        kinds: Sequence[str],
+        hostname: str | None,
+        id_maps: IdMaps | None,
     ) -> dict[str, Path]:
         if self.fail_create:
             raise UnavailableError("unshare failed")
         paths = {kind: pin_dir / f"{kind}ns" / sandbox_id for kind in kinds}
         self.pinned.update(paths.values())
         self.hostnames[sandbox_id] = hostname
+        self.id_maps[sandbox_id] = id_maps
         self.kinds[sandbox_id] = list(kinds)
         return paths
 
@@ -147,7 +155,13 @@ class World:
         self.settings = _settings(tmp_path, **update)
         self.network = FakeNetworkPlugin()
         self.ns = FakeNamespaces()
-        self.service = SandboxService(self.settings, self.network, self.ns.ops())
+        self.userns_handlers = {"runc"}  # the handlers that can run user namespaces here
+        self.service = SandboxService(
+            self.settings,
+            self.network,
+            self.ns.ops(),
+            user_namespaces=lambda handler: handler.name in self.userns_handlers,
+        )
 
     def restarted(self) -> SandboxService:
         return SandboxService(self.settings, self.network, self.ns.ops())
@@ -243,6 +257,61 @@ async def test_no_hostname_means_the_nodes(world: World) -> None:
     assert world.ns.hostnames[sandbox_id] == socket.gethostname()
     directory = world.settings.root_dir / "sandboxes" / sandbox_id
     assert (directory / "hostname").read_text() == socket.gethostname() + "\n"
+
+
+def _userns(mode: int = api_pb2.POD, *mappings: api_pb2.IDMapping) -> api_pb2.PodSandboxConfig:
+    pod = config()
+    userns = pod.linux.security_context.namespace_options.userns_options
+    userns.mode = mode  # type: ignore[assignment]
+    userns.uids.extend(mappings)
+    userns.gids.extend(mappings)
+    return pod
+
+
+MAPPING = api_pb2.IDMapping(container_id=0, host_id=1000, length=100000)
+
+
+async def test_a_pod_user_namespace_owns_the_pod_namespaces(world: World) -> None:
+    sandbox_id = await run(world.service, _userns(api_pb2.POD, MAPPING))
+    assert world.ns.kinds[sandbox_id] == ["user", "net", "uts", "ipc"]
+    assert world.ns.id_maps[sandbox_id] == IdMaps(IdMap(0, 1000, 100000), IdMap(0, 1000, 100000))
+    entry = world.service.get(sandbox_id)
+    idmap = SandboxService.idmap(entry)
+    assert idmap is not None and (idmap.root_uid, idmap.root_gid) == (1000, 1000)
+    assert SandboxService.namespace_paths(entry)["user"] == str(idmap.userns_path)
+    other = _userns(api_pb2.NODE)
+    other.metadata.uid = "uid-2"
+    node = await run(world.service, other)
+    assert "user" not in world.ns.kinds[node]
+
+
+@pytest.mark.parametrize(
+    ("pod", "message"),
+    [
+        (_userns(api_pb2.POD, MAPPING, MAPPING), "exactly one mapping line"),
+        (
+            _userns(api_pb2.POD, api_pb2.IDMapping(container_id=1, host_id=1000, length=10)),
+            "must start at container id 0",
+        ),
+        (_userns(api_pb2.POD), "exactly one mapping line"),
+        (_userns(api_pb2.CONTAINER), "mode CONTAINER is not supported"),
+        (_userns(api_pb2.TARGET), "mode TARGET is not supported"),
+        (_userns(api_pb2.NODE, MAPPING), "takes no id mappings"),
+    ],
+)
+async def test_bad_user_namespaces_are_refused_before_anything_is_made(
+    world: World, pod: api_pb2.PodSandboxConfig, message: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        await run(world.service, pod)
+    nothing_left(world)
+
+
+async def test_a_handler_without_user_namespaces_refuses_them(world: World) -> None:
+    world.userns_handlers.clear()
+    with pytest.raises(InvalidArgumentError, match="cannot run pods in user namespaces"):
+        await run(world.service, _userns(api_pb2.POD, MAPPING))
+    nothing_left(world)
 
 
 async def test_status_fields(world: World) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from cri_api.v1 import api_pb2 as pb
 
-from crio_py.errors import InvalidArgumentError, UnimplementedError
-from crio_py.ocispec.namespaces import creates_uts, namespaces
+from crio_py.errors import InvalidArgumentError
+from crio_py.ocispec.namespaces import creates_uts, id_mappings, namespaces
 
 PATHS = {
     "network": "/run/netns/cni-1",
@@ -64,12 +64,19 @@ def test_sandbox_creates_the_pod_namespaces_and_joins_a_pinned_netns() -> None:
     assert not creates_uts(namespaces(options, PATHS, sandbox=False, cgroupns=False))
 
 
-def test_user_namespaces_are_not_supported() -> None:
-    options = pb.NamespaceOption(userns_options=pb.UserNamespace(mode=pb.POD))
-    with pytest.raises(UnimplementedError, match="user namespaces"):
-        namespaces(options, {}, sandbox=False, cgroupns=False)
+def test_a_pod_user_namespace_is_joined_with_its_mappings() -> None:
+    mapping = pb.IDMapping(container_id=0, host_id=1000, length=100000)
+    userns = pb.UserNamespace(mode=pb.POD, uids=[mapping], gids=[mapping])
+    options = pb.NamespaceOption(pid=pb.CONTAINER, userns_options=userns)
+    with pytest.raises(InvalidArgumentError, match="no pinned user namespace"):
+        namespaces(options, PATHS, sandbox=False, cgroupns=False)
+    joined = namespaces(options, {**PATHS, "user": "/run/userns/1"}, sandbox=False, cgroupns=False)
+    assert joined[0] == {"type": "user", "path": "/run/userns/1"}
+    line = {"containerID": 0, "hostID": 1000, "size": 100000}
+    assert id_mappings(options) == {"uidMappings": [line], "gidMappings": [line]}
     node = pb.NamespaceOption(userns_options=pb.UserNamespace(mode=pb.NODE))
-    assert namespaces(node, {}, sandbox=False, cgroupns=False)
+    assert "user" not in [n["type"] for n in namespaces(node, {}, sandbox=False, cgroupns=False)]
+    assert id_mappings(node) == {}
 
 
 def test_relative_namespace_path_is_invalid() -> None:

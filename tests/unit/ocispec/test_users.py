@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from crio_py.errors import InvalidArgumentError
+from crio_py.fsutil import resolve_in_root
 from crio_py.ocispec.users import (
     ResolvedUser,
     read_group,
     read_passwd,
-    resolve_in_root,
     resolve_user,
     user_string,
 )

@@ -21,6 +21,9 @@ from crio_py.fsutil import atomic_write_text
 from crio_py.ocispec import HostFeatures, SandboxSpecRequest, SpecRequest
 from crio_py.ocispec import container_spec as build_container_spec
 from crio_py.ocispec import sandbox_spec as build_sandbox_spec
+from crio_py.store.records import ProcessUser
+
+Spec = dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class BundleWriter:
         image: ContainerImage,
         rootfs: Path,
         pid_namespace: str = "",
-    ) -> None:
+    ) -> Spec:
         """config.json of a CRI container; `pid_namespace` is the path of one to join."""
         common = self._common(sandbox, image, rootfs, pid_namespace)
         handler = self.runtimes.handler(sandbox.metadata.runtime_handler)
@@ -55,16 +58,16 @@ class BundleWriter:
             config=config,
             host_devices=host.host_devices(config.devices, all_of_dev=privileged),
         )
-        self._write(container_id, build_container_spec(request))
+        return self._write(container_id, build_container_spec(request))
 
     def infra(
         self, container_id: str, sandbox: SandboxEntry, image: ContainerImage, rootfs: Path
-    ) -> None:
+    ) -> Spec:
         """config.json of a sandbox's infra (pause) container."""
         common = self._common(sandbox, image, rootfs, "")
         name = next(iter(image.record.repo_tags), self.settings.sandbox_image)
         request = SandboxSpecRequest(**common, image_name=name)  # type: ignore[arg-type]
-        self._write(container_id, build_sandbox_spec(request))
+        return self._write(container_id, build_sandbox_spec(request))
 
     def _common(
         self, sandbox: SandboxEntry, image: ContainerImage, rootfs: Path, pid_namespace: str
@@ -94,7 +97,18 @@ class BundleWriter:
         }
         return fields
 
-    def _write(self, container_id: str, spec: dict[str, object]) -> None:
+    def _write(self, container_id: str, spec: Spec) -> Spec:
         bundle = self.layout.bundle(container_id)
         bundle.mkdir(parents=True, exist_ok=True)
         atomic_write_text(bundle / "config.json", json.dumps(spec, indent=1))
+        return spec
+
+
+def process_user(spec: Spec) -> ProcessUser:
+    """The identity the spec runs its process as (what ContainerStatus reports)."""
+    process = spec["process"]
+    assert isinstance(process, dict)
+    user = process["user"]
+    return ProcessUser(
+        uid=user["uid"], gid=user["gid"], additional_gids=tuple(user.get("additionalGids", ()))
+    )

@@ -17,6 +17,7 @@ from typing import Protocol
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.conmon import ConmonOptions
+from crio_py.backends.mountapi import Idmap
 from crio_py.backends.oci import OciRuntime
 from crio_py.config.model import RuntimeSettings
 from crio_py.cri.container import exits, host, query
@@ -49,7 +50,25 @@ class ImageSource(Protocol):
 
     async def ensure_image(self, name: str) -> ContainerImage: ...
 
-    async def mount_rootfs(self, container_id: str, image: ContainerImage) -> Path: ...
+    async def mount_rootfs(
+        self, container_id: str, image: ContainerImage, idmap: Idmap | None = None
+    ) -> Path: ...
+
+    async def stage_mount(
+        self,
+        container_id: str,
+        name: str,
+        source: Path,
+        *,
+        read_only: bool = False,
+        idmap: Idmap | None = None,
+    ) -> Path: ...
+
+    async def mount_image_volume(
+        self, container_id: str, name: str, image: ContainerImage, idmap: Idmap | None = None
+    ) -> Path: ...
+
+    async def release_volumes(self, container_id: str) -> None: ...
 
     async def unmount_rootfs(self, container_id: str) -> None: ...
 

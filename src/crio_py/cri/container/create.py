@@ -15,9 +15,11 @@ from pathlib import Path
 from cri_api.v1 import api_pb2
 
 from crio_py.backends import conmon
-from crio_py.cri.container import host, lifecycle, query
+from crio_py.cri.container import host, lifecycle, query, volumes
+from crio_py.cri.container.bundle import Spec, process_user
 from crio_py.cri.container.context import ContainerContext, ContainerEntry
 from crio_py.cri.image import ContainerImage
+from crio_py.cri.sandbox import userns
 from crio_py.cri.sandbox.query import config_from_json as sandbox_config_from_json
 from crio_py.cri.sandbox.service import SandboxEntry
 from crio_py.cri.undo import best_effort
@@ -39,8 +41,15 @@ async def create_container(
     if not sandbox.status.ready:
         raise FailedPreconditionError(f"sandbox {sandbox.metadata.id} is not ready")
     sandbox_config = sandbox_config_from_json(sandbox.metadata.config)
+    handler = ctx.runtimes.handler(sandbox.metadata.runtime_handler)
+    features = host.handler_features(handler, ctx.host)
+    volumes.check(list(config.mounts), rro_supported=features.recursive_read_only_mounts)
+    userns.check_container(
+        sandbox_config.linux.security_context.namespace_options,
+        config.linux.security_context.namespace_options,
+    )
     image = ctx.images.container_image(config.image.image)
-    await asyncio.to_thread(host.ensure_mount_sources, config.mounts)
+    await asyncio.to_thread(host.ensure_mount_sources, volumes.host_mounts(list(config.mounts)))
     container_id = new_id()
     pid_namespace = _pid_namespace(ctx, sandbox, config)
     metadata = ContainerMetadata(
@@ -54,13 +63,18 @@ async def create_container(
         runtime_handler=sandbox.metadata.runtime_handler,
         log_path=str(_log_path(ctx, container_id, sandbox_config, config)),
         stop_signal=stop_signal(image.config, config),
+        image_volumes=volumes.image_ids(ctx, list(config.mounts)),
         created_at=time.time_ns(),
     )
 
-    def write(rootfs: Path) -> None:
-        ctx.bundles.container(container_id, config, sandbox, image, rootfs, pid_namespace)
+    def write(rootfs: Path, mounts: list[api_pb2.Mount]) -> Spec:
+        bound = api_pb2.ContainerConfig()
+        bound.CopyFrom(config)
+        del bound.mounts[:]
+        bound.mounts.extend(mounts)
+        return ctx.bundles.container(container_id, bound, sandbox, image, rootfs, pid_namespace)
 
-    await _create(ctx, metadata, image, write)
+    await _create(ctx, metadata, image, write, sandbox, list(config.mounts))
     return api_pb2.CreateContainerResponse(container_id=container_id)
 
 
@@ -82,10 +96,10 @@ async def run_infra(ctx: ContainerContext, sandbox: SandboxEntry) -> None:
         created_at=time.time_ns(),
     )
 
-    def write(rootfs: Path) -> None:
-        ctx.bundles.infra(container_id, sandbox, image, rootfs)
+    def write(rootfs: Path, _: list[api_pb2.Mount]) -> Spec:
+        return ctx.bundles.infra(container_id, sandbox, image, rootfs)
 
-    entry = await _create(ctx, metadata, image, write)
+    entry = await _create(ctx, metadata, image, write, sandbox)
     async with entry.lock:
         await lifecycle.start_locked(ctx, entry)
 
@@ -94,19 +108,24 @@ async def _create(
     ctx: ContainerContext,
     metadata: ContainerMetadata,
     image: ContainerImage,
-    write_bundle: Callable[[Path], None],
+    write_bundle: Callable[[Path, list[api_pb2.Mount]], Spec],
+    sandbox: SandboxEntry,
+    mounts: list[api_pb2.Mount] | None = None,
 ) -> ContainerEntry:
     """The steps every container takes, each undone if a later one fails."""
     container_id, name = metadata.id, metadata.name
+    idmap = ctx.sandboxes.idmap(sandbox)
     async with contextlib.AsyncExitStack() as undo:
         ctx.names.reserve(name, container_id)
         undo.callback(ctx.names.release, name)
-        rootfs = await ctx.images.mount_rootfs(container_id, image)
         undo.push_async_callback(
             _best_effort, "unmount the rootfs", lambda: ctx.images.unmount_rootfs(container_id)
         )
+        rootfs = await ctx.images.mount_rootfs(container_id, image, idmap)
+        bound = await volumes.prepare(ctx, container_id, mounts or [], idmap)
         undo.callback(shutil.rmtree, ctx.layout.bundle(container_id), ignore_errors=True)
-        await asyncio.to_thread(write_bundle, rootfs)
+        spec = await asyncio.to_thread(write_bundle, rootfs, bound)
+        metadata = metadata.model_copy(update={"user": process_user(spec)})
         entry = ctx.store.create(container_id, metadata, ContainerStatus())
         undo.callback(ctx.store.delete, container_id)
         undo.push_async_callback(
@@ -115,6 +134,7 @@ async def _create(
             lambda: ctx.runtime(entry).delete(container_id, force=True),
         )
         pid = await conmon.create_container(ctx.conmon(entry))
+        await ctx.images.release_volumes(container_id)
         ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"pid": pid}))
         ctx.index.add(container_id)
         undo.pop_all()

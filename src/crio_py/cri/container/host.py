@@ -4,14 +4,19 @@ that reads /proc and /sys."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from cri_api.v1 import api_pb2
 
+from crio_py.backends import mountapi, netns
+from crio_py.backends.runc import takes_prepared_mounts
+from crio_py.config.model import RuntimeHandler
 from crio_py.errors import InvalidArgumentError
 from crio_py.ocispec.defaults import ALL_CAPABILITIES
 from crio_py.ocispec.request import HostDevice, HostFeatures
@@ -20,16 +25,43 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 _CAP_SYS_RESOURCE = ALL_CAPABILITIES.index("CAP_SYS_RESOURCE")
 
 
-def probe_host(proc_status: Path = Path("/proc/self/status")) -> HostFeatures:
-    """What this host and this process can do."""
+def probe_host(
+    proc_status: Path = Path("/proc/self/status"), scratch_dir: Path | None = None
+) -> HostFeatures:
+    """What this host and this process can do; the mount probes run in `scratch_dir`."""
     effective, bounding = _capability_masks(proc_status)
     return HostFeatures(
+        recursive_read_only_mounts=scratch_dir is not None and mountapi.probe(scratch_dir),
         apparmor=_apparmor_enabled(),
         cgroup_v2=(CGROUP_ROOT / "cgroup.controllers").is_file(),
         swap_controller=(CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes").exists(),
         hugetlb_controller=(CGROUP_ROOT / "hugetlb").is_dir(),
         can_lower_oom_score_adj=bool(effective >> _CAP_SYS_RESOURCE & 1),
         capabilities=tuple(c for i, c in enumerate(ALL_CAPABILITIES) if bounding >> i & 1),
+    )
+
+
+async def probe_host_fully(scratch_dir: Path) -> HostFeatures:
+    """`probe_host` with the probe of user namespaces, which needs a child process."""
+    features = probe_host(scratch_dir=scratch_dir)
+    userns = await netns.probe_idmap(scratch_dir)
+    return dataclasses.replace(features, user_namespaces=userns)
+
+
+@dataclass(frozen=True)
+class HandlerFeatures:
+    """What Status advertises for a runtime handler, and CreateContainer relies on."""
+
+    recursive_read_only_mounts: bool
+    user_namespaces: bool
+
+
+def handler_features(handler: RuntimeHandler, features: HostFeatures) -> HandlerFeatures:
+    """The host's mount features, where the handler's runtime can use them."""
+    takes = handler.kind == "oci" and takes_prepared_mounts(handler)
+    return HandlerFeatures(
+        recursive_read_only_mounts=takes and features.recursive_read_only_mounts,
+        user_namespaces=takes and features.user_namespaces,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from cri_api.v1 import api_pb2
 
-from crio_py.cri.convert import message_from_json, message_to_json
+from crio_py.cri.convert import message_from_json, message_to_json, set_unknown_string
 from crio_py.store.records import ContainerMetadata, ContainerState, ContainerStatus
 
 _STATES = {
@@ -78,12 +78,44 @@ def container_status(
         message=status.message,
         labels=dict(config.labels),
         annotations=dict(config.annotations),
-        mounts=list(config.mounts),
+        mounts=_mounts(metadata, config),
         log_path=metadata.log_path,
         resources=api_pb2.ContainerResources(linux=config.linux.resources)
         if config.linux.HasField("resources")
         else None,
         stop_signal=config.stop_signal,
+        user=_user(metadata),
+    )
+
+
+IMAGE_SPEC_IMAGE_REF = 20
+"""ImageSpec.image_ref (KEP-5365: the image id of an image volume), newer than these stubs."""
+
+
+def _mounts(metadata: ContainerMetadata, config: api_pb2.ContainerConfig) -> list[api_pb2.Mount]:
+    """The mounts as requested, each image volume with the id of its image."""
+    mounts = []
+    for mount in config.mounts:
+        image_id = metadata.image_volumes.get(mount.container_path)
+        if image_id:
+            reported = api_pb2.Mount()
+            reported.CopyFrom(mount)
+            set_unknown_string(reported.image, IMAGE_SPEC_IMAGE_REF, image_id)
+            mount = reported
+        mounts.append(mount)
+    return mounts
+
+
+def _user(metadata: ContainerMetadata) -> api_pb2.ContainerUser | None:
+    """The identity the process runs as, as containerd and CRI-O report it (the spec's
+    process.user: the primary gid is among the supplemental groups)."""
+    user = metadata.user
+    if user is None:
+        return None
+    return api_pb2.ContainerUser(
+        linux=api_pb2.LinuxContainerUser(
+            uid=user.uid, gid=user.gid, supplemental_groups=list(user.additional_gids)
+        )
     )
 
 

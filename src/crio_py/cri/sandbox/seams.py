@@ -12,6 +12,7 @@ from typing import Protocol
 
 from crio_py.backends import netns
 from crio_py.backends.cni_types import CachedAttachment, CniResult, CniSandbox, NetworkConfig
+from crio_py.backends.netns import IdMaps
 
 
 class NetworkPlugin(Protocol):
@@ -30,16 +31,22 @@ class NetworkPlugin(Protocol):
         """What ADD left in the cache for `container_id`."""
 
 
-CreateNamespaces = Callable[[Path, str, Sequence[str], "str | None"], Awaitable[dict[str, Path]]]
+CreateNamespaces = Callable[
+    [Path, str, Sequence[str], "str | None", "IdMaps | None"], Awaitable[dict[str, Path]]
+]
 RemoveNamespaces = Callable[[Mapping[str, Path]], Awaitable[None]]
 IsPinned = Callable[[Path], bool]
 MountShm = Callable[[Path], Awaitable[None]]
 
 
 async def _create(
-    pin_dir: Path, sandbox_id: str, kinds: Sequence[str], hostname: str | None
+    pin_dir: Path,
+    sandbox_id: str,
+    kinds: Sequence[str],
+    hostname: str | None,
+    id_maps: IdMaps | None,
 ) -> dict[str, Path]:
-    return await netns.create_namespaces(pin_dir, sandbox_id, kinds, hostname)
+    return await netns.create_namespaces(pin_dir, sandbox_id, kinds, hostname, id_maps)
 
 
 async def _remove(paths: Mapping[str, Path]) -> None:

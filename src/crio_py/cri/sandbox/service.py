@@ -28,8 +28,10 @@ from typing import Protocol
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.cni import CniExecPlugin
+from crio_py.backends.mountapi import Idmap
+from crio_py.backends.netns import IdMaps
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
-from crio_py.cri.sandbox import files, query, recover
+from crio_py.cri.sandbox import files, query, recover, userns
 from crio_py.cri.sandbox.network import PodNetwork
 from crio_py.cri.sandbox.recover import stopped
 from crio_py.cri.sandbox.seams import NamespaceOps, NetworkPlugin
@@ -46,7 +48,7 @@ from crio_py.store.records import SandboxMetadata, SandboxStatus
 logger = logging.getLogger(__name__)
 
 SandboxEntry = Entry[SandboxMetadata, SandboxStatus]
-_OCI_KINDS = {"net": "network", "ipc": "ipc", "uts": "uts"}
+_OCI_KINDS = {"net": "network", "ipc": "ipc", "uts": "uts", "user": "user"}
 
 
 class PodMembers(Protocol):
@@ -70,8 +72,11 @@ class SandboxService:
         settings: RuntimeSettings,
         network: NetworkPlugin,
         namespaces: NamespaceOps | None = None,
+        user_namespaces: Callable[[RuntimeHandler], bool] = lambda _: False,
     ) -> None:
         self.settings = settings
+        # Whether a handler can run a pod in a user namespace (the host's features say).
+        self.user_namespaces = user_namespaces
         self.network = network
         self.pod_network = PodNetwork(network)
         self.namespaces = namespaces or NamespaceOps()
@@ -85,12 +90,15 @@ class SandboxService:
 
     @classmethod
     async def open(
-        cls, settings: RuntimeSettings, network: NetworkPlugin | None = None
+        cls,
+        settings: RuntimeSettings,
+        network: NetworkPlugin | None = None,
+        user_namespaces: Callable[[RuntimeHandler], bool] = lambda _: False,
     ) -> SandboxService:
         """The production service: the CNI plugins of the settings; records loaded."""
         if network is None:
             network = CniExecPlugin.from_settings(settings.cni, settings.root_dir / "cni-cache")
-        service = cls(settings, network)
+        service = cls(settings, network, user_namespaces=user_namespaces)
         await service.load()
         return service
 
@@ -123,13 +131,14 @@ class SandboxService:
         meta = config.metadata
         name = f"{meta.name}_{meta.namespace}_{meta.uid}_{meta.attempt}"
         options = query.namespace_options(config)
+        maps = self._id_maps(options, handler)
         host_network = options.network == api_pb2.NODE
         # containerd and CRI-O: a request without a hostname gets the node's.
         hostname = config.hostname or socket.gethostname()
         async with contextlib.AsyncExitStack() as undo:
             self.names.reserve(name, sandbox_id)
             undo.callback(self.names.release, name)
-            paths = await self._pin(undo, sandbox_id, options, hostname)
+            paths = await self._pin(undo, sandbox_id, options, hostname, maps)
             if options.ipc != api_pb2.NODE:
                 await self._mount_shm(undo, sandbox_id)
             ips = () if host_network else await self._attach(undo, sandbox_id, config, paths)
@@ -173,6 +182,14 @@ class SandboxService:
             )
         return handler
 
+    def _id_maps(self, options: api_pb2.NamespaceOption, handler: RuntimeHandler) -> IdMaps | None:
+        maps = userns.id_maps(options)
+        if maps is not None and not self.user_namespaces(handler):
+            raise InvalidArgumentError(
+                f"runtime handler {handler.name!r} cannot run pods in user namespaces here"
+            )
+        return maps
+
     def _needs_infra(self, config: api_pb2.PodSandboxConfig) -> bool:
         """CRI-O's NeedsInfra: the config asks for one, or a shared (POD) PID namespace needs
         a process to hold it."""
@@ -196,8 +213,9 @@ class SandboxService:
         sandbox_id: str,
         options: api_pb2.NamespaceOption,
         hostname: str,
+        maps: IdMaps | None,
     ) -> dict[str, Path]:
-        kinds = []
+        kinds = ["user"] if maps is not None else []  # first: it owns the others
         if options.network != api_pb2.NODE:
             kinds += ["net", "uts"]  # a host-network sandbox keeps the host's name too
         if options.ipc != api_pb2.NODE:
@@ -205,7 +223,7 @@ class SandboxService:
         if not kinds:
             return {}
         host = hostname if "uts" in kinds else None
-        paths = await self.namespaces.create(self.pin_dir, sandbox_id, kinds, host)
+        paths = await self.namespaces.create(self.pin_dir, sandbox_id, kinds, host, maps)
         undo.push_async_callback(
             _best_effort,
             f"remove the namespaces of sandbox {sandbox_id}",
@@ -364,6 +382,15 @@ class SandboxService:
         if entry is not None and entry.status.ready:
             logger.warning("The infra container of sandbox %s exited", sandbox_id)
             self.store.update_locked(sandbox_id, stopped)
+
+    @staticmethod
+    def idmap(entry: SandboxEntry) -> Idmap | None:
+        """What the sandbox's mounts are idmapped through, when it has a user namespace."""
+        maps = userns.id_maps(query.namespace_options(_config(entry)))
+        path = entry.metadata.namespaces.get("user")
+        if maps is None or path is None:
+            return None
+        return Idmap(Path(path), root_uid=maps.uids.host_id, root_gid=maps.gids.host_id)
 
     @staticmethod
     def namespace_paths(entry: SandboxEntry) -> dict[str, str]:
