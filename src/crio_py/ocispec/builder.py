@@ -150,7 +150,6 @@ def _mount_plan(request: SpecRequest) -> MountPlan:
         privileged=sc.privileged,
         read_only_tmpfs=request.settings.container_defaults.read_only,
         cgroup_writable=bool(request.handler and request.handler.cgroup_writable),
-        rro_supported=request.host.recursive_read_only_mounts,
     )
 
 

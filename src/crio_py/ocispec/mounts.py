@@ -47,29 +47,20 @@ def _absolute(path: str, what: str) -> str:
     return posixpath.normpath(path)
 
 
-def bind_mount(mount: api_pb2.Mount, *, rro_supported: bool) -> dict[str, object]:
-    """One CRI mount as a bind mount: rbind, its propagation, then ro/rro or rw."""
+def bind_mount(mount: api_pb2.Mount) -> dict[str, object]:
+    """One CRI mount as a bind mount: rbind, its propagation, then ro or rw. Image volumes and
+    recursive read-only mounts are prepared on the host first (cri/container/volumes.py) and
+    reach this as plain binds of what was prepared."""
     dest = _absolute(mount.container_path, "mount container_path")
     if not mount.host_path:
         if mount.HasField("image"):
-            raise UnimplementedError(f"image volume mounts are not supported ({dest})")
+            raise UnimplementedError(f"image volume {dest} was not prepared for the spec")
         raise InvalidArgumentError(f"mount {dest} has no host_path")
+    if mount.recursive_read_only:
+        raise UnimplementedError(f"recursive read-only mount {dest} was not prepared for the spec")
     source = _absolute(mount.host_path, "mount host_path")
     options = ["rbind", _PROPAGATION.get(mount.propagation, "rprivate")]
-    if mount.recursive_read_only:
-        if not mount.readonly:
-            raise InvalidArgumentError(f"recursive read-only mount {dest} must be read-only")
-        if mount.propagation != api_pb2.PROPAGATION_PRIVATE:
-            raise InvalidArgumentError(
-                f"recursive read-only mount {dest} needs private propagation"
-            )
-        if not rro_supported:
-            raise InvalidArgumentError(
-                f"the runtime handler does not support recursive read-only mounts ({dest})"
-            )
-        options.append("rro")
-    else:
-        options.append("ro" if mount.readonly else "rw")
+    options.append("ro" if mount.readonly else "rw")
     # selinux_relabel needs the sandbox's mount label and a chcon on the host: the caller's job.
     return _mount(dest, "bind", source, options)
 
@@ -99,7 +90,6 @@ def container_mounts(
     privileged: bool,
     read_only_tmpfs: bool,
     cgroup_writable: bool,
-    rro_supported: bool,
 ) -> MountPlan:
     """All mounts of a container spec, in order, and the rootfs propagation."""
     cri_dests = {_absolute(m.container_path, "mount container_path") for m in cri}
@@ -122,7 +112,7 @@ def container_mounts(
             for d, mode in READ_ONLY_TMPFS
         ]
     kept = [m for m in defaults if not _replaced(str(m["destination"]), taken)]
-    binds = [bind_mount(m, rro_supported=rro_supported) for m in chosen]
+    binds = [bind_mount(m) for m in chosen]
     return MountPlan(kept + binds, _rootfs_propagation(chosen))
 
 

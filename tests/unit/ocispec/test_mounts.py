@@ -36,7 +36,6 @@ def plan(cri: list[pb.Mount], extra: Sequence[pb.Mount] = (), **kw: bool) -> Mou
         "privileged": False,
         "read_only_tmpfs": False,
         "cgroup_writable": False,
-        "rro_supported": False,
     }
     args.update(kw)
     return container_mounts(cri, extra, **args)
@@ -78,7 +77,7 @@ def test_readonly_and_selinux_relabel() -> None:
     mount = pb.Mount(
         container_path="/cfg/", host_path="/etc/app//", readonly=True, selinux_relabel=True
     )
-    assert bind_mount(mount, rro_supported=False) == {
+    assert bind_mount(mount) == {
         "destination": "/cfg",
         "type": "bind",
         "source": "/etc/app",
@@ -86,23 +85,14 @@ def test_readonly_and_selinux_relabel() -> None:
     }
 
 
-def test_recursive_read_only() -> None:
-    mount = pb.Mount(container_path="/r", host_path="/r", readonly=True, recursive_read_only=True)
-    assert bind_mount(mount, rro_supported=True)["options"] == ["rbind", "rprivate", "rro"]
-    with pytest.raises(InvalidArgumentError, match="does not support recursive read-only"):
-        bind_mount(mount, rro_supported=False)
-    rw = pb.Mount(container_path="/r", host_path="/r", recursive_read_only=True)
-    with pytest.raises(InvalidArgumentError, match="must be read-only"):
-        bind_mount(rw, rro_supported=True)
-    slave = pb.Mount(
-        container_path="/r",
-        host_path="/r",
-        readonly=True,
-        recursive_read_only=True,
-        propagation=pb.PROPAGATION_HOST_TO_CONTAINER,
-    )
-    with pytest.raises(InvalidArgumentError, match="needs private propagation"):
-        bind_mount(slave, rro_supported=True)
+def test_unprepared_mounts_are_refused() -> None:
+    """Image volumes and recursive read-only mounts reach the spec only once prepared."""
+    rro = pb.Mount(container_path="/r", host_path="/r", readonly=True, recursive_read_only=True)
+    with pytest.raises(UnimplementedError, match="was not prepared"):
+        bind_mount(rro)
+    image = pb.Mount(container_path="/i", readonly=True, image=pb.ImageSpec(image="busybox"))
+    with pytest.raises(UnimplementedError, match="was not prepared"):
+        bind_mount(image)
 
 
 @pytest.mark.parametrize(
