@@ -144,3 +144,13 @@ class ContainerHandlers(Protocol):
         self, request: api_pb2.ListPodSandboxStatsRequest
     ) -> api_pb2.ListPodSandboxStatsResponse:
         """ListPodSandboxStats."""
+
+    async def list_metric_descriptors(
+        self, request: api_pb2.ListMetricDescriptorsRequest
+    ) -> api_pb2.ListMetricDescriptorsResponse:
+        """ListMetricDescriptors."""
+
+    async def list_pod_sandbox_metrics(
+        self, request: api_pb2.ListPodSandboxMetricsRequest
+    ) -> api_pb2.ListPodSandboxMetricsResponse:
+        """ListPodSandboxMetrics."""

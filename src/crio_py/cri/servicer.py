@@ -302,6 +302,18 @@ class RuntimeServicer(api_pb2_grpc.RuntimeServiceServicer):
     ) -> api_pb2.ListPodSandboxStatsResponse:
         return await self.containers("ListPodSandboxStats").list_pod_sandbox_stats(request)
 
+    @rpc
+    async def ListMetricDescriptors(
+        self, request: api_pb2.ListMetricDescriptorsRequest, context: Context
+    ) -> api_pb2.ListMetricDescriptorsResponse:
+        return await self.containers("ListMetricDescriptors").list_metric_descriptors(request)
+
+    @rpc
+    async def ListPodSandboxMetrics(
+        self, request: api_pb2.ListPodSandboxMetricsRequest, context: Context
+    ) -> api_pb2.ListPodSandboxMetricsResponse:
+        return await self.containers("ListPodSandboxMetrics").list_pod_sandbox_metrics(request)
+
 
 def version_response() -> api_pb2.VersionResponse:
     """What `Version` answers."""

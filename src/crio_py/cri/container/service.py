@@ -16,6 +16,7 @@ from crio_py.cri.container import (
     create,
     exec_sync,
     lifecycle,
+    metrics,
     recover,
     stats,
     status,
@@ -152,3 +153,13 @@ class ContainerService:
         self, request: api_pb2.ListPodSandboxStatsRequest
     ) -> api_pb2.ListPodSandboxStatsResponse:
         return await stats.list_pod_sandbox_stats(self.ctx, request)
+
+    async def list_metric_descriptors(
+        self, request: api_pb2.ListMetricDescriptorsRequest
+    ) -> api_pb2.ListMetricDescriptorsResponse:
+        return await metrics.list_metric_descriptors(request)
+
+    async def list_pod_sandbox_metrics(
+        self, request: api_pb2.ListPodSandboxMetricsRequest
+    ) -> api_pb2.ListPodSandboxMetricsResponse:
+        return await metrics.list_pod_sandbox_metrics(self.ctx, request)
