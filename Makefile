@@ -6,13 +6,27 @@ APT_PACKAGES := runc crun conmon skopeo umoci containernetworking-plugins docker
 	busybox-static runsc containerd iproute2 iptables openssl apache2-utils python3 python3-venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test demo lint schemas system-packages venv clean
+CONFORMANCE_DIR ?= ../shared/conformance
+
+.PHONY: run test conformance benchmark-conformance demo lint schemas system-packages venv clean
 
 run: system-packages $(STAMP)
 	$(VENV)/bin/crio-py serve
 
 test: system-packages $(STAMP) lint
 	$(VENV)/bin/pytest -q
+
+# The Kubernetes CRI validation suite (critest) against `crio-py serve` (root; about 2 minutes).
+conformance: system-packages $(STAMP)
+	@if [ ! -x $(CONFORMANCE_DIR)/run.sh ]; then \
+		echo "make conformance: no critest suite at $(CONFORMANCE_DIR) (set CONFORMANCE_DIR to a cri-tools conformance directory with run.sh)" >&2; \
+		exit 2; \
+	fi
+	$(CONFORMANCE_DIR)/run.sh
+
+# critest's benchmarks against crio-py, then containerd, in one run (bench/critest.py).
+benchmark-conformance: system-packages $(STAMP)
+	$(PY) -m bench.critest --conformance-dir $(CONFORMANCE_DIR)
 
 # A busybox pod end to end from a local registry, each step printed (root).
 demo: system-packages $(STAMP)

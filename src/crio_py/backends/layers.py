@@ -7,9 +7,7 @@ through a symlink, or hard-link out of it; the uncompressed stream must match th
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import gzip
 import hashlib
 import logging
 import os
@@ -63,26 +61,50 @@ def check_layer(layer: LayerRef) -> None:
         raise LayerError(f"layer {layer.digest}: unsupported diff ID {layer.diff_id!r}")
 
 
-class _HashingReader:
-    """Hashes what passes through, so the diff ID is checked in the same pass as the unpack."""
+class _LayerReader:
+    """The uncompressed tar stream of a layer blob, read in large chunks (tarfile asks for
+    10 KiB at a time) and hashed as it passes, so the diff ID is checked in the same pass as
+    the unpack. Concatenated gzip members are one stream, as gzip(1) reads them."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: IO[bytes], *, gzipped: bool) -> None:
         self._stream = stream
+        self._inflate = zlib.decompressobj(wbits=31) if gzipped else None
+        self._buffer = b""
+        self._offset = 0  # what of `_buffer` was read already
+        self._eof = False
         self.hasher = hashlib.sha256()
 
     def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.hasher.update(data)
+        while not self._eof and (size < 0 or len(self._buffer) - self._offset < size):
+            self._fill()
+        end = len(self._buffer) if size < 0 else self._offset + size
+        data = self._buffer[self._offset : end]
+        self._offset += len(data)
         return data
+
+    def _fill(self) -> None:
+        chunk = self._stream.read(_CHUNK)
+        if self._inflate is None:
+            data = chunk
+        else:
+            data = self._inflate.decompress(chunk) if chunk else self._inflate.flush()
+            while self._inflate.eof and self._inflate.unused_data:
+                rest = self._inflate.unused_data  # the next gzip member
+                self._inflate = zlib.decompressobj(wbits=31)
+                data += self._inflate.decompress(rest)
+        if not chunk:
+            if self._inflate is not None and not self._inflate.eof:
+                raise EOFError("the compressed layer ends early")
+            self._eof = True
+        self.hasher.update(data)
+        self._buffer = self._buffer[self._offset :] + data
+        self._offset = 0
 
 
 def unpack_layer(layer: LayerRef, fs_dir: Path) -> None:
     try:
-        with contextlib.ExitStack() as stack:
-            stream: IO[bytes] = stack.enter_context(layer.blob_path.open("rb"))
-            if layer.media_type in GZIP_TYPES:
-                stream = cast(IO[bytes], stack.enter_context(gzip.GzipFile(fileobj=stream)))
-            reader = _HashingReader(stream)
+        with layer.blob_path.open("rb") as stream:
+            reader = _LayerReader(stream, gzipped=layer.media_type in GZIP_TYPES)
             writer = _LayerWriter(fs_dir, layer.digest)
             with tarfile.open(fileobj=cast(IO[bytes], reader), mode="r|") as tar:
                 for member in tar:
@@ -108,6 +130,9 @@ class _LayerWriter:
         self._digest = digest
         # Directory mtimes are set last: adding entries to a directory changes its mtime.
         self._dir_times: list[tuple[tuple[str, ...], int]] = []
+        # Directories checked to be real (no symlink) since nothing replaced them: each
+        # entry's parents are then checked once, not once per entry.
+        self._real_dirs: set[Path] = set()
 
     def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
         """Write one entry, converting whiteouts for overlayfs."""
@@ -152,6 +177,8 @@ class _LayerWriter:
         current = self._fs_dir
         for depth, part in enumerate(parts[:-1], start=1):
             current = current / part
+            if current in self._real_dirs:
+                continue
             shown = "/".join(parts[:depth])
             try:
                 mode = os.lstat(current).st_mode
@@ -160,12 +187,22 @@ class _LayerWriter:
                     raise self._error(entry, f"needs {shown!r}, not in the layer") from None
                 os.mkdir(current)
                 os.chmod(current, 0o755)
+                self._real_dirs.add(current)
                 continue
             if stat.S_ISLNK(mode):
                 raise self._error(entry, f"would write through the symlink {shown!r}")
             if not stat.S_ISDIR(mode):
                 raise self._error(entry, f"has the non-directory {shown!r} as a parent")
+            self._real_dirs.add(current)
         return current
+
+    def _remove(self, path: Path, *, keep_dir: bool = False) -> bool:
+        """`remove_path`, forgetting what was checked at or below `path`."""
+        kept = remove_path(path, keep_dir=keep_dir)
+        # A checked directory below `path` means `path` itself was checked (parents first).
+        if not kept and path in self._real_dirs:
+            self._real_dirs = {d for d in self._real_dirs if not d.is_relative_to(path)}
+        return kept
 
     def _whiteout(self, parts: tuple[str, ...], member: tarfile.TarInfo) -> None:
         parent = self._parent(parts, member.name)
@@ -178,7 +215,7 @@ class _LayerWriter:
         if target in ("", ".", ".."):
             raise self._error(member.name, "is a whiteout of nothing")
         path = parent / target
-        remove_path(path)
+        self._remove(path)
         os.mknod(path, stat.S_IFCHR, os.makedev(0, 0))
         os.lchown(path, member.uid, member.gid)
 
@@ -197,15 +234,15 @@ class _LayerWriter:
             ) from None
         if stat.S_ISDIR(target_mode):
             raise self._error(member.name, "is a hard link to a directory")
-        remove_path(path)
+        self._remove(path)
         os.link(target, path, follow_symlinks=False)
 
     def _create(self, path: Path, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
         if member.isdir():
-            if not remove_path(path, keep_dir=True):
+            if not self._remove(path, keep_dir=True):
                 os.mkdir(path, 0o700)
             return
-        remove_path(path)
+        self._remove(path)
         if member.isreg():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as out:

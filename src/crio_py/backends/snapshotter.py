@@ -121,16 +121,23 @@ class OverlaySnapshotter:
 
     def remove_snapshot(self, chain_id: str) -> None:
         """Delete one snapshot; a missing one is fine, one under a mounted rootfs is refused."""
+        doomed = self.detach_snapshot(chain_id)
+        if doomed is not None:
+            shutil.rmtree(doomed)
+
+    def detach_snapshot(self, chain_id: str) -> Path | None:
+        """Take one snapshot out of use at once: it is renamed to a `.removing-` directory,
+        which the caller deletes (at leisure: `remove_incomplete` deletes what a crash left).
+        None when there is no such snapshot."""
         directory = self._snapshot_dir(chain_id)
         if not os.path.lexists(directory):
-            return
+            return None
         if _overlay_uses(directory / "fs"):
             raise FailedPreconditionError(f"snapshot {chain_id} is a lower dir of a mounted rootfs")
-        # Renamed first, so a crash mid-removal never leaves a half-deleted snapshot in place.
         doomed = Path(tempfile.mkdtemp(prefix=".removing-", dir=self._snapshots))
         os.rename(directory, doomed / "snapshot")
-        shutil.rmtree(doomed)
         logger.info("Removed snapshot %s", chain_id)
+        return doomed
 
     def remove_incomplete(self) -> None:
         """Delete unpacks and removals a crash interrupted; call before serving."""

@@ -77,6 +77,7 @@ class ImageService:
         with contextlib.suppress(InvalidArgumentError):
             self._sandbox = parse_reference(settings.sandbox_image).tagged
         self._in_flight: dict[str, asyncio.Task[ImageRecord]] = {}
+        self._deletions: set[asyncio.Future[None]] = set()
         # Image ids that containers use; the runtime service installs its own view.
         self.images_in_use: Callable[[], set[str]] = set
 
@@ -106,6 +107,7 @@ class ImageService:
     async def close(self) -> None:
         for task in self._in_flight.values():
             task.cancel()
+        await asyncio.gather(*self._deletions)
 
     # -- RPCs ------------------------------------------------------------------------------------
     async def list_images(self, request: api_pb2.ListImagesRequest) -> api_pb2.ListImagesResponse:
@@ -318,8 +320,25 @@ class ImageService:
             chains |= set(record.chain_ids)
         for digest in set(self.content.digests()) - blobs:
             self.content.delete(digest)
-        for chain in self.snapshotter.snapshot_ids() - chains:
-            self.snapshotter.remove_snapshot(chain)
+        doomed = [
+            self.snapshotter.detach_snapshot(chain)
+            for chain in self.snapshotter.snapshot_ids() - chains
+        ]
+        self._delete_later([path for path in doomed if path is not None])
+
+    def _delete_later(self, paths: list[Path]) -> None:
+        """Delete detached snapshots off the event loop and after the RPC has answered;
+        `close` waits for it, and a crash leaves them to `remove_incomplete`."""
+        if not paths:
+            return
+
+        def delete() -> None:
+            for path in paths:
+                shutil.rmtree(path, ignore_errors=True)
+
+        task = asyncio.ensure_future(asyncio.to_thread(delete))
+        self._deletions.add(task)
+        task.add_done_callback(self._deletions.discard)
 
 
 def _diff_ids(pulled: PulledImage) -> list[str]:

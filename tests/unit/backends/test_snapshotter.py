@@ -413,6 +413,20 @@ async def test_snapshots_can_be_listed_and_removed(
 
 
 @needs_root
+async def test_a_detached_snapshot_is_gone_at_once_and_deleted_later(
+    snap: OverlaySnapshotter, blobs: Path, root: Path
+) -> None:
+    layer = make_layer(blobs, [entry("f", data=b"x")])
+    await snap.prepare([layer])
+    doomed = snap.detach_snapshot(layer.diff_id)
+    assert doomed is not None and doomed.name.startswith(".removing-")
+    assert snap.snapshot_ids() == set()
+    assert snap.detach_snapshot(layer.diff_id) is None
+    snap.remove_incomplete()  # what a crash before the deletion leaves
+    assert os.listdir(root / "snapshots") == []
+
+
+@needs_root
 async def test_interrupted_work_is_cleaned_up(
     snap: OverlaySnapshotter, blobs: Path, root: Path
 ) -> None:

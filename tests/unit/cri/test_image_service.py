@@ -78,6 +78,10 @@ class FakeSnapshotter:
     def remove_snapshot(self, chain_id: str) -> None:
         self.snapshots.discard(chain_id)
 
+    def detach_snapshot(self, chain_id: str) -> Path | None:
+        self.snapshots.discard(chain_id)
+        return None  # nothing on disk to delete later
+
     def usage(self) -> tuple[int, int]:
         return 100, 10
 
