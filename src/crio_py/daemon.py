@@ -157,7 +157,7 @@ class Daemon:
         network = CniExecPlugin.from_settings(
             self.settings.cni, self.settings.root_dir / "cni-cache"
         )
-        features = await host.probe_host_fully(self.settings.root_dir)
+        features = await host.probe_host_fully(self.settings.root_dir, self.settings.state_dir)
         self.runtime_servicer.attach(RuntimeInfo(self.settings, network, features))
 
         def user_namespaces(handler: RuntimeHandler) -> bool:

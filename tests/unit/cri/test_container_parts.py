@@ -211,3 +211,16 @@ def test_mount_sources(tmp_path: Path) -> None:
     assert missing.is_dir() and oct(os.stat(missing).st_mode & 0o777) == "0o755"
     with pytest.raises(InvalidArgumentError, match="not an absolute path"):
         host.ensure_mount_sources([api_pb2.Mount(container_path="/a", host_path="rel")])
+
+
+def test_user_namespaces_need_searchable_parents(tmp_path: Path) -> None:
+    """A pod root that is not host root must reach the rootfs: a 0700 parent rules it out."""
+    closed, inner = tmp_path / "closed", tmp_path / "closed" / "open" / "root"
+    inner.mkdir(parents=True)
+    tmp_path.chmod(0o755)
+    closed.chmod(0o700)
+    assert not host.searchable_by_others(inner)
+    closed.chmod(0o711)
+    assert host.searchable_by_others(inner) == all(
+        p.stat().st_mode & 0o001 for p in tmp_path.parents
+    )

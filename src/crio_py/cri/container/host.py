@@ -5,6 +5,7 @@ that reads /proc and /sys."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import stat
@@ -20,6 +21,8 @@ from crio_py.config.model import RuntimeHandler
 from crio_py.errors import InvalidArgumentError
 from crio_py.ocispec.defaults import ALL_CAPABILITIES
 from crio_py.ocispec.request import HostDevice, HostFeatures
+
+logger = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _CAP_SYS_RESOURCE = ALL_CAPABILITIES.index("CAP_SYS_RESOURCE")
@@ -41,11 +44,27 @@ def probe_host(
     )
 
 
-async def probe_host_fully(scratch_dir: Path) -> HostFeatures:
-    """`probe_host` with the probe of user namespaces, which needs a child process."""
-    features = probe_host(scratch_dir=scratch_dir)
-    userns = await netns.probe_idmap(scratch_dir)
+async def probe_host_fully(root_dir: Path, state_dir: Path) -> HostFeatures:
+    """`probe_host` with the probe of user namespaces, which needs a child process: the
+    kernel must idmap mounts of the root dir's filesystem, and a pod root that is not host
+    root must reach the rootfs and files runc mounts from the root and state dirs."""
+    features = probe_host(scratch_dir=root_dir)
+    closed = [str(d) for d in (root_dir, state_dir) if not searchable_by_others(d)]
+    if closed:
+        logger.info(
+            "No user namespaces: the parents of %s are not searchable by other users",
+            ", ".join(closed),
+        )
+        return features
+    userns = await netns.probe_idmap(root_dir)
     return dataclasses.replace(features, user_namespaces=userns)
+
+
+def searchable_by_others(directory: Path) -> bool:
+    """Whether every directory above `directory` lets any user pass (the x bit for others)."""
+    return all(
+        os.stat(parent).st_mode & stat.S_IXOTH for parent in directory.parents if parent.exists()
+    )
 
 
 @dataclass(frozen=True)
