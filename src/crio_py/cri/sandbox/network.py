@@ -56,12 +56,20 @@ class PodNetwork:
             raise UnavailableError("no CNI network is configured; cannot attach the sandbox")
         sandbox = cni_sandbox(sandbox_id, config, netns, self.pod_cidrs)
         loopback = dataclasses.replace(sandbox, ifname=LOOPBACK_IFNAME)
-        await self.plugin.add(LOOPBACK_NETWORK, loopback)
-        try:
-            result = await self.plugin.add(network, sandbox)
-        except BaseException:
+        # lo and the pod's interface are independent: both ADDs run at once.
+        results = await asyncio.gather(
+            self.plugin.add(LOOPBACK_NETWORK, loopback),
+            self.plugin.add(network, sandbox),
+            return_exceptions=True,
+        )
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
             await self.plugin.delete(LOOPBACK_NETWORK, loopback)
-            raise
+            if not isinstance(results[1], BaseException):
+                await self.plugin.delete(network, sandbox)
+            raise failed[0]
+        result = results[1]
+        assert not isinstance(result, BaseException)
 
         async def detach() -> None:
             await self.plugin.delete(network, sandbox)

@@ -22,6 +22,7 @@ import shutil
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -141,17 +142,9 @@ class SandboxService:
             paths = await self._pin(undo, sandbox_id, options, hostname, maps)
             if options.ipc != api_pb2.NODE:
                 await self._mount_shm(undo, sandbox_id)
-            ips = () if host_network else await self._attach(undo, sandbox_id, config, paths)
             directory = self.records_dir / sandbox_id
             undo.callback(shutil.rmtree, directory, ignore_errors=True)
-            await asyncio.to_thread(
-                files.write_files,
-                directory,
-                hostname=hostname,
-                ips=ips,
-                host_network=host_network,
-                dns=config.dns_config if config.HasField("dns_config") else None,
-            )
+            pod_files = _PodFiles(directory, hostname, host_network, config)
             metadata = SandboxMetadata(
                 id=sandbox_id,
                 name=name,
@@ -161,14 +154,55 @@ class SandboxService:
                 infra_container_id=sandbox_id if infra else "",
                 created_at=time.time_ns(),
             )
-            entry = self.store.create(sandbox_id, metadata, SandboxStatus(ready=True, ips=ips))
-            undo.callback(self.store.delete, sandbox_id)
-            if infra:
-                await self._run_infra(undo, entry)
+            if infra and not host_network:
+                ips = await self._attach_beside_infra(undo, metadata, pod_files, paths)
+            else:
+                ips = () if host_network else await self._attach(undo, sandbox_id, config, paths)
+                entry = await self._create_record(undo, metadata, pod_files, ips)
+                if infra:
+                    await self._run_infra(undo, entry)
             self.index.add(sandbox_id)
             undo.pop_all()
         logger.info("Ran sandbox %s (%s) with IPs %s", sandbox_id, name, ", ".join(ips) or "-")
         return api_pb2.RunPodSandboxResponse(pod_sandbox_id=sandbox_id)
+
+    async def _create_record(
+        self,
+        undo: contextlib.AsyncExitStack,
+        metadata: SandboxMetadata,
+        pod_files: _PodFiles,
+        ips: tuple[str, ...],
+    ) -> SandboxEntry:
+        """The files containers bind, then the records."""
+        await asyncio.to_thread(pod_files.write, ips)
+        entry = self.store.create(metadata.id, metadata, SandboxStatus(ready=True, ips=ips))
+        undo.callback(self.store.delete, metadata.id)
+        return entry
+
+    async def _attach_beside_infra(
+        self,
+        undo: contextlib.AsyncExitStack,
+        metadata: SandboxMetadata,
+        pod_files: _PodFiles,
+        paths: dict[str, Path],
+    ) -> tuple[str, ...]:
+        """CNI and the infra container at once (neither needs the other: the infra container
+        joins the pinned network namespace, and pause reads no file); /etc/hosts gets the
+        pod's addresses once CNI has them, before any other container binds it."""
+        entry = await self._create_record(undo, metadata, pod_files, ())
+        config = pod_files.config
+        attached, started = await asyncio.gather(
+            self._attach(undo, metadata.id, config, paths),
+            self._run_infra(undo, entry),
+            return_exceptions=True,
+        )
+        for outcome in (attached, started):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        assert isinstance(attached, tuple)
+        await asyncio.to_thread(pod_files.write, attached)
+        self.store.update_locked(metadata.id, lambda s: s.model_copy(update={"ips": attached}))
+        return attached
 
     def _handler(self, name: str) -> RuntimeHandler:
         handler_name = name or self.settings.default_runtime
@@ -405,6 +439,26 @@ class SandboxService:
             return self.store.find(self.index.get(sandbox_id))
         except (NotFoundError, InvalidArgumentError):
             return None
+
+
+@dataclass(frozen=True)
+class _PodFiles:
+    """What the sandbox's hosts, resolv.conf and hostname files are written from."""
+
+    directory: Path
+    hostname: str
+    host_network: bool
+    config: api_pb2.PodSandboxConfig
+
+    def write(self, ips: tuple[str, ...]) -> None:
+        dns = self.config.dns_config if self.config.HasField("dns_config") else None
+        files.write_files(
+            self.directory,
+            hostname=self.hostname,
+            ips=ips,
+            host_network=self.host_network,
+            dns=dns,
+        )
 
 
 def _validate(config: api_pb2.PodSandboxConfig) -> None:
