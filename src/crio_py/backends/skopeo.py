@@ -1,7 +1,8 @@
 """skopeo: image pulls into the content store.
 
-A pull reads the manifest with `skopeo inspect --raw` (choosing the host's platform from an
-index), copies the blobs with `skopeo copy` into a private staging OCI layout (blobs the store
+A pull reads the manifest (over plain HTTP when no credentials are involved, see
+`manifests.py`, else with `skopeo inspect --raw`) and chooses the host's platform from an
+index, copies the blobs with `skopeo copy` into a private staging OCI layout (blobs the store
 already has are linked in first, so skopeo does not fetch them again), checks every blob's
 size and digest against the registry's manifest, and only then moves them into the store. A
 pull that fails anywhere leaves the store as it was. Credentials go to skopeo in an auth file
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from crio_py.backends import _exec
+from crio_py.backends.manifests import ManifestFetcher
 from crio_py.config.model import Credentials, Endpoint
 from crio_py.errors import (
     CommandError,
@@ -92,10 +94,18 @@ class PulledImage:
 class SkopeoPuller:
     """Pulls with skopeo, verifying everything it stores."""
 
-    def __init__(self, content: ContentStore, work_dir: Path, binary: str = "skopeo") -> None:
+    def __init__(
+        self,
+        content: ContentStore,
+        work_dir: Path,
+        binary: str = "skopeo",
+        manifests: ManifestFetcher | None = None,
+    ) -> None:
         self.content = content
         self.work_dir = work_dir
         self.binary = binary
+        # Fetches manifests without skopeo where it can (None: skopeo inspect always).
+        self.manifests = manifests
         work_dir.mkdir(parents=True, exist_ok=True)
 
     async def pull(self, spec: PullSpec) -> PulledImage:
@@ -139,8 +149,8 @@ class SkopeoPuller:
         """The image manifest for the host platform, its digest (verified), and the digest of
         what the reference names (an index, for a multi-platform image)."""
         name = f"{endpoint.host}/{reference.path}"
-        pinned = f"@{reference.digest}" if reference.digest else f":{reference.tag}"
-        raw = await self._inspect(f"docker://{name}{pinned}", session)
+        pinned = reference.digest or reference.tag or "latest"
+        raw = await self._raw(endpoint, reference.path, pinned, session)
         digest = top = _sha256(raw)
         if reference.digest and digest != reference.digest:
             raise IntegrityError(
@@ -149,12 +159,25 @@ class SkopeoPuller:
         document = _parse_manifest(raw)
         if document.get("mediaType") in INDEX_TYPES or "manifests" in document:
             digest = _choose_platform(document, str(reference))
-            raw = await self._inspect(f"docker://{name}@{digest}", session)
+            raw = await self._raw(endpoint, reference.path, digest, session)
             if _sha256(raw) != digest:
                 raise IntegrityError(
                     f"the registry sent a manifest for {name}@{digest} with digest {_sha256(raw)}"
                 )
         return raw, digest, top
+
+    async def _raw(
+        self, endpoint: Endpoint, path: str, tag_or_digest: str, session: _Session
+    ) -> bytes:
+        """The manifest bytes: over plain HTTP when nothing needs skopeo, else from it."""
+        if self.manifests is not None and session.authfile is None:
+            found = await self.manifests.fetch(endpoint, path, tag_or_digest)
+            if found is not None:
+                return found
+        separator = "@" if tag_or_digest.startswith("sha256:") else ":"
+        return await self._inspect(
+            f"docker://{endpoint.host}/{path}{separator}{tag_or_digest}", session
+        )
 
     async def _inspect(self, image: str, session: _Session) -> bytes:
         argv = [self.binary, "inspect", "--raw", *session.flags("--"), image]

@@ -23,6 +23,7 @@ from pathlib import Path
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.layers import LayerRef
+from crio_py.backends.manifests import ManifestFetcher
 from crio_py.backends.mountapi import Idmap
 from crio_py.backends.skopeo import PulledImage, PullSpec, SkopeoPuller, Source
 from crio_py.backends.snapshotter import OverlaySnapshotter, chain_ids
@@ -94,7 +95,7 @@ class ImageService:
             settings,
             content=content,
             images=ImageStore(root / "images"),
-            puller=SkopeoPuller(content, work),
+            puller=SkopeoPuller(content, work, manifests=ManifestFetcher()),
             snapshotter=snapshotter,
         )
         service.collect_garbage()

@@ -245,3 +245,55 @@ async def test_an_index_resolves_to_the_host_platform(fp: FakeProcess, tmp_path:
         _spec(Endpoint(host="reg.example.com"))
     )
     assert pulled.manifest.digest == M_DIGEST
+
+
+class _Manifests:
+    """A ManifestFetcher stand-in: the manifest for the endpoints it knows, None otherwise."""
+
+    def __init__(self, answers: dict[str, bytes]) -> None:
+        self.answers = answers
+        self.asked: list[tuple[str, str, str]] = []
+
+    async def fetch(self, endpoint: Endpoint, name: str, reference: str) -> bytes | None:
+        self.asked.append((endpoint.host, name, reference))
+        return self.answers.get(endpoint.host)
+
+
+async def test_a_manifest_over_http_spares_skopeo_inspect(fp: FakeProcess, tmp_path: Path) -> None:
+    fp.register(
+        _copy_argv("reg.example.com"),
+        callback=_deliver({_digest(CONFIG): CONFIG, _digest(LAYER): LAYER}),
+    )
+    manifests = _Manifests({"reg.example.com": MANIFEST})
+    puller = SkopeoPuller(ContentStore(tmp_path / "c"), tmp_path / "tmp", manifests=manifests)  # type: ignore[arg-type]
+    pulled = await puller.pull(_spec(Endpoint(host="reg.example.com")))
+    assert pulled.manifest.digest == M_DIGEST
+    assert manifests.asked == [("reg.example.com", "app", "1")]
+    assert [call for call in fp.calls if "inspect" in call] == []
+
+
+async def test_skopeo_fetches_what_http_does_not_and_all_with_credentials(
+    fp: FakeProcess, tmp_path: Path
+) -> None:
+    """No answer over HTTP (a 401, an error) or credentials to present: skopeo inspect."""
+    for _ in range(2):
+        fp.register(
+            ["skopeo", "inspect", "--raw", FakeProcess.any(min=1, max=2),
+             "docker://reg.example.com/app:1"],
+            stdout=MANIFEST,
+        )  # fmt: skip
+        fp.register(
+            ["skopeo", "copy", FakeProcess.any()],
+            callback=_deliver({_digest(CONFIG): CONFIG, _digest(LAYER): LAYER}),
+        )
+    silent = _Manifests({})
+    puller = SkopeoPuller(ContentStore(tmp_path / "c"), tmp_path / "tmp", manifests=silent)  # type: ignore[arg-type]
+    await puller.pull(_spec(Endpoint(host="reg.example.com")))
+    assert silent.asked == [("reg.example.com", "app", "1")]
+    knowing = _Manifests({"reg.example.com": MANIFEST})
+    other = SkopeoPuller(ContentStore(tmp_path / "d"), tmp_path / "tmp2", manifests=knowing)  # type: ignore[arg-type]
+    await other.pull(
+        _spec(Endpoint(host="reg.example.com"), credentials=Credentials(username="u", password="p"))
+    )
+    assert knowing.asked == []  # credentials: skopeo's auth, never ours
+    assert len([call for call in fp.calls if "inspect" in call]) == 2
