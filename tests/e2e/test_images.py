@@ -27,6 +27,7 @@ from cri_api.v1 import api_pb2
 from crio_py.backends.snapshotter import OverlaySnapshotter, chain_ids
 from tests.fixtures.catalog import PushedImages
 from tests.fixtures.daemon import Daemon
+from tests.fixtures.http_server import serving
 from tests.fixtures.images import BuiltImage, BuiltIndex, expected_rootfs, scan_rootfs
 from tests.fixtures.registry import Registry
 
@@ -196,15 +197,8 @@ class _CorruptingProxy(http.server.BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def _proxy(upstream: str, corrupt: set[str]) -> Iterator[str]:
     handler = type("Proxy", (_CorruptingProxy,), {"upstream": upstream, "corrupt": corrupt})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(handler) as address:
+        yield address
 
 
 def test_a_blob_that_does_not_match_its_digest_is_refused(

@@ -1,13 +1,15 @@
-"""The kernel's mount API (open_tree, mount_setattr, move_mount: Linux 5.12 and later), called
-through ctypes because util-linux 2.38's mount(8) can make neither of the two mounts needed:
+"""Mounts made with system calls through ctypes. The new mount API (open_tree, mount_setattr,
+move_mount: Linux 5.12 and later) makes the two mounts util-linux 2.38's mount(8) cannot:
 
 - a recursively read-only copy of a mount tree (CRI `Mount.recursive_read_only`), which runc
   1.1 cannot make itself: runc bind-mounts the copy, whose submounts stay read-only;
 - an idmapped copy (user namespaces): files owned by 0 on disk appear owned by the mapped
   host id, so a container root that is uid 1000 on the host owns its image's files.
 
-Each call acts in the daemon's own mount namespace and starts no process. Errors are
-UnavailableError (the kernel or the filesystem cannot do it) or InvalidArgumentError.
+and plain mount(2) and umount(2) mount overlay and tmpfs without starting mount(8), a few
+milliseconds each on every pod and container. Each call acts in the daemon's own mount
+namespace. Errors are UnavailableError (the kernel or the filesystem cannot do it, or the mount
+is busy) or InvalidArgumentError (a missing path).
 """
 
 from __future__ import annotations
@@ -130,3 +132,23 @@ def probe(directory: Path) -> bool:
             return False
         detach(target)
     return True
+
+
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]  # fmt: skip
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def mount(source: str, target: Path, fstype: str, data: str, flags: int = 0) -> None:
+    """mount(2) of a filesystem (overlay, tmpfs): what `mount -t` does, without its process.
+    UnavailableError when the kernel refuses (an unknown type, a bad option)."""
+    result = _libc.mount(source.encode(), bytes(target), fstype.encode(), flags, data.encode())
+    _check(result, f"mount {fstype} on", target)
+
+
+def unmount(target: Path) -> None:
+    """umount(2) of `target` (the mount on top); UnavailableError when it is busy."""
+    _check(_libc.umount2(bytes(target), 0), "unmount", target)

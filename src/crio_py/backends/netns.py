@@ -31,7 +31,6 @@ from pathlib import Path
 from crio_py.backends import _exec, mountapi
 from crio_py.errors import (
     AlreadyExistsError,
-    CommandError,
     CrioPyError,
     InvalidArgumentError,
     UnavailableError,
@@ -48,7 +47,6 @@ OCI_TYPES: Mapping[str, str] = {"net": "network", "ipc": "ipc", "uts": "uts", "u
 DEFAULT_KINDS = ("net", "ipc", "uts")
 
 UNSHARE = "unshare"
-UMOUNT = "umount"
 TIMEOUT_S = 30.0
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -218,12 +216,12 @@ async def mount_shm(path: Path, size_bytes: int = DEFAULT_SHM_SIZE) -> None:
     path.mkdir(parents=True, exist_ok=True, mode=0o755)
     if _key(path) in _mount_points():
         return
-    options = f"mode=1777,size={size_bytes},nosuid,nodev,noexec"
+    flags = mountapi.MS_NOSUID | mountapi.MS_NODEV | mountapi.MS_NOEXEC
     try:
-        await _exec.run(
-            ["mount", "-t", "tmpfs", "-o", options, "shm", str(path)], timeout_s=TIMEOUT_S
+        await asyncio.to_thread(
+            mountapi.mount, "shm", path, "tmpfs", f"mode=1777,size={size_bytes}", flags
         )
-    except CommandError as exc:
+    except CrioPyError as exc:
         raise UnavailableError(f"could not mount the pod's /dev/shm on {path}: {exc}") from exc
 
 
@@ -243,8 +241,8 @@ async def _unmount_all(path: Path, what: str) -> None:
     between two attempts) needs two unmounts."""
     while _key(path) in _mount_points():
         try:
-            await _exec.run([UMOUNT, str(path)], timeout_s=TIMEOUT_S)
-        except CommandError as exc:
+            await asyncio.to_thread(mountapi.unmount, path)
+        except CrioPyError as exc:
             raise UnavailableError(f"could not unmount {what} {path}: {exc}") from exc
 
 

@@ -6,8 +6,8 @@ where overlay cannot be mounted, by copying the lowers ("mode" says which).
 Unpacking converts whiteouts for overlayfs, as containerd's `OverlayConvertWhiteout` does:
 `.wh.NAME` becomes a 0:0 character device and `.wh..wh..opq` the opaque xattr. Archives are
 untrusted: no entry may write outside the layer dir, through a symlink, or hard-link out of it.
-This module does not fetch or verify blobs (the content store does), needs root, and starts
-mount/umount only through `_exec`.
+This module does not fetch or verify blobs (the content store does), needs root, and mounts
+with system calls (`mountapi`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from crio_py import fsutil
-from crio_py.backends import _exec, mountapi
+from crio_py.backends import mountapi
 from crio_py.backends.layers import (
     OPAQUE_XATTR,
     OVERLAY_XATTR_PREFIX,
@@ -39,11 +39,11 @@ from crio_py.backends.layers import (
 from crio_py.backends.mountapi import Idmap
 from crio_py.errors import (
     AlreadyExistsError,
-    CommandError,
     CrioPyError,
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    UnavailableError,
 )
 
 logger = logging.getLogger(__name__)
@@ -204,8 +204,8 @@ class OverlaySnapshotter:
         container_dir = self._container_dir(container_id)
         for mount_point in _mounts_under(container_dir):
             try:
-                await _exec.run(["umount", str(mount_point)])
-            except CommandError as exc:
+                await asyncio.to_thread(mountapi.unmount, mount_point)
+            except CrioPyError as exc:
                 if mount_point in _mounts_under(container_dir):
                     raise FailedPreconditionError(
                         f"rootfs of container {container_id} cannot be unmounted: {exc}"
@@ -272,7 +272,7 @@ class OverlaySnapshotter:
                 upper=(container_dir / "upper", container_dir / "work"),
             )
             return "overlay"
-        except CommandError as exc:
+        except UnavailableError as exc:
             logger.warning(
                 "Overlay mount failed for container %s, copying its layers: %s", container_id, exc
             )
@@ -337,7 +337,7 @@ async def mount_overlay(
         options = f"lowerdir={lowerdir}"
         if upper is not None:
             options += f",upperdir={upper[0]},workdir={upper[1]}"
-        await _exec.run(["mount", "-t", "overlay", "overlay", "-o", options, str(target)])
+        await asyncio.to_thread(mountapi.mount, "overlay", target, "overlay", options)
     finally:
         for path in mapped:
             with contextlib.suppress(CrioPyError):

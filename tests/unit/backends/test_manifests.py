@@ -4,13 +4,13 @@ leave the work to skopeo (None)."""
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from crio_py.backends.manifests import ACCEPT, ManifestFetcher
 from crio_py.config.model import Endpoint
+from tests.fixtures.http_server import serving
 
 BODY = b'{"schemaVersion": 2}'
 
@@ -36,14 +36,8 @@ class _Registry(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def registry() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Registry) as address:
+        yield address
 
 
 async def test_the_manifest_with_every_media_type_asked_for(registry: str) -> None:

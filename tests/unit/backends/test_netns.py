@@ -15,29 +15,29 @@ SID = "b" * 64
 
 
 class FakeMounts:
-    """Stands in for /proc/self/mountinfo: `umount` of a path removes it."""
+    """Stands in for /proc/self/mountinfo and umount(2): unmounting a path removes it, unless
+    the path is `busy`."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, fp: FakeProcess) -> None:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.points: list[str] = []
-        self.fp = fp
+        self.unmounted: list[Path] = []
+        self.busy: set[Path] = set()
         monkeypatch.setattr(netns, "_mount_points", lambda: set(self.points))
+        monkeypatch.setattr(netns.mountapi, "unmount", self._unmount)
 
     def mount(self, path: Path) -> None:
         self.points.append(str(path))
 
-    def expect_umount(self, path: Path, returncode: int = 0) -> None:
-        def unmount(_: object) -> None:
-            if returncode == 0:
-                self.points.remove(str(path))
-
-        self.fp.register(["umount", str(path)], returncode=returncode,
-                         stderr="umount: target is busy\n" if returncode else "",
-                         callback=unmount)
+    def _unmount(self, path: Path) -> None:
+        self.unmounted.append(path)
+        if path in self.busy:
+            raise UnavailableError(f"unmount {path}: Device or resource busy")
+        self.points.remove(str(path))
 
 
 @pytest.fixture
-def mounts(monkeypatch: pytest.MonkeyPatch, fp: FakeProcess) -> FakeMounts:
-    return FakeMounts(monkeypatch, fp)
+def mounts(monkeypatch: pytest.MonkeyPatch) -> FakeMounts:
+    return FakeMounts(monkeypatch)
 
 
 def test_namespace_paths_follow_cri_o_layout(tmp_path: Path) -> None:
@@ -119,15 +119,13 @@ async def test_remove_unmounts_deletes_and_is_idempotent(
         path.parent.mkdir()
         path.touch()
         mounts.mount(path)
-        mounts.expect_umount(path)
     mounts.mount(paths["net"])  # pinned twice: unmounted twice
-    mounts.expect_umount(paths["net"])
     await netns.remove_namespaces(paths)
-    assert len(fp.calls) == 4
+    assert len(mounts.unmounted) == 4
     assert mounts.points == []
     assert not any(path.exists() for path in paths.values())
     await netns.remove_namespaces(list(paths.values()))  # already gone: nothing to do
-    assert len(fp.calls) == 4
+    assert len(mounts.unmounted) == 4
 
 
 async def test_a_failed_unmount_is_reported(
@@ -135,7 +133,7 @@ async def test_a_failed_unmount_is_reported(
 ) -> None:
     pin = tmp_path / "netns" / SID
     mounts.mount(pin)
-    mounts.expect_umount(pin, returncode=32)
+    mounts.busy.add(pin)
     with pytest.raises(UnavailableError, match=r"could not unmount namespace pin .*busy"):
         await netns.remove_namespaces({"net": pin})
 
