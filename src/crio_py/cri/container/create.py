@@ -118,10 +118,10 @@ async def _create(
     async with contextlib.AsyncExitStack() as undo:
         ctx.names.reserve(name, container_id)
         undo.callback(ctx.names.release, name)
-        undo.push_async_callback(
+        rootfs = await ctx.images.mount_rootfs(container_id, image, idmap)
+        undo.push_async_callback(  # the staged mounts below go with the rootfs
             _best_effort, "unmount the rootfs", lambda: ctx.images.unmount_rootfs(container_id)
         )
-        rootfs = await ctx.images.mount_rootfs(container_id, image, idmap)
         bound = await volumes.prepare(ctx, container_id, mounts or [], idmap)
         undo.callback(shutil.rmtree, ctx.layout.bundle(container_id), ignore_errors=True)
         spec = await asyncio.to_thread(write_bundle, rootfs, bound)

@@ -77,3 +77,19 @@ def write_files(
     atomic_write_text(files.resolv_conf_path, resolv_conf_text(dns))
     atomic_write_text(files.hostname_path, hostname + "\n")
     return files
+
+
+@dataclass(frozen=True)
+class PodFiles:
+    """What a sandbox's files are written from; `write` (again) once the IPs are known."""
+
+    directory: Path
+    hostname: str
+    host_network: bool
+    config: api_pb2.PodSandboxConfig
+
+    def write(self, ips: Sequence[str]) -> SandboxFiles:
+        dns = self.config.dns_config if self.config.HasField("dns_config") else None
+        return write_files(
+            self.directory, hostname=self.hostname, ips=ips, host_network=self.host_network, dns=dns
+        )

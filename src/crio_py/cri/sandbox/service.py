@@ -22,7 +22,6 @@ import shutil
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -144,7 +143,7 @@ class SandboxService:
                 await self._mount_shm(undo, sandbox_id)
             directory = self.records_dir / sandbox_id
             undo.callback(shutil.rmtree, directory, ignore_errors=True)
-            pod_files = _PodFiles(directory, hostname, host_network, config)
+            pod_files = files.PodFiles(directory, hostname, host_network, config)
             metadata = SandboxMetadata(
                 id=sandbox_id,
                 name=name,
@@ -170,7 +169,7 @@ class SandboxService:
         self,
         undo: contextlib.AsyncExitStack,
         metadata: SandboxMetadata,
-        pod_files: _PodFiles,
+        pod_files: files.PodFiles,
         ips: tuple[str, ...],
     ) -> SandboxEntry:
         """The files containers bind, then the records."""
@@ -183,7 +182,7 @@ class SandboxService:
         self,
         undo: contextlib.AsyncExitStack,
         metadata: SandboxMetadata,
-        pod_files: _PodFiles,
+        pod_files: files.PodFiles,
         paths: dict[str, Path],
     ) -> tuple[str, ...]:
         """CNI and the infra container at once (neither needs the other: the infra container
@@ -439,26 +438,6 @@ class SandboxService:
             return self.store.find(self.index.get(sandbox_id))
         except (NotFoundError, InvalidArgumentError):
             return None
-
-
-@dataclass(frozen=True)
-class _PodFiles:
-    """What the sandbox's hosts, resolv.conf and hostname files are written from."""
-
-    directory: Path
-    hostname: str
-    host_network: bool
-    config: api_pb2.PodSandboxConfig
-
-    def write(self, ips: tuple[str, ...]) -> None:
-        dns = self.config.dns_config if self.config.HasField("dns_config") else None
-        files.write_files(
-            self.directory,
-            hostname=self.hostname,
-            ips=ips,
-            host_network=self.host_network,
-            dns=dns,
-        )
 
 
 def _validate(config: api_pb2.PodSandboxConfig) -> None:
