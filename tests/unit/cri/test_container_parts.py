@@ -71,6 +71,15 @@ def test_an_exit_file_finishes_the_status(
     assert done.finished_at == (tmp_path / "exits" / "c1").stat().st_mtime_ns
 
 
+def test_an_exit_never_comes_before_the_start(tmp_path: Path) -> None:
+    """A command that exits at once writes its exit file before StartContainer records the
+    start: the finish is then the start, never earlier."""
+    (tmp_path / "c1").write_text("0")
+    later = (tmp_path / "c1").stat().st_mtime_ns + 5_000_000
+    done = exits.exited_status(ContainerStatus(pid=1, started_at=later), tmp_path, "c1", ())
+    assert done is not None and done.finished_at == later
+
+
 def test_no_exit_file_means_still_running(tmp_path: Path) -> None:
     assert exits.exited_status(ContainerStatus(), tmp_path, "c1", ()) is None
     assert exits.exited_ids(tmp_path / "missing") == set()

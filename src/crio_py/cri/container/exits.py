@@ -47,9 +47,12 @@ def finished(
     reason = REASON_COMPLETED if code == 0 else REASON_ERROR
     if oom:
         reason = REASON_OOM_KILLED
+    # A command that exits at once can leave its exit file before StartContainer recorded the
+    # start; the CRI's order is created, started, finished.
+    finished_at = max(finished_at or time.time_ns(), status.started_at)
     return status.model_copy(
         update={
-            "finished_at": finished_at or time.time_ns(),
+            "finished_at": finished_at,
             "exit_code": code,
             "reason": reason,
             "message": message or status.message,
