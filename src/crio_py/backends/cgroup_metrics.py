@@ -10,7 +10,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crio_py.backends.cgroup_stats import CGROUP_ROOT, PROC, cgroup_dirs
+from crio_py.backends.cgroup_stats import (
+    CGROUP_ROOT,
+    PROC,
+    cgroup_dirs,
+    net_dev,
+    read_keyed,
+    read_lines,
+    read_number,
+    read_text,
+)
 
 NS_PER_S = 1_000_000_000
 
@@ -56,38 +65,42 @@ def _v1(sample: Sample, dirs: dict[str, Path]) -> None:
     cpuacct, cpu, memory = dirs.get("cpuacct"), dirs.get("cpu"), dirs.get("memory")
     if cpuacct is not None:
         sample.put(
-            "container_cpu_usage_seconds_total", _seconds(_number(cpuacct / "cpuacct.usage"))
+            "container_cpu_usage_seconds_total", _seconds(read_number(cpuacct / "cpuacct.usage"))
         )
         sample.put(
-            "container_cpu_user_seconds_total", _seconds(_number(cpuacct / "cpuacct.usage_user"))
+            "container_cpu_user_seconds_total",
+            _seconds(read_number(cpuacct / "cpuacct.usage_user")),
         )
         sample.put(
-            "container_cpu_system_seconds_total", _seconds(_number(cpuacct / "cpuacct.usage_sys"))
+            "container_cpu_system_seconds_total",
+            _seconds(read_number(cpuacct / "cpuacct.usage_sys")),
         )
     if cpu is not None:
-        stat = _keyed(cpu / "cpu.stat")
+        stat = read_keyed(cpu / "cpu.stat")
         _throttling(
             sample, stat.get("nr_periods"), stat.get("nr_throttled"), stat.get("throttled_time")
         )
     if memory is not None:
-        stat = _keyed(memory / "memory.stat")
-        used = _number(memory / "memory.usage_in_bytes")
-        with_swap = _number(memory / "memory.memsw.usage_in_bytes")
+        stat = read_keyed(memory / "memory.stat")
+        used = read_number(memory / "memory.usage_in_bytes")
+        with_swap = read_number(memory / "memory.memsw.usage_in_bytes")
         _memory(sample, used, stat.get("total_inactive_file"))
         sample.put(
-            "container_memory_max_usage_bytes", _number(memory / "memory.max_usage_in_bytes")
+            "container_memory_max_usage_bytes", read_number(memory / "memory.max_usage_in_bytes")
         )
-        sample.put("container_memory_failcnt", _number(memory / "memory.failcnt"))
+        sample.put("container_memory_failcnt", read_number(memory / "memory.failcnt"))
         sample.put("container_memory_cache", stat.get("total_cache"))
         sample.put("container_memory_rss", stat.get("total_rss"))
         sample.put("container_memory_mapped_file", stat.get("total_mapped_file"))
-        sample.put("container_memory_kernel_usage", _number(memory / "memory.kmem.usage_in_bytes"))
+        sample.put(
+            "container_memory_kernel_usage", read_number(memory / "memory.kmem.usage_in_bytes")
+        )
         sample.put(
             "container_memory_swap",
             with_swap - used if with_swap is not None and used is not None else None,
         )
         sample.put(
-            "container_oom_events_total", _keyed(memory / "memory.oom_control").get("oom_kill")
+            "container_oom_events_total", read_keyed(memory / "memory.oom_control").get("oom_kill")
         )
         _faults(sample, stat.get("total_pgfault"), stat.get("total_pgmajfault"))
     pids = dirs.get("pids")
@@ -99,7 +112,7 @@ def _v1(sample: Sample, dirs: dict[str, Path]) -> None:
 
 
 def _v2(sample: Sample, directory: Path) -> None:
-    cpu = _keyed(directory / "cpu.stat")
+    cpu = read_keyed(directory / "cpu.stat")
     usec = {key: cpu.get(key) for key in ("usage_usec", "user_usec", "system_usec")}
     sample.put("container_cpu_usage_seconds_total", _usec_seconds(usec["usage_usec"]))
     sample.put("container_cpu_user_seconds_total", _usec_seconds(usec["user_usec"]))
@@ -111,19 +124,21 @@ def _v2(sample: Sample, directory: Path) -> None:
         cpu.get("nr_throttled"),
         throttled * 1000 if throttled is not None else None,
     )
-    stat = _keyed(directory / "memory.stat")
-    _memory(sample, _number(directory / "memory.current"), stat.get("inactive_file"))
-    sample.put("container_memory_max_usage_bytes", _number(directory / "memory.peak"))
-    sample.put("container_memory_failcnt", _keyed(directory / "memory.events").get("max"))
+    stat = read_keyed(directory / "memory.stat")
+    _memory(sample, read_number(directory / "memory.current"), stat.get("inactive_file"))
+    sample.put("container_memory_max_usage_bytes", read_number(directory / "memory.peak"))
+    sample.put("container_memory_failcnt", read_keyed(directory / "memory.events").get("max"))
     sample.put("container_memory_cache", stat.get("file"))
     sample.put("container_memory_rss", stat.get("anon"))
     sample.put("container_memory_mapped_file", stat.get("file_mapped"))
     sample.put("container_memory_kernel_usage", stat.get("kernel", stat.get("kernel_stack")))
-    sample.put("container_memory_swap", _number(directory / "memory.swap.current"))
-    sample.put("container_oom_events_total", _keyed(directory / "memory.events").get("oom_kill"))
+    sample.put("container_memory_swap", read_number(directory / "memory.swap.current"))
+    sample.put(
+        "container_oom_events_total", read_keyed(directory / "memory.events").get("oom_kill")
+    )
     _faults(sample, stat.get("pgfault"), stat.get("pgmajfault"))
     _pids_limits(sample, directory)
-    for line in _lines(directory / "io.stat"):
+    for line in read_lines(directory / "io.stat"):
         device, *pairs = line.split()
         counters = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
         for key, name in _IO_STAT.items():
@@ -146,7 +161,7 @@ def _blkio_v1(sample: Sample, blkio: Path) -> None:
         ("blkio.throttle.io_serviced_recursive", "Read"): "container_fs_reads_total",
         ("blkio.throttle.io_serviced_recursive", "Write"): "container_fs_writes_total",
     }
-    for line in _lines(blkio / "blkio.throttle.io_service_bytes_recursive"):
+    for line in read_lines(blkio / "blkio.throttle.io_service_bytes_recursive"):
         parts = line.split()
         if len(parts) == 3 and ":" in parts[0] and parts[2].isdigit():
             major, minor = parts[0].split(":", 1)
@@ -157,7 +172,7 @@ def _blkio_v1(sample: Sample, blkio: Path) -> None:
                 int(parts[2]),
             )
     for (file_name, operation), name in names.items():
-        for line in _lines(blkio / file_name):
+        for line in read_lines(blkio / file_name):
             parts = line.split()
             if len(parts) == 3 and parts[1] == operation and parts[2].isdigit():
                 sample.add(name, (parts[0],), int(parts[2]))
@@ -181,8 +196,8 @@ def _faults(sample: Sample, minor: int | None, major: int | None) -> None:
 
 
 def _pids_limits(sample: Sample, directory: Path) -> None:
-    sample.put("container_processes", _number(directory / "pids.current"))
-    limit = _text(directory / "pids.max")
+    sample.put("container_processes", read_number(directory / "pids.current"))
+    limit = read_text(directory / "pids.max")
     if limit is not None:
         sample.put("container_threads_max", int(limit) if limit.isdigit() else 0)  # 0: no limit
 
@@ -202,7 +217,7 @@ def _processes(sample: Sample, pids: list[int], proc: Path) -> None:
                 sockets += os.readlink(fd_dir / name).startswith("socket:")
             except OSError:
                 continue
-        status = _keyed_colon(proc / str(pid) / "status")
+        status = read_keyed(proc / str(pid) / "status", ":")
         threads += status.get("Threads", 0)
     sample.put("container_file_descriptors", descriptors)
     sample.put("container_sockets", sockets)
@@ -212,24 +227,22 @@ def _processes(sample: Sample, pids: list[int], proc: Path) -> None:
 def network_sample(pid: int, proc: Path = PROC) -> dict[str, dict[str, int]]:
     """Interface → counters by metric name, for every interface (lo too, as CRI-O reports)
     of the network namespace of `pid`."""
-    found: dict[str, dict[str, int]] = {}
-    for line in _lines(proc / str(pid) / "net" / "dev")[2:]:
-        name, _, numbers = line.partition(":")
-        fields = numbers.split()
-        if len(fields) < 12 or not all(f.isdigit() for f in fields):
-            continue
-        counts = [int(f) for f in fields]
-        found[name.strip()] = {
-            "container_network_receive_bytes_total": counts[0],
-            "container_network_receive_packets_total": counts[1],
-            "container_network_receive_errors_total": counts[2],
-            "container_network_receive_packets_dropped_total": counts[3],
-            "container_network_transmit_bytes_total": counts[8],
-            "container_network_transmit_packets_total": counts[9],
-            "container_network_transmit_errors_total": counts[10],
-            "container_network_transmit_packets_dropped_total": counts[11],
-        }
-    return found
+    return {
+        name: {metric: counts[index] for metric, index in _NET_DEV.items()}
+        for name, counts in net_dev(pid, proc).items()
+    }
+
+
+_NET_DEV = {  # metric → field of /proc/<pid>/net/dev
+    "container_network_receive_bytes_total": 0,
+    "container_network_receive_packets_total": 1,
+    "container_network_receive_errors_total": 2,
+    "container_network_receive_packets_dropped_total": 3,
+    "container_network_transmit_bytes_total": 8,
+    "container_network_transmit_packets_total": 9,
+    "container_network_transmit_errors_total": 10,
+    "container_network_transmit_packets_dropped_total": 11,
+}
 
 
 def _seconds(ns: int | None) -> int | None:
@@ -241,40 +254,4 @@ def _usec_seconds(usec: int | None) -> int | None:
 
 
 def _pids(path: Path) -> list[int]:
-    return [int(line) for line in _lines(path) if line.strip().isdigit()]
-
-
-def _text(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
-
-
-def _lines(path: Path) -> list[str]:
-    text = _text(path)
-    return text.splitlines() if text else []
-
-
-def _number(path: Path) -> int | None:
-    text = _text(path)
-    return int(text) if text is not None and text.isdigit() else None
-
-
-def _keyed(path: Path) -> dict[str, int]:
-    found = {}
-    for line in _lines(path):
-        key, _, value = line.partition(" ")
-        if value.strip().isdigit():
-            found[key] = int(value)
-    return found
-
-
-def _keyed_colon(path: Path) -> dict[str, int]:
-    found = {}
-    for line in _lines(path):
-        key, _, value = line.partition(":")
-        value = value.strip()
-        if value.isdigit():
-            found[key] = int(value)
-    return found
+    return [int(line) for line in read_lines(path) if line.strip().isdigit()]

@@ -64,24 +64,24 @@ def usage(pid: int, proc: Path = PROC, root: Path = CGROUP_ROOT) -> Usage | None
 
 def _v1(dirs: dict[str, Path]) -> Usage:
     memory = dirs.get("memory")
-    stat = _keyed(memory / "memory.stat") if memory else {}
-    used = _number(memory / "memory.usage_in_bytes") if memory else None
+    stat = read_keyed(memory / "memory.stat") if memory else {}
+    used = read_number(memory / "memory.usage_in_bytes") if memory else None
     inactive = stat.get("total_inactive_file", 0)
     return Usage(
-        cpu_ns=_number(dirs["cpuacct"] / "cpuacct.usage") if "cpuacct" in dirs else None,
+        cpu_ns=read_number(dirs["cpuacct"] / "cpuacct.usage") if "cpuacct" in dirs else None,
         memory_bytes=used,
         working_set_bytes=max(used - inactive, 0) if used is not None else None,
         rss_bytes=stat.get("total_rss"),
         page_faults=stat.get("total_pgfault"),
         major_page_faults=stat.get("total_pgmajfault"),
-        processes=_number(dirs["pids"] / "pids.current") if "pids" in dirs else None,
+        processes=read_number(dirs["pids"] / "pids.current") if "pids" in dirs else None,
     )
 
 
 def _v2(directory: Path) -> Usage:
-    cpu = _keyed(directory / "cpu.stat")
-    stat = _keyed(directory / "memory.stat")
-    used = _number(directory / "memory.current")
+    cpu = read_keyed(directory / "cpu.stat")
+    stat = read_keyed(directory / "memory.stat")
+    used = read_number(directory / "memory.current")
     usec = cpu.get("usage_usec")
     return Usage(
         cpu_ns=usec * 1000 if usec is not None else None,
@@ -90,46 +90,55 @@ def _v2(directory: Path) -> Usage:
         rss_bytes=stat.get("anon"),
         page_faults=stat.get("pgfault"),
         major_page_faults=stat.get("pgmajfault"),
-        processes=_number(directory / "pids.current"),
+        processes=read_number(directory / "pids.current"),
     )
 
 
 def interfaces(pid: int, proc: Path = PROC) -> list[InterfaceCounters]:
     """Counters of every interface but lo in the network namespace of `pid`."""
-    try:
-        lines = (proc / str(pid) / "net" / "dev").read_text().splitlines()[2:]
-    except OSError:
-        return []
-    found = []
-    for line in lines:
+    return [
+        InterfaceCounters(name, fields[0], fields[2], fields[8], fields[10])
+        for name, fields in net_dev(pid, proc).items()
+        if name != "lo"
+    ]
+
+
+def net_dev(pid: int, proc: Path = PROC) -> dict[str, list[int]]:
+    """Interface → the 16 counters of /proc/<pid>/net/dev (receive bytes, packets, errs,
+    drop, …, then transmit's), for the network namespace of `pid`."""
+    found = {}
+    for line in read_lines(proc / str(pid) / "net" / "dev")[2:]:
         name, _, numbers = line.partition(":")
         fields = numbers.split()
-        if name.strip() == "lo" or len(fields) < 11:
-            continue
-        found.append(
-            InterfaceCounters(
-                name.strip(), int(fields[0]), int(fields[2]), int(fields[8]), int(fields[10])
-            )
-        )
+        if len(fields) >= 16 and all(f.isdigit() for f in fields):
+            found[name.strip()] = [int(f) for f in fields]
     return found
 
 
-def _number(path: Path) -> int | None:
+def read_text(path: Path) -> str | None:
+    """A cgroup or /proc file, stripped; None when it cannot be read."""
     try:
-        text = path.read_text().strip()
+        return path.read_text().strip()
     except OSError:
         return None
-    return int(text) if text.isdigit() else None
 
 
-def _keyed(path: Path) -> dict[str, int]:
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return {}
+def read_lines(path: Path) -> list[str]:
+    text = read_text(path)
+    return text.splitlines() if text else []
+
+
+def read_number(path: Path) -> int | None:
+    """A file holding one number; None when missing or not a number ("max")."""
+    text = read_text(path)
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def read_keyed(path: Path, separator: str = " ") -> dict[str, int]:
+    """`key value` lines (memory.stat, cpu.stat; `key: value` with separator ":")."""
     found = {}
-    for line in lines:
-        key, _, value = line.partition(" ")
+    for line in read_lines(path):
+        key, _, value = line.partition(separator)
         if value.strip().isdigit():
             found[key] = int(value)
     return found

@@ -24,6 +24,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,7 +152,9 @@ async def _create_in_userns(paths: Mapping[str, Path], hostname: str | None, map
         async with asyncio.timeout(TIMEOUT_S):
             ready = await child.stdout.readline()
         if not ready:
-            raise UnavailableError("unshare could not create a user namespace")
+            assert child.stderr is not None
+            said = (await child.stderr.read()).decode("utf-8", "replace").strip()
+            raise UnavailableError(f"unshare could not create a user namespace: {said}")
         proc = Path(f"/proc/{child.pid}")
         (proc / "uid_map").write_text(maps.uids.line())
         (proc / "gid_map").write_text(maps.gids.line())
@@ -191,6 +194,7 @@ async def probe_idmap(scratch_dir: Path) -> bool:
         return False
     finally:
         await remove_namespaces(paths)
+        shutil.rmtree(pin_dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             target.rmdir()
 

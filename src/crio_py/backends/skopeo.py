@@ -174,7 +174,7 @@ class SkopeoPuller:
             found = await self.manifests.fetch(endpoint, path, tag_or_digest)
             if found is not None:
                 return found
-        separator = "@" if tag_or_digest.startswith("sha256:") else ":"
+        separator = "@" if ":" in tag_or_digest else ":"  # a tag has no colon; a digest does
         return await self._inspect(
             f"docker://{endpoint.host}/{path}{separator}{tag_or_digest}", session
         )

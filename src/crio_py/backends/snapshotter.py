@@ -177,16 +177,7 @@ class OverlaySnapshotter:
         for name in ("upper", "work", "rootfs"):
             (container_dir / name).mkdir(parents=True)
         try:
-            if idmap is not None:
-                await mount_overlay(
-                    container_dir / "rootfs",
-                    lowers or [_empty_dir(container_dir)],
-                    upper=(container_dir / "upper", container_dir / "work"),
-                    idmap=idmap,
-                )
-                mode = "overlay"
-            else:
-                mode = await self._populate(container_id, container_dir, lowers)
+            mode = await self._populate(container_id, container_dir, lowers, idmap)
             fsutil.atomic_write_text(container_dir / "mode", mode + "\n")
         except Exception:
             try:
@@ -261,8 +252,11 @@ class OverlaySnapshotter:
         path.mkdir(parents=True)
         return path
 
-    async def _populate(self, container_id: str, container_dir: Path, lowers: list[Path]) -> str:
-        """Mount overlay on rootfs, or copy the lowers into it; return the mode used."""
+    async def _populate(
+        self, container_id: str, container_dir: Path, lowers: list[Path], idmap: Idmap | None
+    ) -> str:
+        """Mount overlay on rootfs, or copy the lowers into it (not idmapped: a copy cannot
+        be); return the mode used."""
         if not lowers:  # an image without layers: overlay still needs one lower dir
             lowers = [_empty_dir(container_dir)]
         try:
@@ -270,9 +264,12 @@ class OverlaySnapshotter:
                 container_dir / "rootfs",
                 lowers,
                 upper=(container_dir / "upper", container_dir / "work"),
+                idmap=idmap,
             )
             return "overlay"
         except UnavailableError as exc:
+            if idmap is not None:
+                raise
             logger.warning(
                 "Overlay mount failed for container %s, copying its layers: %s", container_id, exc
             )

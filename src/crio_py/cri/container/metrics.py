@@ -14,6 +14,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from cri_api.v1 import api_pb2
 
@@ -149,11 +150,17 @@ async def list_pod_sandbox_metrics(
 ) -> api_pb2.ListPodSandboxMetricsResponse:
     """Every ready sandbox, with its running containers."""
     sandboxes = [s for s in ctx.sandboxes.all() if s.status.ready]
-    found = await asyncio.to_thread(lambda: [_pod_metrics(ctx, s) for s in sandboxes])
+    def collect() -> list[api_pb2.PodSandboxMetrics]:
+        disk = _Disk.of(ctx.settings.root_dir)
+        return [_pod_metrics(ctx, sandbox, disk) for sandbox in sandboxes]
+
+    found = await asyncio.to_thread(collect)
     return api_pb2.ListPodSandboxMetricsResponse(pod_metrics=found)
 
 
-def _pod_metrics(ctx: ContainerContext, sandbox: SandboxEntry) -> api_pb2.PodSandboxMetrics:
+def _pod_metrics(
+    ctx: ContainerContext, sandbox: SandboxEntry, disk: _Disk | None
+) -> api_pb2.PodSandboxMetrics:
     meta = sandbox_config_from_json(sandbox.metadata.config).metadata
     pod = (meta.name, meta.namespace)
     running = [
@@ -169,18 +176,19 @@ def _pod_metrics(ctx: ContainerContext, sandbox: SandboxEntry) -> api_pb2.PodSan
                 result.metrics.append(_metric(name, (*labels, interface), counters[name]))
     for entry in running:
         if not entry.metadata.infra:
-            result.container_metrics.append(_container_metrics(ctx, entry, pod))
+            result.container_metrics.append(_container_metrics(ctx, entry, pod, disk))
     return result
 
 
 def _container_metrics(
-    ctx: ContainerContext, entry: ContainerEntry, pod: tuple[str, str]
+    ctx: ContainerContext, entry: ContainerEntry, pod: tuple[str, str], disk: _Disk | None
 ) -> api_pb2.ContainerMetrics:
     config = ctx.config(entry)
     labels = (*pod, config.metadata.name, entry.metadata.id, entry.metadata.image_ref)
     metrics = api_pb2.ContainerMetrics(container_id=entry.metadata.id)
     sample = cgroup_metrics.container_sample(entry.status.pid) or cgroup_metrics.Sample()
-    _filesystem(ctx, entry, sample)
+    if disk is not None:
+        disk.add(sample, ctx.images.writable_usage(entry.metadata.id)[0])
     _spec(config, sample)
     sample.put("container_last_seen", int(time.time()))
     sample.put("container_start_time_seconds", entry.status.started_at // cgroup_metrics.NS_PER_S)
@@ -192,21 +200,32 @@ def _container_metrics(
     return metrics
 
 
-def _filesystem(
-    ctx: ContainerContext, entry: ContainerEntry, sample: cgroup_metrics.Sample
-) -> None:
-    """The writable layer's usage on the filesystem that holds the root dir."""
-    try:
-        fs = os.statvfs(ctx.settings.root_dir)
-        device = os.stat(ctx.settings.root_dir).st_dev
-    except OSError:
-        return
-    used, _ = ctx.images.writable_usage(entry.metadata.id)
-    disk = (f"{os.major(device)}:{os.minor(device)}",)
-    sample.add("container_fs_usage_bytes", disk, used)
-    sample.add("container_fs_limit_bytes", disk, fs.f_blocks * fs.f_frsize)
-    sample.add("container_fs_inodes_total", disk, fs.f_files)
-    sample.add("container_fs_inodes_free", disk, fs.f_ffree)
+@dataclass(frozen=True)
+class _Disk:
+    """The filesystem that holds the root dir, read once per ListPodSandboxMetrics."""
+
+    device: str  # "major:minor"
+    size_bytes: int
+    inodes: int
+    inodes_free: int
+
+    @classmethod
+    def of(cls, root_dir: Path) -> _Disk | None:
+        try:
+            fs = os.statvfs(root_dir)
+            device = os.stat(root_dir).st_dev
+        except OSError:
+            return None
+        name = f"{os.major(device)}:{os.minor(device)}"
+        return cls(name, fs.f_blocks * fs.f_frsize, fs.f_files, fs.f_ffree)
+
+    def add(self, sample: cgroup_metrics.Sample, used_bytes: int) -> None:
+        """The writable layer's usage on it."""
+        labels = (self.device,)
+        sample.add("container_fs_usage_bytes", labels, used_bytes)
+        sample.add("container_fs_limit_bytes", labels, self.size_bytes)
+        sample.add("container_fs_inodes_total", labels, self.inodes)
+        sample.add("container_fs_inodes_free", labels, self.inodes_free)
 
 
 def _spec(config: api_pb2.ContainerConfig, sample: cgroup_metrics.Sample) -> None:
