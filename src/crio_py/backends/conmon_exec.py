@@ -157,8 +157,10 @@ def _kill_command(pid: int) -> bool:
     session does); False when it had finished already."""
     try:
         if os.getpgid(pid) == pid:
+            # conmon may reap the leader before a second kill, so one signal must do
             os.killpg(pid, signal.SIGKILL)
-        os.kill(pid, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         return False
     return True

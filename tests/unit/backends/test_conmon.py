@@ -494,6 +494,29 @@ async def test_exec_sync_timeout_kills_the_command(fake: ConmonOptions) -> None:
     assert time.monotonic() - started < 5
 
 
+def test_a_killed_group_leader_counts_as_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """conmon may reap a session leader as soon as its group is killed: one signal is the
+    kill, and no later lookup of the pid may turn it into "had finished"."""
+    signalled: list[tuple[str, int]] = []
+    monkeypatch.setattr(os, "getpgid", lambda pid: pid)
+    monkeypatch.setattr(os, "killpg", lambda pid, sig: signalled.append(("group", pid)))
+
+    def reaped(pid: int, sig: int) -> None:
+        raise ProcessLookupError(pid)
+
+    monkeypatch.setattr(os, "kill", reaped)
+    assert conmon_exec._kill_command(4242) is True
+    assert signalled == [("group", 4242)]
+
+
+def test_a_finished_command_is_not_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def gone(pid: int) -> int:
+        raise ProcessLookupError(pid)
+
+    monkeypatch.setattr(os, "getpgid", gone)
+    assert conmon_exec._kill_command(4242) is False
+
+
 async def test_exec_sync_relays_the_runtime_error(fake: ConmonOptions) -> None:
     options = _with_env(fake, mode="fail", message=RUNC_ERROR)
     with pytest.raises(ConmonRelayedError, match=r'exec nope failed: runc create failed: .*"nope"'):
