@@ -30,7 +30,7 @@ from typing import Protocol
 import grpc  # type: ignore[import-untyped,unused-ignore]
 import grpc.aio  # type: ignore[import-untyped,unused-ignore]
 
-from crio_py import log
+from crio_py import crashpoint, log
 from crio_py.backends.cni import CniExecPlugin
 from crio_py.config.diagnostics import Diagnostic
 from crio_py.config.load import load_settings
@@ -101,6 +101,13 @@ async def serve(
     image_service_factory: ImageServiceFactory = open_image_service,
 ) -> None:
     """Serve CRI until SIGTERM or SIGINT. `config_path` is what SIGHUP re-reads."""
+    if crashpoint.armed():
+        if crashpoint.armed() not in crashpoint.STEPS:
+            raise UnavailableError(
+                f"{crashpoint.ENV}={crashpoint.armed()!r} names no crash point; "
+                f"known: {', '.join(crashpoint.STEPS)}"
+            )
+        logger.warning("Armed to crash at %s (%s)", crashpoint.armed(), crashpoint.ENV)
     daemon = Daemon(settings, config_path=config_path, image_service_factory=image_service_factory)
     await daemon.run()
 

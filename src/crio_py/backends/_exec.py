@@ -11,8 +11,11 @@ pytest-subprocess and assert the exact argv.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
-from collections.abc import Mapping, Sequence
+import os
+import shutil
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,16 @@ from crio_py.errors import CommandError
 logger = logging.getLogger(__name__)
 
 REDACTED = "<redacted>"
+# A command `run` starts gets SIGKILL when the daemon dies (setpriv sets the parent-death
+# signal, then execs it), so that a command of a request the daemon never finished (a pull,
+# a CNI ADD) cannot go on behind the next daemon's back. Not for `spawn`: a monitor it starts
+# (conmon) must outlive the daemon. (A preexec_fn would make Python fork, which gRPC's fork
+# handlers do not survive.)
+_SETPRIV = shutil.which("setpriv")
+DIE_WITH_DAEMON_DEFAULT: tuple[str, ...] = (
+    (_SETPRIV, "--pdeathsig", "KILL", "--") if _SETPRIV else ()
+)
+DIE_WITH_DAEMON = DIE_WITH_DAEMON_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -52,17 +65,19 @@ async def run(
     secrets: Sequence[str] = (),
     check: bool = True,
     stdin: bytes | None = None,
+    started: Callable[[], None] | None = None,
 ) -> CommandResult:
     """Run a command to completion; raise CommandError when it fails or times out.
 
     `stdin`, when given, is written to the child's standard input (a CNI plugin reads its
-    configuration there); otherwise stdin is /dev/null.
+    configuration there); otherwise stdin is /dev/null. `started` is called once the child
+    runs (a crash point).
     """
     shown = redact(argv, secrets)
     logger.debug("Running %s", " ".join(shown))
     try:
         process = await asyncio.create_subprocess_exec(
-            *argv,
+            *_dying_with_daemon(argv),
             stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -70,6 +85,8 @@ async def run(
         )
     except OSError as exc:
         raise CommandError(shown, None, str(exc)) from exc
+    if started is not None:
+        started()
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout_s)
     except TimeoutError:
@@ -85,6 +102,18 @@ async def run(
     if check and result.returncode != 0:
         raise CommandError(shown, result.returncode, redact([result.stderr], secrets)[0])
     return result
+
+
+def _dying_with_daemon(argv: Sequence[str]) -> list[str]:
+    """`argv` under setpriv; an OSError, as exec would raise, when its binary cannot run."""
+    if not DIE_WITH_DAEMON:
+        return list(argv)
+    binary = argv[0] if "/" in argv[0] else shutil.which(argv[0])
+    if binary is None or not os.path.exists(binary):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), argv[0])
+    if not os.access(binary, os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), argv[0])
+    return [*DIE_WITH_DAEMON, binary, *argv[1:]]
 
 
 async def spawn(

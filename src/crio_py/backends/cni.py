@@ -25,10 +25,11 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from crio_py import crashpoint
 from crio_py.backends import _exec
 from crio_py.backends.cni_types import (
     LOOPBACK_NETWORK,
@@ -152,6 +153,7 @@ class CniExecPlugin:
                 previous = await self._exec("ADD", network, plugin, stdin, sandbox)
             assert previous is not None  # a network always has a plugin
             result = parse_result(previous)
+            crashpoint.reached("RunPodSandbox:cni-added-uncached")
             self._write_cache(network, sandbox, previous)
         except Exception:
             await self._undo_add(network, sandbox)
@@ -294,6 +296,7 @@ class CniExecPlugin:
                 stdin=json.dumps(stdin).encode(),
                 timeout_s=self.timeout_s,
                 check=False,
+                started=_crash_point(command),
             )
         except CommandError as exc:
             raise UnavailableError(f"{what} could not run: {exc}") from exc
@@ -404,3 +407,9 @@ def _validate(network: NetworkConfig, sandbox: CniSandbox) -> None:
     for key, value in sandbox.cni_args():
         if any(c in key + value for c in ";="):
             raise InvalidArgumentError(f"CNI_ARGS cannot carry {key}={value!r}")
+
+
+def _crash_point(command: str) -> Callable[[], None] | None:
+    if command != "ADD":
+        return None
+    return lambda: crashpoint.reached("RunPodSandbox:cni-add-running")

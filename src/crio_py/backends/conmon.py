@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from crio_py import crashpoint
 from crio_py.backends import _exec
 from crio_py.errors import (
     CommandError,
@@ -293,9 +294,11 @@ async def create_container(
     async with monitor_conmon(argv, options, cwd=options.bundle_dir) as monitor:
         if before_start is not None:
             await before_start(monitor.process.pid)
-        line = await monitor.answer(argv, timeout_s)
+        monitor.release()
+        crashpoint.reached("CreateContainer:runtime-create-running")
+        line = await monitor.wait_answer(argv, timeout_s)
         if line is None:
-            _kill_pid_file(options.conmon_pid_file)
+            kill_monitor(options.conmon_pid_file, options.container_id)
             raise DeadlineExceededError(
                 f"conmon for container {options.container_id} gave no pid in {timeout_s} s"
             )
@@ -429,9 +432,16 @@ def _runtime_message(stderr: str) -> str:
         return str(found[-1])
 
 
-def _kill_pid_file(pid_file: Path) -> None:
-    """SIGKILL the daemonized conmon named by its pid file (its runtime child dies with it)."""
+def kill_monitor(pid_file: Path, container_id: str) -> None:
+    """SIGKILL the daemonized conmon named by its pid file (its runtime child dies with it),
+    if that pid is still a conmon of `container_id` (pids are reused)."""
     pid = read_pid_file(pid_file)
-    if pid is not None:
+    if pid is None:
+        return
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return
+    if container_id.encode() in cmdline:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crio_py import crashpoint
 from crio_py.backends import _exec
 from crio_py.backends.manifests import ManifestFetcher
 from crio_py.config.model import Credentials, Endpoint
@@ -201,9 +202,10 @@ class SkopeoPuller:
                 f"oci:{staging}:pull",
             ]
             try:
-                await _exec.run(argv)
+                await _exec.run(argv, started=lambda: crashpoint.reached("PullImage:copy-running"))
             except CommandError as exc:
                 raise _translate(exc, source) from exc
+            crashpoint.reached("PullImage:fetched")
             await self._commit(staging, blobs)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cri_api.v1 import api_pb2
 
+from crio_py import crashpoint
 from crio_py.backends.layers import LayerRef
 from crio_py.backends.manifests import ManifestFetcher
 from crio_py.backends.mountapi import Idmap
@@ -159,6 +160,7 @@ class ImageService:
         if record.id in self.images_in_use():
             raise FailedPreconditionError(f"image {record.id} is used by a container")
         self.images.delete(record.id)
+        crashpoint.reached("RemoveImage:untagged")
         logger.info("Removed image %s", record.id)
         self.collect_garbage()
         return api_pb2.RemoveImageResponse()
@@ -203,6 +205,7 @@ class ImageService:
             except BaseException:
                 self._discard(pulled)
                 raise
+        crashpoint.reached("PullImage:unpacked")
         record = self.images.save(self._record(reference, pulled, diff_ids))
         logger.info(
             "Pulled image %s as %s in %.2f s", reference, record.id, time.monotonic() - started

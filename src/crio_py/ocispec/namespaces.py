@@ -93,8 +93,7 @@ def id_mappings(options: api_pb2.NamespaceOption) -> dict[str, list[dict[str, in
 
     def lines(mappings: list[api_pb2.IDMapping]) -> list[dict[str, int]]:
         return [
-            {"containerID": m.container_id, "hostID": m.host_id, "size": m.length}
-            for m in mappings
+            {"containerID": m.container_id, "hostID": m.host_id, "size": m.length} for m in mappings
         ]
 
     return {"uidMappings": lines(list(userns.uids)), "gidMappings": lines(list(userns.gids))}

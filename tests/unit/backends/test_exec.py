@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from pytest_subprocess import FakeProcess
 
@@ -16,11 +19,15 @@ async def test_run_returns_output(fp: FakeProcess) -> None:
 
 
 async def test_failure_raises_with_argv_exit_code_and_redacted_stderr(fp: FakeProcess) -> None:
-    fp.register(["skopeo", "copy", "--creds", "user:s3cret", "docker://x"], returncode=1,
-                stderr="auth for user:s3cret refused\n")
+    fp.register(
+        ["skopeo", "copy", "--creds", "user:s3cret", "docker://x"],
+        returncode=1,
+        stderr="auth for user:s3cret refused\n",
+    )
     with pytest.raises(CommandError) as caught:
-        await _exec.run(["skopeo", "copy", "--creds", "user:s3cret", "docker://x"],
-                        secrets=["user:s3cret"])
+        await _exec.run(
+            ["skopeo", "copy", "--creds", "user:s3cret", "docker://x"], secrets=["user:s3cret"]
+        )
     error = caught.value
     assert error.argv == ["skopeo", "copy", "--creds", "<redacted>", "docker://x"]
     assert error.returncode == 1
@@ -42,3 +49,33 @@ async def test_missing_binary_is_a_command_error() -> None:
 async def test_timeout_kills_the_child() -> None:
     with pytest.raises(CommandError, match=r"no answer within 0\.2 s"):
         await _exec.run(["sleep", "5"], timeout_s=0.2)
+
+
+async def test_a_child_dies_with_the_daemon(
+    monkeypatch: pytest.MonkeyPatch, fp: FakeProcess, tmp_path: Path
+) -> None:
+    """setpriv gives every `run` child the parent-death signal SIGKILL, the binary resolved
+    first so that a missing one is still the OSError exec would raise."""
+    monkeypatch.setattr(_exec, "DIE_WITH_DAEMON", ("/usr/bin/setpriv", "--pdeathsig", "KILL", "--"))
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    fp.register(["/usr/bin/setpriv", "--pdeathsig", "KILL", "--", str(tool), "a"], stdout="ok")
+    assert (await _exec.run([str(tool), "a"])).stdout == "ok"
+    tool.chmod(0o644)
+    with pytest.raises(CommandError, match="Permission denied"):
+        await _exec.run([str(tool), "a"])
+    with pytest.raises(CommandError, match="No such file"):
+        await _exec.run([str(tmp_path / "absent")])
+
+
+async def test_setpriv_sets_the_death_signal() -> None:
+    """The real setpriv: the child's parent-death signal is 9 (/proc/self/status has no
+    field for it, so ask prctl through Python)."""
+    assert _exec.DIE_WITH_DAEMON_DEFAULT, "setpriv (util-linux) is not installed"
+    probe = "import ctypes; s = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(s)); "
+    probe += "print(s.value)"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_exec, "DIE_WITH_DAEMON", _exec.DIE_WITH_DAEMON_DEFAULT)
+        result = await _exec.run([sys.executable, "-c", probe])
+    assert result.stdout.strip() == "9"

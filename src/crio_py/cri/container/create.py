@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cri_api.v1 import api_pb2
 
+from crio_py import crashpoint
 from crio_py.backends import conmon
 from crio_py.cri.container import host, lifecycle, query, volumes
 from crio_py.cri.container.bundle import Spec, process_user
@@ -119,6 +120,7 @@ async def _create(
         ctx.names.reserve(name, container_id)
         undo.callback(ctx.names.release, name)
         rootfs = await ctx.images.mount_rootfs(container_id, image, idmap)
+        crashpoint.reached("CreateContainer:rootfs-mounted")
         undo.push_async_callback(  # the staged mounts below go with the rootfs
             _best_effort, "unmount the rootfs", lambda: ctx.images.unmount_rootfs(container_id)
         )
@@ -126,6 +128,7 @@ async def _create(
         undo.callback(shutil.rmtree, ctx.layout.bundle(container_id), ignore_errors=True)
         spec = await asyncio.to_thread(write_bundle, rootfs, bound)
         metadata = metadata.model_copy(update={"user": process_user(spec)})
+        crashpoint.reached("CreateContainer:bundle-written")
         entry = ctx.store.create(container_id, metadata, ContainerStatus())
         undo.callback(ctx.store.delete, container_id)
         undo.push_async_callback(
@@ -133,7 +136,9 @@ async def _create(
             "delete the runtime's container",
             lambda: ctx.runtime(entry).delete(container_id, force=True),
         )
+        crashpoint.reached("CreateContainer:recorded")
         pid = await conmon.create_container(ctx.conmon(entry))
+        crashpoint.reached("CreateContainer:runtime-created")
         await ctx.images.release_volumes(container_id)
         ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"pid": pid}))
         ctx.index.add(container_id)

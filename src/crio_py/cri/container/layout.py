@@ -44,6 +44,10 @@ class Layout:
     def bundle(self, container_id: str) -> Path:
         return self.bundles_dir / container_id
 
+    def attach_link(self, container_id: str) -> Path:
+        """conmon's link to the container's attach socket dir."""
+        return self.socket_dir / container_id
+
     def persist_dir(self, container_id: str) -> Path:
         return self.records_dir / container_id / "persist"
 

@@ -11,6 +11,7 @@ import time
 
 from cri_api.v1 import api_pb2
 
+from crio_py import crashpoint
 from crio_py.backends import conmon
 from crio_py.cri.container.context import LIVE_STATES, ContainerContext, ContainerEntry
 from crio_py.errors import CrioPyError, FailedPreconditionError
@@ -42,6 +43,7 @@ async def start_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
         )
     try:
         await ctx.runtime(entry).start(entry.metadata.id)
+        crashpoint.reached("StartContainer:runtime-started")
     except CrioPyError as exc:
         message = str(exc)
         ctx.store.update_locked(entry.metadata.id, lambda s: _start_failed(s, message))
@@ -74,6 +76,7 @@ async def stop_locked(ctx: ContainerContext, entry: ContainerEntry, timeout_s: f
     runtime, container_id = ctx.runtime(entry), entry.metadata.id
     if state == ContainerState.RUNNING and timeout_s > 0:
         await runtime.kill(container_id, entry.metadata.stop_signal)
+        crashpoint.reached("StopContainer:signalled")
         if await ctx.wait_exit_locked(entry, timeout_s, required=False):
             logger.info("Stopped container %s", container_id)
             return
@@ -101,10 +104,14 @@ async def remove_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
     if entry.status.state(entry.metadata.created_at) in LIVE_STATES:
         await stop_locked(ctx, entry, 0)
     ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"removing": True}))
+    crashpoint.reached("RemoveContainer:marked")
     await ctx.runtime(entry).delete(container_id, force=True)
+    crashpoint.reached("RemoveContainer:runtime-deleted")
     await ctx.images.unmount_rootfs(container_id)
+    crashpoint.reached("RemoveContainer:rootfs-removed")
     await asyncio.to_thread(shutil.rmtree, ctx.layout.bundle(container_id), ignore_errors=True)
     conmon.exit_file_path(ctx.layout.exits_dir, container_id).unlink(missing_ok=True)
+    ctx.layout.attach_link(container_id).unlink(missing_ok=True)
     await asyncio.to_thread(ctx.store.delete, container_id)
     ctx.forget(container_id)
     logger.info("Removed container %s", container_id)

@@ -150,6 +150,7 @@ async def list_pod_sandbox_metrics(
 ) -> api_pb2.ListPodSandboxMetricsResponse:
     """Every ready sandbox, with its running containers."""
     sandboxes = [s for s in ctx.sandboxes.all() if s.status.ready]
+
     def collect() -> list[api_pb2.PodSandboxMetrics]:
         disk = _Disk.of(ctx.settings.root_dir)
         return [_pod_metrics(ctx, sandbox, disk) for sandbox in sandboxes]

@@ -83,6 +83,19 @@ class PodNetwork:
         """DEL of every attachment the CNI cache remembers, with its cached configuration."""
         await self.plugin.delete(None, cni_sandbox(sandbox_id, config, netns))
 
+    async def detach_unrecorded(self, sandbox_id: str, netns: str) -> None:
+        """DEL of a sandbox that a crash cut short: its cached attachments, then the
+        configured network and lo without a cached result, since an ADD that was killed
+        before its result was cached may still hold an IP (host-local) or a veth."""
+        sandbox = cni_sandbox(sandbox_id, api_pb2.PodSandboxConfig(), netns)
+        await self.plugin.delete(None, sandbox)
+        network = await asyncio.to_thread(self.plugin.load)
+        if network is not None:
+            await self.plugin.delete(network, sandbox)
+        await self.plugin.delete(
+            LOOPBACK_NETWORK, dataclasses.replace(sandbox, ifname=LOOPBACK_IFNAME)
+        )
+
     def cached_results(self, sandbox_id: str) -> dict[str, object]:
         """The CNI results of the sandbox's attachments, by network name."""
         return {a.network.name: dict(a.result) for a in self.plugin.cached_attachments(sandbox_id)}

@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cri_api.v1 import api_pb2
-
 from crio_py.backends.netns import PIN_DIRS
 from crio_py.cri.undo import sweep_incomplete
 from crio_py.store.objects import METADATA
@@ -62,7 +60,7 @@ async def _forget_incomplete(service: SandboxService, sandbox_id: str) -> None:
     paths = {kind: service.pin_dir / name / sandbox_id for kind, name in PIN_DIRS.items()}
     net = paths["net"]
     netns = str(net) if service.namespaces.is_pinned(net) else ""
-    await service.pod_network.detach_all(sandbox_id, api_pb2.PodSandboxConfig(), netns)
+    await service.pod_network.detach_unrecorded(sandbox_id, netns)
     await service.namespaces.remove(paths)
     await service.namespaces.unmount_shm(service.shm_dir / sandbox_id)
     await asyncio.to_thread(shutil.rmtree, service.records_dir / sandbox_id, True)

@@ -27,7 +27,7 @@ from typing import Protocol
 
 from cri_api.v1 import api_pb2
 
-from crio_py import fsutil
+from crio_py import crashpoint, fsutil
 from crio_py.backends.cni import CniExecPlugin
 from crio_py.backends.mountapi import Idmap
 from crio_py.backends.netns import IdMaps
@@ -140,8 +140,10 @@ class SandboxService:
             self.names.reserve(name, sandbox_id)
             undo.callback(self.names.release, name)
             paths = await self._pin(undo, sandbox_id, options, hostname, maps)
+            crashpoint.reached("RunPodSandbox:pinned")
             if options.ipc != api_pb2.NODE:
                 await self._mount_shm(undo, sandbox_id)
+                crashpoint.reached("RunPodSandbox:shm-mounted")
             directory = self.records_dir / sandbox_id
             undo.callback(shutil.rmtree, directory, ignore_errors=True)
             fsutil.private_dir(directory, group=maps.gids.host_id if maps else None)
@@ -162,6 +164,7 @@ class SandboxService:
                 entry = await self._create_record(undo, metadata, pod_files, ips)
                 if infra:
                     await self._run_infra(undo, entry)
+            crashpoint.reached("RunPodSandbox:recorded")
             self.index.add(sandbox_id)
             undo.pop_all()
         logger.info("Ran sandbox %s (%s) with IPs %s", sandbox_id, name, ", ".join(ips) or "-")
@@ -284,6 +287,7 @@ class SandboxService:
     ) -> tuple[str, ...]:
         ips, detach = await self.pod_network.attach(sandbox_id, config, str(paths["net"]))
         undo.push_async_callback(_best_effort, f"detach sandbox {sandbox_id} from CNI", detach)
+        crashpoint.reached("RunPodSandbox:attached")
         return ips
 
     async def update_runtime_config(
@@ -310,15 +314,19 @@ class SandboxService:
         metadata = entry.metadata
         if self.members is not None:
             await self.members.stop_all(metadata.id)
+        crashpoint.reached("StopPodSandbox:containers-stopped")
+        was_ready = entry.status.ready
+        if was_ready:  # from here on the pod is going: never ready without its network
+            self.store.update_locked(metadata.id, stopped)
         paths = {kind: Path(p) for kind, p in metadata.namespaces.items()}
         net = paths.get("net")
         netns_path = str(net) if net is not None and self.namespaces.is_pinned(net) else ""
         await self.pod_network.detach_all(metadata.id, _config(entry), netns_path)
+        crashpoint.reached("StopPodSandbox:detached")
         if paths:
             await self.namespaces.remove(paths)
         await self.namespaces.unmount_shm(self.shm_dir / metadata.id)
-        if entry.status.ready:
-            self.store.update_locked(metadata.id, stopped)
+        if was_ready:
             logger.info("Stopped sandbox %s", metadata.id)
 
     async def remove_pod_sandbox(
@@ -332,6 +340,7 @@ class SandboxService:
         sandbox_id = entry.metadata.id
         async with entry.lock:
             self.store.update_locked(sandbox_id, lambda s: s.model_copy(update={"removing": True}))
+            crashpoint.reached("RemovePodSandbox:marked")
             try:
                 await self._stop_locked(entry)
             except BaseException:
@@ -341,6 +350,7 @@ class SandboxService:
                 raise
             if self.members is not None:
                 await self.members.remove_all(sandbox_id)
+            crashpoint.reached("RemovePodSandbox:containers-removed")
             await asyncio.to_thread(self.store.delete, sandbox_id)
             self.index.delete(sandbox_id)
             self.names.release_id(sandbox_id)

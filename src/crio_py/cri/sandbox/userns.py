@@ -50,9 +50,7 @@ def _one(mappings: list[api_pb2.IDMapping], kind: str) -> IdMap:
     return IdMap(mapping.container_id, mapping.host_id, mapping.length)
 
 
-def check_container(
-    sandbox: api_pb2.NamespaceOption, container: api_pb2.NamespaceOption
-) -> None:
+def check_container(sandbox: api_pb2.NamespaceOption, container: api_pb2.NamespaceOption) -> None:
     """containerd: a container's user namespace config must be its sandbox's."""
     if id_maps(sandbox) != _container_maps(container):
         raise InvalidArgumentError(
