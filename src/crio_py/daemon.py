@@ -35,6 +35,7 @@ from crio_py.backends.cni import CniExecPlugin
 from crio_py.config.diagnostics import Diagnostic
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
+from crio_py.config.redact import settings_json
 from crio_py.cri.container import ContainerService, ImageSource, host
 from crio_py.cri.handlers import ImageHandlers
 from crio_py.cri.image import ImageService
@@ -153,6 +154,7 @@ class Daemon:
 
     async def startup(self) -> None:
         """Bind and start the server, then open the image service and mark the servicers ready."""
+        logger.debug("Effective settings: %s", settings_json(self.settings))
         self.server = grpc.aio.server(options=self._grpc_options())
         add_to_server(self.server, self.runtime_servicer, self.image_servicer)
         prepare_socket_path(self.socket_path)
@@ -275,6 +277,7 @@ class Daemon:
             return
         for diagnostic in warnings:
             logger.warning("%s", format_diagnostic(diagnostic))
+        logger.debug("Settings read on SIGHUP: %s", settings_json(settings))
         changed = changed_settings(self.settings, settings)
         live = [name for name in changed if name in LIVE_SETTINGS]
         later = [name for name in changed if name not in LIVE_SETTINGS]

@@ -139,13 +139,18 @@ async def test_sighup_without_a_config_file_changes_nothing(
     assert (await version(running.daemon.socket_path)).runtime_name == "crio-py"
 
 
-async def test_reload_names_the_settings_that_need_a_restart(
-    tmp_dir: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def _daemon_on_default_file(tmp_dir: Path) -> tuple[Path, str, Daemon]:
+    """A daemon (not started) whose config file holds the default text; SIGHUP re-reads it."""
     config = tmp_dir / "config.toml"
     text = default_text("containerd", 3)
     config.write_text(text)
-    instance = Daemon(load_settings(config)[0], config_path=config)
+    return config, text, Daemon(load_settings(config)[0], config_path=config)
+
+
+async def test_reload_names_the_settings_that_need_a_restart(
+    tmp_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config, text, instance = _daemon_on_default_file(tmp_dir)
     with caplog.at_level(logging.INFO, logger="crio_py.daemon"):
         await instance.reload()
         assert "Reloaded configuration; nothing changed" in caplog.text
@@ -164,10 +169,7 @@ async def test_reload_names_the_settings_that_need_a_restart(
 async def test_reload_applies_what_it_can_at_once(
     tmp_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = tmp_dir / "config.toml"
-    text = default_text("containerd", 3)
-    config.write_text(text)
-    instance = Daemon(load_settings(config)[0], config_path=config)
+    config, text, instance = _daemon_on_default_file(tmp_dir)
     image_service = FakeImageService()
     instance._reloadable = [image_service]
     config.write_text(
@@ -363,3 +365,20 @@ async def test_a_second_signal_cancels_the_rpcs_in_flight(running: Running) -> N
             await pull
     assert running.fake.cancelled == ["pull_image"]
     assert running.fake.closed
+
+
+async def test_reload_logs_at_debug_show_no_credential(
+    tmp_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config, text, instance = _daemon_on_default_file(tmp_dir)
+    auth = '[plugins."io.containerd.cri.v1.images".registry.configs."r.example.com".auth]\n'
+    with caplog.at_level(logging.DEBUG):
+        config.write_text(f'{text}{auth}  username = "u5er-d1"\n  password = "s3cr3t-d2"\n')
+        await instance.reload()
+        config.write_text(f"{text}{auth}  password = 918273645\n")  # an error lint reports
+        await instance.reload()
+    assert "Settings read on SIGHUP" in caplog.text and "<redacted>" in caplog.text
+    assert "applied changes to registry" in caplog.text
+    assert "Cannot reload configuration" in caplog.text
+    for secret in ("u5er-d1", "s3cr3t-d2", "918273645"):
+        assert secret not in caplog.text

@@ -12,7 +12,6 @@ with mode 0600 that is removed after the pull, never on the command line.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import json
@@ -183,7 +182,7 @@ class SkopeoPuller:
     async def _inspect(self, image: str, session: _Session) -> bytes:
         argv = [self.binary, "inspect", "--raw", *session.flags("--"), image]
         try:
-            result = await _exec.run(argv, timeout_s=120)
+            result = await _exec.run(argv, timeout_s=120, secrets=session.secrets)
         except CommandError as exc:
             raise _translate(exc, image) from exc
         return result.raw_stdout
@@ -202,7 +201,11 @@ class SkopeoPuller:
                 f"oci:{staging}:pull",
             ]
             try:
-                await _exec.run(argv, started=lambda: crashpoint.reached("PullImage:copy-running"))
+                await _exec.run(
+                    argv,
+                    secrets=session.secrets,
+                    started=lambda: crashpoint.reached("PullImage:copy-running"),
+                )
             except CommandError as exc:
                 raise _translate(exc, source) from exc
             crashpoint.reached("PullImage:fetched")
@@ -236,11 +239,13 @@ class SkopeoPuller:
 
 @dataclass(frozen=True)
 class _Session:
-    """skopeo flags for one endpoint: TLS, certificate dir and auth file."""
+    """skopeo flags for one endpoint: TLS, certificate dir and auth file; and the credentials'
+    strings, hidden wherever skopeo's output is logged or relayed in an error."""
 
     tls_verify: bool
     cert_dir: Path | None
     authfile: Path | None
+    secrets: tuple[str, ...] = ()
 
     @classmethod
     def create(
@@ -252,7 +257,8 @@ class _Session:
         authfile = directory / "auth.json" if credentials else None
         if authfile is not None and credentials is not None:
             _write_authfile(authfile, endpoint.host, credentials)
-        return cls(not (endpoint.skip_verify or endpoint.plain_http), cert_dir, authfile)
+        secrets = credentials.secret_values() if credentials is not None else ()
+        return cls(not (endpoint.skip_verify or endpoint.plain_http), cert_dir, authfile, secrets)
 
     def flags(self, prefix: str) -> list[str]:
         """Flags for `inspect` (prefix "--") or the source side of `copy` ("--src-")."""
@@ -276,9 +282,8 @@ def _fill_cert_dir(cert_dir: Path, endpoint: Endpoint) -> None:
 
 def _write_authfile(path: Path, host: str, credentials: Credentials) -> None:
     entry: dict[str, str] = {}
-    if credentials.username or credentials.password:
-        pair = f"{credentials.username}:{credentials.password}".encode()
-        entry["auth"] = base64.b64encode(pair).decode()
+    if credentials.to_auth():
+        entry["auth"] = credentials.to_auth()
     if credentials.identity_token:
         entry["identitytoken"] = credentials.identity_token
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

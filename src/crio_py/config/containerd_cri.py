@@ -14,7 +14,15 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from crio_py.config.types import AbsPath, Duration, ImageRef, OpenTable, PortString, Table
+from crio_py.config.types import (
+    AbsPath,
+    DockerAuth,
+    Duration,
+    ImageRef,
+    OpenTable,
+    PortString,
+    Table,
+)
 
 RUNC_SHIM = "io.containerd.runc.v2"
 RUNSC_SHIM = "io.containerd.runsc.v1"
@@ -121,7 +129,7 @@ class RegistryAuth(Table):
 
     username: str = ""
     password: str = ""
-    auth: str = Field("", description="base64 of username:password")
+    auth: DockerAuth = Field("", description="base64 of username:password")
     identitytoken: str = ""
 
 

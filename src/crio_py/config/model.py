@@ -7,6 +7,8 @@ durations are float seconds (`*_s`), and runtime handlers are fully resolved. No
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
 from typing import Literal
 
@@ -62,9 +64,9 @@ class CniSettings(Frozen):
 
 
 class RegistryAuth(Frozen):
-    """Credentials for one registry host (never logged)."""
+    """Credentials for one registry host (never logged; config.redact hides them)."""
 
-    username: str = ""
+    username: str = Field("", repr=False)
     password: str = Field("", repr=False)
     auth: str = Field("", repr=False)
     identity_token: str = Field("", repr=False)
@@ -108,11 +110,37 @@ class Endpoint(Frozen):
 
 
 class Credentials(Frozen):
-    """Registry credentials; never logged."""
+    """Registry credentials; never logged, never on a command line."""
 
-    username: str = ""
+    username: str = Field("", repr=False)
     password: str = Field("", repr=False)
     identity_token: str = Field("", repr=False)
+
+    @classmethod
+    def from_auth(cls, auth: str) -> Credentials:
+        """The credentials in a docker-style `auth` field: base64 of USERNAME:PASSWORD.
+
+        The ValueError never quotes the field, nor what it decodes to (a UnicodeDecodeError
+        would name a byte of the password).
+        """
+        try:
+            text = auth.replace("\r", "").replace("\n", "")  # Go's decoder skips line breaks
+            decoded = base64.b64decode(text, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise ValueError("the auth field is not base64 of USERNAME:PASSWORD") from None
+        username, _, password = decoded.partition(":")
+        return cls(username=username, password=password)
+
+    def to_auth(self) -> str:
+        """The docker-style `auth` field of these credentials ("" without a user or password)."""
+        if not (self.username or self.password):
+            return ""
+        return base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every string that must not appear in a log, an error or a command line."""
+        values = (self.username, self.password, self.identity_token, self.to_auth())
+        return tuple(value for value in values if value)
 
 
 class StreamSettings(Frozen):

@@ -9,7 +9,6 @@ docker-style auth file (CRI-O's global_auth_file). The CRI request's AuthConfig 
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import tomllib
@@ -122,8 +121,7 @@ def credentials_for(registry: RegistrySettings, host: str) -> Credentials | None
     auth = registry.auths.get(host)
     if auth is not None:
         if auth.auth and not auth.username:
-            username, _, password = base64.b64decode(auth.auth).decode().partition(":")
-            return Credentials(username=username, password=password)
+            return Credentials.from_auth(auth.auth)  # lint has checked that it decodes
         return Credentials(
             username=auth.username, password=auth.password, identity_token=auth.identity_token
         )
@@ -142,7 +140,11 @@ def _from_auth_file(path: Path, host: str) -> Credentials | None:
     for key in (host, f"https://{host}", f"https://{host}/v1/"):
         entry = auths.get(key) if isinstance(auths, dict) else None
         if isinstance(entry, dict) and isinstance(entry.get("auth"), str):
-            username, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            try:
+                found = Credentials.from_auth(entry["auth"])
+            except ValueError as exc:  # its message quotes nothing of the entry
+                logger.warning("Ignoring the entry for %s in auth file %s: %s", key, path, exc)
+                return None
             token = str(entry.get("identitytoken", ""))
-            return Credentials(username=username, password=password, identity_token=token)
+            return found.model_copy(update={"identity_token": token})
     return None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import tomlkit
 
 from crio_py.config.model import RuntimeSettings
+from crio_py.config.redact import redacted_settings, settings_json
 
 
 def _without_nulls(value: Any) -> Any:
@@ -20,15 +20,6 @@ def _without_nulls(value: Any) -> Any:
 
 def settings_text(settings: RuntimeSettings, output: str) -> str:
     """The effective settings as `toml` or `json` (credentials are masked)."""
-    data = _mask(settings.model_dump(mode="json"))
     if output == "json":
-        return json.dumps(data, indent=2) + "\n"
-    return tomlkit.dumps(_without_nulls(data))
-
-
-def _mask(data: dict[str, Any]) -> dict[str, Any]:
-    for auth in data.get("registry", {}).get("auths", {}).values():
-        for secret in ("password", "auth", "identity_token"):
-            if auth.get(secret):
-                auth[secret] = "<redacted>"
-    return data
+        return settings_json(settings, indent=2) + "\n"
+    return tomlkit.dumps(_without_nulls(redacted_settings(settings)))

@@ -1,4 +1,5 @@
-"""Value types shared by the config models: Go durations, image references, ports, paths.
+"""Value types shared by the config models: Go durations, image references, ports, paths,
+docker-style `auth` fields.
 
 Each validator raises a PydanticCustomError whose type names the lint code it maps to
 (`invalid_duration` → invalid-duration), so lint can report the precise problem.
@@ -11,6 +12,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
+
+from crio_py.config.model import Credentials
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_SECONDS = {
@@ -126,11 +129,21 @@ def _check_port_number(value: int) -> int:
     return value
 
 
+def _check_auth(value: str) -> str:
+    if value:
+        try:
+            Credentials.from_auth(value)
+        except ValueError as exc:  # its message never quotes the value: it is a secret
+            raise PydanticCustomError("invalid_auth", str(exc)) from None
+    return value
+
+
 Duration = Annotated[str, AfterValidator(_check_duration)]
 ImageRef = Annotated[str, AfterValidator(_check_image)]
 QualifiedImageRef = Annotated[str, AfterValidator(_check_qualified_image)]
 PortString = Annotated[str, AfterValidator(_check_port)]
 PortNumber = Annotated[int, AfterValidator(_check_port_number)]
+DockerAuth = Annotated[str, AfterValidator(_check_auth)]
 AbsPath = Annotated[str, AfterValidator(_check_absolute)]
 
 

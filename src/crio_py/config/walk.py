@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from crio_py.config.diagnostics import Diagnostic, make
+from crio_py.config.redact import is_secret_key
 from crio_py.config.rules import KeyRule, Target, find_rule, version_text
 from crio_py.config.source import KeyPath, Source
 
@@ -228,13 +229,15 @@ class Walker:
             return
         expected = _EXPECTED.get(kind)
         if expected is not None:
-            got = toml_type(error.get("input"))
+            value = error.get("input")
+            secret = bool(path) and is_secret_key(path[-1])  # say its type, never its value
+            got = toml_type(value, quote=not secret)
             self.report(
                 "invalid-type",
                 path,
                 f"`{dotted(path[-1:])}` must be {expected}, not {got}",
                 value=True,
-                hint=_type_hint(expected, error.get("input")),
+                hint=None if secret else _type_hint(expected, value),
             )
             return
         self.report("invalid-value", path, f"`{dotted(path[-1:])}`: {error['msg']}", value=True)
@@ -253,21 +256,27 @@ _EXPECTED = {
 }
 
 
-def toml_type(value: Any) -> str:
-    """The TOML name of a parsed value's type."""
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, int):
-        return f"the integer {value}"
-    if isinstance(value, float):
-        return f"the number {value}"
+_SCALAR_NAMES = ((bool, "boolean"), (str, "string"), (int, "integer"), (float, "number"))
+
+
+def toml_type(value: Any, *, quote: bool = True) -> str:
+    """The TOML name of a parsed value's type, with the value itself when `quote`."""
+    for kind, name in _SCALAR_NAMES:
+        if isinstance(value, kind):
+            if not quote:
+                return f"an {name}" if name == "integer" else f"a {name}"
+            return f"the {name} {_literal(value)}"
     if isinstance(value, list):
         return "an array"
     if isinstance(value, dict):
         return "a table"
     return f"a {type(value).__name__}"
+
+
+def _literal(value: bool | str | float) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _type_hint(expected: str, value: Any) -> str | None:

@@ -10,7 +10,6 @@ Removing an image collects the blobs and snapshots no image references any more.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
@@ -78,7 +77,9 @@ class ImageService:
         self._sandbox = ""
         with contextlib.suppress(InvalidArgumentError):
             self._sandbox = parse_reference(settings.sandbox_image).tagged
-        self._in_flight: dict[str, asyncio.Task[ImageRecord]] = {}
+        # Pulls in flight by reference and credentials: a pull never shares the outcome of
+        # one made with other credentials (a wrong password must not borrow a right one).
+        self._in_flight: dict[tuple[str, Credentials | None], asyncio.Task[ImageRecord]] = {}
         self._deletions: set[asyncio.Future[None]] = set()
         # Image ids that containers use; the runtime service installs its own view.
         self.images_in_use: Callable[[], set[str]] = set
@@ -136,7 +137,7 @@ class ImageService:
     async def pull_image(self, request: api_pb2.PullImageRequest) -> api_pb2.PullImageResponse:
         reference = parse_reference(request.image.image)
         credentials = _request_credentials(request.auth) if request.HasField("auth") else None
-        key = str(reference)
+        key = (str(reference), credentials)
         task = self._in_flight.get(key)
         if task is None:
             task = asyncio.ensure_future(self._pull(reference, credentials))
@@ -354,9 +355,15 @@ def _diff_ids(pulled: PulledImage) -> list[str]:
 
 
 def _request_credentials(auth: api_pb2.AuthConfig) -> Credentials | None:
+    if auth.registry_token and not (auth.username or auth.auth or auth.identity_token):
+        # skopeo takes a bearer token only as --registry-token, on a command line any user
+        # of the node can read, so it is refused rather than passed there (or ignored).
+        raise InvalidArgumentError(
+            "AuthConfig.registry_token is not supported; use username and password, auth "
+            "or identity_token"
+        )
     if auth.auth and not auth.username:
-        username, _, password = base64.b64decode(auth.auth).decode().partition(":")
-        return Credentials(username=username, password=password)
+        return Credentials.from_auth(auth.auth)
     if not (auth.username or auth.password or auth.identity_token):
         return None
     return Credentials(

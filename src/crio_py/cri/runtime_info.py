@@ -3,12 +3,11 @@ RuntimeConfig (the cgroup driver the kubelet must use)."""
 
 from __future__ import annotations
 
-import json
-
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.cni import CniExecPlugin
 from crio_py.config.model import RuntimeSettings
+from crio_py.config.redact import settings_json
 from crio_py.cri.container.host import handler_features
 from crio_py.ocispec import HostFeatures
 
@@ -69,7 +68,7 @@ class RuntimeInfo:
         response.runtime_handlers.extend(self._handlers())
         response.features.supplemental_groups_policy = True
         if request.verbose:
-            response.info["config"] = json.dumps(self.settings.model_dump(mode="json"))
+            response.info["config"] = settings_json(self.settings)
         return response
 
     async def runtime_config(

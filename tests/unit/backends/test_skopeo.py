@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -297,3 +298,42 @@ async def test_skopeo_fetches_what_http_does_not_and_all_with_credentials(
     )
     assert knowing.asked == []  # credentials: skopeo's auth, never ours
     assert len([call for call in fp.calls if "inspect" in call]) == 2
+
+
+async def test_skopeo_output_relayed_in_an_error_never_carries_the_credentials(
+    fp: FakeProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    credentials = Credentials(username="u5er-1b", password="s3cr3t-2c", identity_token="t0k-3d")
+    encoded = base64.b64encode(b"u5er-1b:s3cr3t-2c").decode()
+    echoed = f"unauthorized: u5er-1b/s3cr3t-2c (token t0k-3d, auth {encoded}) denied"
+    fp.register(["skopeo", "inspect", FakeProcess.any()], returncode=1, stderr=echoed)
+    puller = SkopeoPuller(ContentStore(tmp_path / "c"), tmp_path / "tmp")
+    with caplog.at_level(logging.DEBUG), pytest.raises(PermissionDeniedError) as caught:
+        await puller.pull(_spec(Endpoint(host="reg.example.com"), credentials=credentials))
+    shown = f"{caught.value} {caught.value.__cause__} {caplog.text}"
+    assert "denied" in str(caught.value)
+    assert [s for s in credentials.secret_values() if s in shown] == []
+    assert list((tmp_path / "tmp").iterdir()) == []  # the auth file went with its session
+
+
+async def test_an_identity_token_goes_in_the_auth_file_only(
+    fp: FakeProcess, tmp_path: Path
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def inspect(process: Any) -> None:
+        authfile = Path(next(a for a in process.args if a.startswith("--authfile="))[11:])
+        seen["dir_mode"] = authfile.parent.stat().st_mode & 0o777
+        seen["auths"] = json.loads(authfile.read_text())["auths"]
+
+    fp.register(["skopeo", "inspect", FakeProcess.any()], stdout=MANIFEST, callback=inspect)
+    fp.register(
+        ["skopeo", "copy", FakeProcess.any()],
+        callback=_deliver({_digest(CONFIG): CONFIG, _digest(LAYER): LAYER}),
+    )
+    credentials = Credentials(identity_token="t0ken-77")
+    await SkopeoPuller(ContentStore(tmp_path / "c"), tmp_path / "tmp").pull(
+        _spec(Endpoint(host="reg.example.com"), credentials=credentials)
+    )
+    assert seen == {"dir_mode": 0o700, "auths": {"reg.example.com": {"identitytoken": "t0ken-77"}}}
+    assert all("t0ken-77" not in " ".join(map(str, call)) for call in fp.calls)

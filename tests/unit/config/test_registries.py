@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from pathlib import Path
 
-from crio_py.config.model import Endpoint, RegistryAuth, RegistrySettings, RegistryTls
+import pytest
+
+from crio_py.config.model import Credentials, Endpoint, RegistryAuth, RegistrySettings, RegistryTls
 from crio_py.config.registries import credentials_for, endpoints_for
 
 
@@ -67,3 +70,24 @@ def test_credentials_from_the_config_and_from_an_auth_file(tmp_path: Path) -> No
     found = credentials_for(registry, "b.example.com")
     assert found is not None and found.username == "u"
     assert credentials_for(registry, "c.example.com") is None
+
+
+def test_an_auth_file_entry_that_does_not_decode_is_skipped_unquoted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    auth_file = tmp_path / "auth.json"
+    undecodable = base64.b64encode(b"user:s3cr3t-\xe9").decode()
+    auth_file.write_text(json.dumps({"auths": {"a.example.com": {"auth": undecodable}}}))
+    registry = RegistrySettings(global_auth_file=auth_file)
+    with caplog.at_level(logging.WARNING):
+        assert credentials_for(registry, "a.example.com") is None
+    assert "not base64 of USERNAME:PASSWORD" in caplog.text
+    assert undecodable not in caplog.text and "0xe9" not in caplog.text
+
+
+def test_an_auth_file_entry_keeps_its_identity_token(tmp_path: Path) -> None:
+    auth_file = tmp_path / "auth.json"
+    entry = {"auth": base64.b64encode(b"u:p").decode(), "identitytoken": "t0ken-5e"}
+    auth_file.write_text(json.dumps({"auths": {"https://a.example.com": entry}}))
+    found = credentials_for(RegistrySettings(global_auth_file=auth_file), "a.example.com")
+    assert found == Credentials(username="u", password="p", identity_token="t0ken-5e")

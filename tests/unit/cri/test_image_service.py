@@ -14,7 +14,12 @@ from cri_api.v1 import api_pb2
 from crio_py.backends.skopeo import PulledImage, PullSpec
 from crio_py.config.load import load_settings
 from crio_py.cri.image import ImageService
-from crio_py.errors import FailedPreconditionError, IntegrityError, PermissionDeniedError
+from crio_py.errors import (
+    FailedPreconditionError,
+    IntegrityError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+)
 from crio_py.store.content import ContentStore
 from crio_py.store.images import ImageStore
 from crio_py.store.records import Descriptor
@@ -193,3 +198,44 @@ async def test_an_image_a_container_uses_stays(service: ImageService) -> None:
     service.images_in_use = set
     await service.remove_image(request)
     assert service.images.all() == []
+
+
+def _pull_with(name: str, **auth: str) -> api_pb2.PullImageRequest:
+    return api_pb2.PullImageRequest(
+        image=api_pb2.ImageSpec(image=name), auth=api_pb2.AuthConfig(**auth)
+    )
+
+
+async def test_pulls_with_other_credentials_never_share_a_download(
+    service: ImageService,
+) -> None:
+    puller: FakePuller = service.puller  # type: ignore[assignment]
+    puller.gate = asyncio.Event()
+    seen: list[object] = []
+    pull = puller.pull
+
+    async def recording(spec: PullSpec) -> PulledImage:
+        seen.append(spec.sources[0].credentials)
+        return await pull(spec)
+
+    puller.pull = recording  # type: ignore[method-assign]
+    requests = [
+        _pull_with("busybox:1", username="u", password="right"),
+        _pull_with("busybox:1", username="u", password="wrong"),
+        _pull_with("busybox:1", username="u", password="right"),
+    ]
+    pulls = [asyncio.create_task(service.pull_image(r)) for r in requests]
+    await asyncio.sleep(0.01)
+    puller.gate.set()
+    await asyncio.gather(*pulls)
+    assert sorted(c.password for c in seen) == ["right", "wrong"]  # type: ignore[attr-defined]
+
+
+async def test_a_registry_token_alone_is_refused_without_quoting_it(
+    service: ImageService,
+) -> None:
+    with pytest.raises(InvalidArgumentError) as caught:
+        await service.pull_image(_pull_with("busybox:1", registry_token="t0ken-reg-1"))
+    assert "registry_token is not supported" in str(caught.value)
+    assert "t0ken-reg-1" not in str(caught.value)
+    assert service.puller.calls == []  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from cri_api.v1 import api_pb2
 
 from crio_py.backends.cni import CniExecPlugin
 from crio_py.config.load import load_settings
-from crio_py.config.model import CniSettings
+from crio_py.config.model import CniSettings, RegistryAuth
 from crio_py.cri.runtime_info import RuntimeInfo
 from crio_py.ocispec import HostFeatures
 
@@ -67,3 +67,22 @@ async def test_handler_features_follow_the_host_and_the_runtime(tmp_path: Path) 
 async def test_runtime_config_reports_the_cgroup_driver(tmp_path: Path) -> None:
     response = await _info(tmp_path).runtime_config(api_pb2.RuntimeConfigRequest())
     assert response.linux.cgroup_driver == api_pb2.CgroupDriver.CGROUPFS
+
+
+async def test_verbose_status_carries_no_registry_credential(tmp_path: Path) -> None:
+    auth = RegistryAuth(username="u5er-8a", password="s3cr3t-8b", identity_token="t0k-8c")
+    info = _info(tmp_path)
+    registry = info.settings.registry.model_copy(
+        update={
+            "auths": {"reg.example.com": auth, "b.example.com": RegistryAuth(auth="YTpzM2NyM3Q=")},
+            "headers": {"Authorization": ("Bearer s3cr3t-8d",)},
+        }
+    )
+    info.settings = info.settings.model_copy(update={"registry": registry})
+    response = await info.status(api_pb2.StatusRequest(verbose=True))
+    text = response.SerializeToString().decode("utf-8", "replace")
+    secrets = ("u5er-8a", "s3cr3t-8b", "t0k-8c", "YTpzM2NyM3Q=", "s3cr3t-8d")
+    assert [secret for secret in secrets if secret in text] == []
+    shown = json.loads(response.info["config"])["registry"]
+    assert shown["auths"]["reg.example.com"]["password"] == "<redacted>"
+    assert shown["headers"] == {"Authorization": "<redacted>"}
