@@ -58,6 +58,7 @@ _ARCH = {
     "ppc64le": "ppc64le",
     "s390x": "s390x",
 }
+_MISMATCH = ("digest did not match", "digest mismatch", "does not match expected")
 _NOT_FOUND = ("manifest unknown", "name unknown", "not found", "404")
 _DENIED = ("unauthorized", "authentication required", "401", "denied", "403")
 
@@ -231,6 +232,12 @@ class SkopeoPuller:
         image, or an image whose config cannot be read, in the store."""
         new = [b for b in blobs if not self.content.has(b.digest)]
         await asyncio.gather(*(asyncio.to_thread(_verify, staging, blob) for blob in new))
+        for blob in blobs:  # a blob already stored has the right digest; its size is the check
+            if blob not in new and self.content.path(blob.digest).stat().st_size != blob.size:
+                raise IntegrityError(
+                    f"the manifest says blob {blob.digest} has {blob.size} bytes; it has "
+                    f"{self.content.path(blob.digest).stat().st_size}"
+                )
         if self.content.has(config.digest):
             raw_config = self.content.read(config.digest)
         else:
@@ -322,7 +329,7 @@ def _sha256(data: bytes) -> str:
 def _translate(error: CommandError, image: str) -> CrioPyError:
     """skopeo's failure as the domain error it means (only backends parse stderr)."""
     text = error.stderr.lower()
-    if "digest did not match" in text or "digest mismatch" in text:
+    if any(marker in text for marker in _MISMATCH):
         return IntegrityError(
             f"{image} sent content that does not match its digest: {_tail(error.stderr)}"
         )
