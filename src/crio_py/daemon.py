@@ -43,6 +43,7 @@ from crio_py.cri.runtime_info import RuntimeInfo
 from crio_py.cri.sandbox import SandboxService
 from crio_py.cri.servicer import ImageServicer, RuntimeServicer, add_to_server
 from crio_py.errors import ConfigError, PermissionDeniedError, UnavailableError
+from crio_py.store import dirs
 from crio_py.streaming.server import StreamServer
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ class Daemon:
         await self.server.start()
         set_socket_owner(self.socket_path, self.settings.socket.uid, self.settings.socket.gid)
         logger.info("Listening for CRI on unix://%s", self.socket_path)
+        dirs.secure(self.settings.root_dir, self.settings.state_dir)
         self.image_service = await self.image_service_factory(self.settings)
         self.image_servicer.attach(self.image_service)
         network = CniExecPlugin.from_settings(

@@ -29,6 +29,18 @@ def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
     fsync_dir(path.parent)
 
 
+def private_dir(path: Path, *, group: int | None = None) -> Path:
+    """`path` as a dir only root may enter (0700), or root and `group` (0710: a pod's
+    mapped root passes through it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    if group is not None:
+        os.chown(path, -1, group)
+    os.chmod(path, 0o700 if group is None else 0o710)
+    return path
+
+
 def fsync_dir(directory: Path) -> None:
     """Make a rename in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY)

@@ -134,6 +134,22 @@ def no_leaked_processes() -> Iterator[None]:
 
 
 @pytest.fixture
+def searchable_tmp(tmp_path: Path) -> Iterator[None]:
+    """pytest's temporary dirs are 0700: a pod root that is not host root could not reach
+    its rootfs below them. Opened (0711) for the test, as /var/lib is, then closed again."""
+    above = [tmp_path, *tmp_path.parents]
+    closed = [p for p in above if p != Path("/") and not p.stat().st_mode & 0o001]
+    modes = {p: p.stat().st_mode & 0o7777 for p in closed}
+    for path, mode in modes.items():
+        path.chmod(mode | 0o711)
+    try:
+        yield
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+
+
+@pytest.fixture
 def cluster(tmp_path: Path, pushed_images: PushedImages) -> Iterator[Node]:
     """A daemon with a CNI network of its own, busybox and configured pulled; afterwards
     nothing of its pods may be left (mounts, pins, cgroups, processes)."""

@@ -155,22 +155,6 @@ def test_status_lists_the_default_handler_under_its_name_and_as_empty(cluster: N
     assert features["runc"].recursive_read_only_mounts
 
 
-@pytest.fixture
-def searchable_tmp(tmp_path: Path) -> Iterator[None]:
-    """pytest's temporary dirs are 0700: a pod root that is not host root could not reach
-    its rootfs below them. Opened (0711) for the test, as /var/lib is, then closed again."""
-    above = [tmp_path, *tmp_path.parents]
-    closed = [p for p in above if p != Path("/") and not p.stat().st_mode & 0o001]
-    modes = {p: p.stat().st_mode & 0o7777 for p in closed}
-    for path, mode in modes.items():
-        path.chmod(mode | 0o711)
-    try:
-        yield
-    finally:
-        for path, mode in modes.items():
-            path.chmod(mode)
-
-
 def test_a_pod_in_a_user_namespace(searchable_tmp: None, cluster: Node) -> None:
     """The pod's root is uid 200000 on the host: the image's files are still root's inside,
     and what it writes belongs to 200000 outside."""

@@ -111,7 +111,7 @@ class SkopeoPuller:
         self.binary = binary
         # Fetches manifests without skopeo where it can (None: skopeo inspect always).
         self.manifests = manifests
-        work_dir.mkdir(parents=True, exist_ok=True)
+        work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     async def pull(self, spec: PullSpec) -> PulledImage:
         """Try each endpoint in order; a failing mirror falls through to the next one."""

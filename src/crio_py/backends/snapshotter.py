@@ -174,8 +174,9 @@ class OverlaySnapshotter:
         container_dir = self._container_dir(container_id)
         if os.path.lexists(container_dir):
             raise AlreadyExistsError(f"rootfs of container {container_id} already exists")
+        fsutil.private_dir(container_dir, group=idmap.root_gid if idmap else None)
         for name in ("upper", "work", "rootfs"):
-            (container_dir / name).mkdir(parents=True)
+            (container_dir / name).mkdir()
         try:
             mode = await self._populate(container_id, container_dir, lowers, idmap)
             fsutil.atomic_write_text(container_dir / "mode", mode + "\n")

@@ -65,6 +65,7 @@ class ContentStore:
         """Move a blob the caller has just verified into the store (no second hashing)."""
         target = self.path(digest)
         with source.open("rb") as stream:
+            os.fchmod(stream.fileno(), 0o600)  # a layer pulled with credentials is no one's else
             os.fsync(stream.fileno())
         os.replace(source, target)
         fsync_dir(self.blobs)

@@ -17,7 +17,7 @@ from crio_py.cri.image import ContainerImage
 from crio_py.cri.sandbox import SandboxService
 from crio_py.cri.sandbox.query import config_from_json as sandbox_config_from_json
 from crio_py.cri.sandbox.service import SandboxEntry
-from crio_py.fsutil import atomic_write_text
+from crio_py.fsutil import atomic_write_text, private_dir
 from crio_py.ocispec import HostFeatures, SandboxSpecRequest, SpecRequest
 from crio_py.ocispec import container_spec as build_container_spec
 from crio_py.ocispec import sandbox_spec as build_sandbox_spec
@@ -58,7 +58,7 @@ class BundleWriter:
             config=config,
             host_devices=host.host_devices(config.devices, all_of_dev=privileged),
         )
-        return self._write(container_id, build_container_spec(request))
+        return self._write(container_id, sandbox, build_container_spec(request))
 
     def infra(
         self, container_id: str, sandbox: SandboxEntry, image: ContainerImage, rootfs: Path
@@ -67,7 +67,7 @@ class BundleWriter:
         common = self._common(sandbox, image, rootfs, "")
         name = next(iter(image.record.repo_tags), self.settings.sandbox_image)
         request = SandboxSpecRequest(**common, image_name=name)  # type: ignore[arg-type]
-        return self._write(container_id, build_sandbox_spec(request))
+        return self._write(container_id, sandbox, build_sandbox_spec(request))
 
     def _common(
         self, sandbox: SandboxEntry, image: ContainerImage, rootfs: Path, pid_namespace: str
@@ -97,9 +97,10 @@ class BundleWriter:
         }
         return fields
 
-    def _write(self, container_id: str, spec: Spec) -> Spec:
+    def _write(self, container_id: str, sandbox: SandboxEntry, spec: Spec) -> Spec:
         bundle = self.layout.bundle(container_id)
-        bundle.mkdir(parents=True, exist_ok=True)
+        idmap = self.sandboxes.idmap(sandbox)
+        private_dir(bundle, group=idmap.root_gid if idmap else None)
         atomic_write_text(bundle / "config.json", json.dumps(spec, indent=1))
         return spec
 

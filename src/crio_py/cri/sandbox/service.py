@@ -27,6 +27,7 @@ from typing import Protocol
 
 from cri_api.v1 import api_pb2
 
+from crio_py import fsutil
 from crio_py.backends.cni import CniExecPlugin
 from crio_py.backends.mountapi import Idmap
 from crio_py.backends.netns import IdMaps
@@ -143,6 +144,7 @@ class SandboxService:
                 await self._mount_shm(undo, sandbox_id)
             directory = self.records_dir / sandbox_id
             undo.callback(shutil.rmtree, directory, ignore_errors=True)
+            fsutil.private_dir(directory, group=maps.gids.host_id if maps else None)
             pod_files = files.PodFiles(directory, hostname, host_network, config)
             metadata = SandboxMetadata(
                 id=sandbox_id,
