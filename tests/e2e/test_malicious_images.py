@@ -25,6 +25,7 @@ from cri_api.v1 import api_pb2
 
 from tests.e2e.conftest import outlives_tests
 from tests.e2e.node import Node, container_config, mount_points, node
+from tests.e2e.test_host_users import NOBODY
 from tests.fixtures.hostile import (
     DEVICE_PATHS,
     ESCAPE_NAME,
@@ -43,7 +44,6 @@ if os.geteuid() != 0:
     pytest.skip("unpacking image layers and running containers needs root", allow_module_level=True)
 
 WATCHED = (Path("/etc/shadow"), Path("/etc/passwd"), Path("/etc/group"))
-NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--")
 
 
 @dataclass
@@ -223,6 +223,8 @@ def test_no_host_user_reaches_device_nodes_setuid_binaries_or_blobs(hostile: Hos
         blobs = sorted((hostile.root / "content" / "blobs" / "sha256").iterdir())
         targets = [top / path for top in (rootfs, *lowers) for path in DEVICE_PATHS]
         assert lowers and blobs and all(os.path.lexists(path) for path in targets)
+        # The control: nobody reaches the root (0711), so only the modes below stop it.
+        assert _as_nobody("/bin/busybox", "stat", str(hostile.root)).returncode == 0
         readable = [path for path in targets if path.name != "fifo"]  # opening one would block
         reached = [
             f"{' '.join(argv)}: {result.stdout.strip()}"

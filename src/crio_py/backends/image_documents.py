@@ -117,7 +117,9 @@ def image_config(raw: bytes, digest: str) -> dict[str, Any]:
         raise InvalidArgumentError(f"the image config {digest} is not JSON: {exc}") from exc
     if not isinstance(config, dict):
         raise InvalidArgumentError(f"the image config {digest} is not a JSON object")
-    if not isinstance(config.get("config") or {}, dict):
+    if config.get("config") is None:  # docker writes null for an image without settings
+        config["config"] = {}
+    if not isinstance(config["config"], dict):
         raise InvalidArgumentError(f"the image config {digest} has a config that is not an object")
     rootfs = config.get("rootfs")
     diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
