@@ -98,6 +98,12 @@ def large_image_ref(plain_registry: Registry, large_image: BuiltImage) -> str:
     return plain_registry.push_image(large_image)
 
 
+def outlives_tests(pid: int) -> None:
+    """Marks the process of a module-scoped fixture that a test restarted (a daemon) as
+    not leaked by that test; the fixture stops it."""
+    _session_pids.add(pid)
+
+
 def _leftovers(before: set[int]) -> list[Process]:
     """Running descendants of this process that were not there before the test."""
     return [

@@ -3,13 +3,17 @@
 `.wh.NAME` becomes a 0:0 character device and `.wh..wh..opq` the opaque xattr, as containerd's
 `OverlayConvertWhiteout` does. Archives are untrusted: no entry may write outside the layer dir,
 through a symlink, or hard-link out of it; the uncompressed stream must match the diff_id.
+Numbers in headers are checked before use, and a sparse file keeps its holes: a few bytes of
+archive cannot declare a terabyte of zeros to write.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import logging
+import math
 import os
 import posixpath
 import re
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, cast
 
-from crio_py.errors import InvalidArgumentError
+from crio_py.errors import IntegrityError, InvalidArgumentError
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +38,9 @@ OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 OVERLAY_XATTR_PREFIX = "trusted.overlay."
 PAX_XATTR_PREFIX = "SCHILY.xattr."
+_MAX_ID = 2**32 - 2  # uid_t and gid_t; (uid_t)-1 tells chown to leave the owner as it is
+_MAX_DEVICE_NUMBER = 2**32 - 1
+_MAX_MTIME_S = 2**63 // 1_000_000_000  # utime takes nanoseconds in a signed 64-bit integer
 
 
 class LayerError(InvalidArgumentError):
@@ -112,11 +119,12 @@ def unpack_layer(layer: LayerRef, fs_dir: Path) -> None:
             while reader.read(_CHUNK):  # what follows the end-of-archive blocks is hashed too
                 pass
             writer.finish()
-    except (OSError, ValueError, EOFError, tarfile.TarError, zlib.error) as exc:
+    except (OSError, ValueError, OverflowError, EOFError, tarfile.TarError, zlib.error) as exc:
         raise LayerError(f"layer {layer.digest}: cannot unpack: {exc}") from exc
     actual = "sha256:" + reader.hasher.hexdigest()
     if actual != layer.diff_id:
-        raise LayerError(
+        # Content that does not match its digest is corrupt data, not a malformed request.
+        raise IntegrityError(
             f"layer {layer.digest}: uncompressed digest {actual} "
             f"does not match diff ID {layer.diff_id}"
         )
@@ -136,6 +144,7 @@ class _LayerWriter:
 
     def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
         """Write one entry, converting whiteouts for overlayfs."""
+        self._check_numbers(member)
         parts = self._parts(member.name, member.name)
         if not parts:
             if not member.isdir():
@@ -162,6 +171,29 @@ class _LayerWriter:
 
     def _error(self, entry: str, problem: str) -> LayerError:
         return LayerError(f"layer {self._digest}: entry {entry!r} {problem}")
+
+    def _check_numbers(self, member: tarfile.TarInfo) -> None:
+        """Owners, device numbers and times the system calls can take (pax headers and
+        base-256 fields can hold any number)."""
+        for what, value in (("uid", member.uid), ("gid", member.gid)):
+            if not 0 <= value <= _MAX_ID:
+                raise self._error(member.name, f"has the {what} {value}, out of range")
+        if member.ischr() or member.isblk():
+            for what, value in (("major", member.devmajor), ("minor", member.devminor)):
+                if not 0 <= value <= _MAX_DEVICE_NUMBER:
+                    raise self._error(member.name, f"has the device {what} {value}, out of range")
+        if not (math.isfinite(member.mtime) and abs(member.mtime) < _MAX_MTIME_S):
+            raise self._error(member.name, f"has the mtime {member.mtime}, out of range")
+        if member.sparse is not None:
+            self._check_sparse_map(member)
+
+    def _check_sparse_map(self, member: tarfile.TarInfo) -> None:
+        """Data regions in order, inside the file: they are then read in one forward pass."""
+        end = 0
+        for offset, size in _sparse_map(member):
+            if offset < end or size < 0 or offset + size > member.size:
+                raise self._error(member.name, "has an invalid sparse map")
+            end = offset + size
 
     def _parts(self, name: str, entry: str) -> tuple[str, ...]:
         """The normalised path inside the layer; absolute names are made relative first."""
@@ -247,8 +279,14 @@ class _LayerWriter:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as out:
                 source = tar.extractfile(member)
-                if source is not None:
+                if source is None:
+                    return
+                if member.sparse is None:
                     shutil.copyfileobj(source, out, _CHUNK)
+                else:
+                    _write_sparse(
+                        cast(io.RawIOBase, cast(io.BufferedReader, source).raw), out, member
+                    )
         elif member.issym():
             os.symlink(member.linkname, path)  # stored as is, never followed here
         elif member.ischr() or member.isblk():
@@ -284,6 +322,29 @@ class _LayerWriter:
                 if exc.errno != errno.EOPNOTSUPP:
                     raise
         logger.warning("Dropped xattr %s of entry %s in layer %s", name, entry, self._digest)
+
+
+def _sparse_map(member: tarfile.TarInfo) -> list[tuple[int, int]]:
+    """(offset, size) of each data region; typeshed types `sparse` as bytes, tarfile makes
+    it this list."""
+    return cast(list[tuple[int, int]], member.sparse or [])
+
+
+def _write_sparse(source: io.RawIOBase, out: IO[bytes], member: tarfile.TarInfo) -> None:
+    """Only the data regions of a sparse file (GNU sparse, as tar -S writes it); the holes
+    stay holes. Reading the file through tarfile would give every hole as zeros to write.
+    `source` is the unbuffered member: a buffer would read ahead and then seek back."""
+    for offset, size in _sparse_map(member):
+        source.seek(offset)
+        out.seek(offset)
+        left = size
+        while left:
+            chunk = source.read(min(left, _CHUNK))
+            if not chunk:
+                raise EOFError(f"entry {member.name!r} ends inside its sparse data")
+            out.write(chunk)
+            left -= len(chunk)
+    out.truncate(member.size)
 
 
 def remove_path(path: Path, *, keep_dir: bool = False) -> bool:

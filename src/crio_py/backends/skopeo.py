@@ -27,6 +27,14 @@ from typing import Any
 
 from crio_py import crashpoint
 from crio_py.backends import _exec
+from crio_py.backends.image_documents import (
+    OCI_MANIFEST,
+    choose_platform,
+    image_blobs,
+    image_config,
+    is_index,
+    parse_document,
+)
 from crio_py.backends.manifests import ManifestFetcher
 from crio_py.config.model import Credentials, Endpoint
 from crio_py.errors import (
@@ -43,10 +51,6 @@ from crio_py.store.records import Descriptor
 
 logger = logging.getLogger(__name__)
 
-INDEX_TYPES = {
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-}
 _ARCH = {
     "x86_64": "amd64",
     "aarch64": "arm64",
@@ -54,6 +58,7 @@ _ARCH = {
     "ppc64le": "ppc64le",
     "s390x": "s390x",
 }
+_MISMATCH = ("digest did not match", "digest mismatch", "does not match expected")
 _NOT_FOUND = ("manifest unknown", "name unknown", "not found", "404")
 _DENIED = ("unauthorized", "authentication required", "401", "denied", "403")
 
@@ -125,21 +130,17 @@ class SkopeoPuller:
         endpoint = pull_source.endpoint
         with self._session(endpoint, pull_source.credentials) as session:
             manifest_bytes, digest, top = await self._manifest(endpoint, reference, session)
-            manifest = _parse_manifest(manifest_bytes)
-            config = _descriptor(manifest.get("config"), "config")
-            layers = tuple(_descriptor(layer, "layer") for layer in manifest.get("layers", []))
+            manifest = parse_document(manifest_bytes)
+            config, layers = image_blobs(manifest)
             source = f"docker://{endpoint.host}/{reference.path}@{digest}"
-            await self._copy(source, [config, *layers], session)
+            config_json = await self._copy(source, config, layers, session)
             self.content.ingest_bytes(manifest_bytes, digest)
-            config_json = json.loads(self.content.read(config.digest))
-            media_type = str(
-                manifest.get("mediaType", "application/vnd.oci.image.manifest.v1+json")
-            )
+            media_type = str(manifest.get("mediaType", OCI_MANIFEST))
             return PulledImage(
                 manifest=Descriptor(media_type=media_type, digest=digest, size=len(manifest_bytes)),
                 config=config,
                 layers=layers,
-                config_json=config_json if isinstance(config_json, dict) else {},
+                config_json=config_json,
                 repo_digest=top,
             )
 
@@ -156,9 +157,9 @@ class SkopeoPuller:
             raise IntegrityError(
                 f"the registry sent a manifest for {reference} with digest {digest}"
             )
-        document = _parse_manifest(raw)
-        if document.get("mediaType") in INDEX_TYPES or "manifests" in document:
-            digest = _choose_platform(document, str(reference))
+        document = parse_document(raw)
+        if is_index(document):
+            digest = choose_platform(document, str(reference), host_platform())
             raw = await self._raw(endpoint, reference.path, digest, session)
             if _sha256(raw) != digest:
                 raise IntegrityError(
@@ -187,8 +188,17 @@ class SkopeoPuller:
             raise _translate(exc, image) from exc
         return result.raw_stdout
 
-    async def _copy(self, source: str, blobs: list[Descriptor], session: _Session) -> None:
+    async def _copy(
+        self,
+        source: str,
+        config: Descriptor,
+        layers: tuple[Descriptor, ...],
+        session: _Session,
+    ) -> dict[str, Any]:
+        """Fetch the blobs, check them and the config, then store them; the config's JSON."""
         staging = self.work_dir / f"pull-{uuid.uuid4().hex}"
+        # An image may list one blob twice (two identical layers): it is fetched and stored once.
+        blobs = list({blob.digest: blob for blob in (config, *layers)}.values())
         try:
             self._link_known_blobs(staging, blobs)
             argv = [
@@ -209,7 +219,7 @@ class SkopeoPuller:
             except CommandError as exc:
                 raise _translate(exc, source) from exc
             crashpoint.reached("PullImage:fetched")
-            await self._commit(staging, blobs)
+            return await self._commit(staging, config, blobs)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -220,12 +230,27 @@ class SkopeoPuller:
             if self.content.has(blob.digest):
                 os.link(self.content.path(blob.digest), directory / blob.digest[7:])
 
-    async def _commit(self, staging: Path, blobs: list[Descriptor]) -> None:
-        """Check every new blob first, then move them all: never half an image in the store."""
+    async def _commit(
+        self, staging: Path, config: Descriptor, blobs: list[Descriptor]
+    ) -> dict[str, Any]:
+        """Check every new blob and the config first, then move them all: never half an
+        image, or an image whose config cannot be read, in the store."""
         new = [b for b in blobs if not self.content.has(b.digest)]
         await asyncio.gather(*(asyncio.to_thread(_verify, staging, blob) for blob in new))
+        for blob in blobs:  # a blob already stored has the right digest; its size is the check
+            if blob not in new and self.content.path(blob.digest).stat().st_size != blob.size:
+                raise IntegrityError(
+                    f"the manifest says blob {blob.digest} has {blob.size} bytes; it has "
+                    f"{self.content.path(blob.digest).stat().st_size}"
+                )
+        if self.content.has(config.digest):
+            raw_config = self.content.read(config.digest)
+        else:
+            raw_config = (staging / "blobs" / "sha256" / config.digest[7:]).read_bytes()
+        config_json = image_config(raw_config, config.digest)
         for blob in new:
             self.content.adopt(staging / "blobs" / "sha256" / blob.digest[7:], blob.digest)
+        return config_json
 
     @contextlib.contextmanager
     def _session(self, endpoint: Endpoint, credentials: Credentials | None) -> Iterator[_Session]:
@@ -308,42 +333,10 @@ def _sha256(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
-def _parse_manifest(raw: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(raw)
-    except ValueError as exc:
-        raise IntegrityError(f"the registry sent a manifest that is not JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise IntegrityError("the registry sent a manifest that is not a JSON object")
-    return document
-
-
-def _descriptor(value: Any, role: str) -> Descriptor:
-    if not isinstance(value, dict):
-        raise IntegrityError(f"the manifest has no valid {role} descriptor")
-    try:
-        return Descriptor(
-            media_type=str(value.get("mediaType", "")),
-            digest=value["digest"],
-            size=int(value["size"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise IntegrityError(f"the manifest has an invalid {role} descriptor") from exc
-
-
-def _choose_platform(index: dict[str, Any], name: str) -> str:
-    want_os, want_arch = host_platform()
-    for entry in index.get("manifests", []):
-        found = entry.get("platform", {}) if isinstance(entry, dict) else {}
-        if found.get("os") == want_os and found.get("architecture") == want_arch:
-            return str(entry["digest"])
-    raise NotFoundError(f"{name} has no image for {want_os}/{want_arch}")
-
-
 def _translate(error: CommandError, image: str) -> CrioPyError:
     """skopeo's failure as the domain error it means (only backends parse stderr)."""
     text = error.stderr.lower()
-    if "digest did not match" in text or "digest mismatch" in text:
+    if any(marker in text for marker in _MISMATCH):
         return IntegrityError(
             f"{image} sent content that does not match its digest: {_tail(error.stderr)}"
         )

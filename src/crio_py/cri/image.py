@@ -203,11 +203,11 @@ class ImageService:
                         for layer, diff_id in zip(pulled.layers, diff_ids, strict=True)
                     ]
                 )
+                crashpoint.reached("PullImage:unpacked")
+                record = self.images.save(self._record(reference, pulled, diff_ids))
             except BaseException:
-                self._discard(pulled)
+                self._discard()
                 raise
-        crashpoint.reached("PullImage:unpacked")
-        record = self.images.save(self._record(reference, pulled, diff_ids))
         logger.info(
             "Pulled image %s as %s in %.2f s", reference, record.id, time.monotonic() - started
         )
@@ -299,25 +299,19 @@ class ImageService:
         return self.snapshotter.writable_usage(container_id)
 
     # -- garbage collection ----------------------------------------------------------------------
-    def _discard(self, pulled: PulledImage) -> None:
-        """Take back the blobs of a pull that failed after they were stored (a bad layer),
-        unless another pull in flight might share them (the next collection gets those)."""
-        if len(self._in_flight) > 1:
-            return
-        kept: set[str] = set()
-        for record in self.images.all():
-            kept |= record.blob_digests()
-        for digest in {
-            pulled.manifest.digest,
-            pulled.config.digest,
-            *(layer.digest for layer in pulled.layers),
-        } - kept:
-            self.content.delete(digest)
+    def _discard(self) -> None:
+        """Take back the blobs and snapshots of a pull that failed after storing them (a bad
+        layer, a config the record cannot take), unless another pull in flight might share
+        them (the next collection gets those)."""
+        if len(self._in_flight) <= 1:
+            self._collect()
 
     def collect_garbage(self) -> None:
         """Remove blobs and snapshots no image references (never while a pull is running)."""
-        if self._in_flight:
-            return
+        if not self._in_flight:
+            self._collect()
+
+    def _collect(self) -> None:
         blobs: set[str] = set()
         chains: set[str] = set()
         for record in self.images.all():

@@ -14,7 +14,13 @@ from pytest_subprocess import FakeProcess
 
 from crio_py.backends.skopeo import PullSpec, SkopeoPuller, Source, host_platform
 from crio_py.config.model import Credentials, Endpoint
-from crio_py.errors import IntegrityError, NotFoundError, PermissionDeniedError, UnavailableError
+from crio_py.errors import (
+    IntegrityError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnavailableError,
+)
 from crio_py.reference import parse_reference
 from crio_py.store.content import ContentStore
 
@@ -142,6 +148,11 @@ async def test_a_failing_mirror_falls_through_to_the_registry(
         ("unauthorized: authentication required", PermissionDeniedError),
         ("dial tcp 10.0.0.1:443: connect: connection refused", UnavailableError),
         ("writing blob: happened during read: Digest did not match", IntegrityError),
+        (
+            "reading config blob sha256:f7: Download config.json digest sha256:23 does not "
+            "match expected sha256:f7",
+            IntegrityError,
+        ),
     ],
 )
 async def test_skopeo_failures_become_domain_errors(
@@ -337,3 +348,83 @@ async def test_an_identity_token_goes_in_the_auth_file_only(
     )
     assert seen == {"dir_mode": 0o700, "auths": {"reg.example.com": {"identitytoken": "t0ken-77"}}}
     assert all("t0ken-77" not in " ".join(map(str, call)) for call in fp.calls)
+def _image(config: bytes, layers: list[bytes]) -> bytes:
+    """A manifest of `config` and `layers` (a layer may repeat)."""
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": _digest(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": _digest(layer),
+                    "size": len(layer),
+                }
+                for layer in layers
+            ],
+        }
+    ).encode()
+
+
+def _register_pull(fp: FakeProcess, manifest: bytes, blobs: dict[str, bytes]) -> None:
+    fp.register(
+        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        stdout=manifest,
+    )
+    fp.register(
+        [
+            *_copy_argv("reg.example.com")[:5],
+            f"docker://reg.example.com/app@{_digest(manifest)}",
+            FakeProcess.any(min=1, max=1),
+        ],
+        callback=_deliver(blobs),
+    )
+
+
+async def test_a_layer_listed_twice_is_fetched_and_stored_once(
+    fp: FakeProcess, tmp_path: Path
+) -> None:
+    manifest = _image(CONFIG, [LAYER, LAYER])
+    content = ContentStore(tmp_path / "content")
+    content.ingest_bytes(LAYER, _digest(LAYER))  # known: linked into the staging layout once
+    _register_pull(fp, manifest, {_digest(CONFIG): CONFIG})
+    pulled = await SkopeoPuller(content, tmp_path / "tmp").pull(
+        _spec(Endpoint(host="reg.example.com"))
+    )
+    assert [layer.digest for layer in pulled.layers] == [_digest(LAYER)] * 2
+    assert set(content.digests()) == {_digest(manifest), _digest(CONFIG), _digest(LAYER)}
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [(b"\xff not json", "is not JSON"), (b'{"config": [], "rootfs": {}}', "not an object")],
+)
+async def test_a_config_that_cannot_be_read_stores_nothing(
+    fp: FakeProcess, tmp_path: Path, config: bytes, problem: str
+) -> None:
+    manifest = _image(config, [LAYER])
+    _register_pull(fp, manifest, {_digest(config): config, _digest(LAYER): LAYER})
+    content = ContentStore(tmp_path / "content")
+    with pytest.raises(InvalidArgumentError, match=problem):
+        await SkopeoPuller(content, tmp_path / "tmp").pull(_spec(Endpoint(host="reg.example.com")))
+    assert list(content.digests()) == []
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+async def test_a_size_that_lies_about_a_stored_blob_is_refused(
+    fp: FakeProcess, tmp_path: Path
+) -> None:
+    manifest = json.loads(_image(CONFIG, [LAYER]))
+    manifest["layers"][0]["size"] = len(LAYER) + 1
+    raw = json.dumps(manifest).encode()
+    content = ContentStore(tmp_path / "content")
+    content.ingest_bytes(LAYER, _digest(LAYER))
+    _register_pull(fp, raw, {_digest(CONFIG): CONFIG})
+    with pytest.raises(IntegrityError, match=f"has {len(LAYER) + 1} bytes; it has {len(LAYER)}"):
+        await SkopeoPuller(content, tmp_path / "tmp").pull(_spec(Endpoint(host="reg.example.com")))
+    assert set(content.digests()) == {_digest(LAYER)}

@@ -24,6 +24,7 @@ from crio_py.backends.snapshotter import OverlaySnapshotter, chain_ids
 from crio_py.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
+    IntegrityError,
     InvalidArgumentError,
     UnavailableError,
 )
@@ -249,12 +250,12 @@ async def test_whiteouts_become_overlay_whiteouts(snap: OverlaySnapshotter, blob
 
 
 @needs_root
-async def test_a_diff_id_mismatch_is_rejected(
+async def test_a_diff_id_mismatch_is_corrupt_data(
     snap: OverlaySnapshotter, blobs: Path, root: Path
 ) -> None:
     wrong = "sha256:" + "0" * 64
     layer = make_layer(blobs, [entry("f", data=b"x")], media_type=OCI_GZIP, diff_id=wrong)
-    with pytest.raises(LayerError, match="does not match diff ID"):
+    with pytest.raises(IntegrityError, match="does not match diff ID"):
         await snap.prepare([layer])
     assert os.listdir(root / "snapshots") == []
 

@@ -159,6 +159,19 @@ async def test_a_pull_whose_layer_fails_leaves_nothing(service: ImageService) ->
     assert list(service.content.digests()) == []
 
 
+async def test_a_pull_whose_record_cannot_be_saved_leaves_nothing(
+    service: ImageService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(record: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(service.images, "save", refuse)
+    with pytest.raises(OSError):
+        await service.pull_image(_pull("busybox:1"))
+    assert list(service.content.digests()) == []
+    assert service.snapshotter.snapshot_ids() == set()  # unpacked, then taken back
+
+
 async def test_removing_one_of_two_tags_keeps_the_image(service: ImageService) -> None:
     await service.pull_image(_pull("busybox:1"))
     record = service.images.resolve("busybox:1")
