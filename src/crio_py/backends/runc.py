@@ -178,7 +178,9 @@ class RuncRuntime:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
-            raise CommandError(argv, None, f"no answer within {self.timeout_s} s") from None
+            raise CommandError(
+                argv, None, f"no answer within {self.timeout_s} s", timed_out=True
+            ) from None
         if returncode != 0:
             exc = CommandError(argv, returncode, _logged_errors(self.log_path, offset))
             raise self._translate(exc, container_id, creating=True) from exc
