@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -352,13 +353,29 @@ def _diff_ids(pulled: PulledImage) -> list[str]:
 
 def _request_credentials(auth: api_pb2.AuthConfig) -> Credentials | None:
     if auth.auth and not auth.username:
-        username, _, password = base64.b64decode(auth.auth).decode().partition(":")
+        username, password = _decode_auth(auth.auth)
         return Credentials(username=username, password=password)
     if not (auth.username or auth.password or auth.identity_token):
         return None
     return Credentials(
         username=auth.username, password=auth.password, identity_token=auth.identity_token
     )
+
+
+def _decode_auth(encoded: str) -> tuple[str, str]:
+    """(username, password) of an AuthConfig `auth`: base64 of "user:password", as in a
+    docker config.json (containerd's ParseAuth). The messages never quote the secret."""
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise InvalidArgumentError(
+            "auth.auth is not base64 of UTF-8 text (want base64 of username:password)"
+        ) from None
+    username, colon, password = decoded.partition(":")
+    if not colon:
+        raise InvalidArgumentError("auth.auth does not decode to username:password (no ':')")
+    # containerd trims the NULs some encoders pad the password with.
+    return username, password.strip("\x00")
 
 
 def _tag_named(name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -14,7 +15,12 @@ from cri_api.v1 import api_pb2
 from crio_py.backends.skopeo import PulledImage, PullSpec
 from crio_py.config.load import load_settings
 from crio_py.cri.image import ImageService
-from crio_py.errors import FailedPreconditionError, IntegrityError, PermissionDeniedError
+from crio_py.errors import (
+    FailedPreconditionError,
+    IntegrityError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+)
 from crio_py.store.content import ContentStore
 from crio_py.store.images import ImageStore
 from crio_py.store.records import Descriptor
@@ -32,12 +38,14 @@ class FakePuller:
     def __init__(self, content: ContentStore) -> None:
         self.content = content
         self.calls: list[str] = []
+        self.specs: list[PullSpec] = []
         self.gate: asyncio.Event | None = None
         self.running = 0
         self.most_running = 0
 
     async def pull(self, spec: PullSpec) -> PulledImage:
         self.calls.append(str(spec.reference))
+        self.specs.append(spec)
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         try:
@@ -193,3 +201,37 @@ async def test_an_image_a_container_uses_stays(service: ImageService) -> None:
     service.images_in_use = set
     await service.remove_image(request)
     assert service.images.all() == []
+
+
+def _pull_with_auth(name: str, encoded: str) -> api_pb2.PullImageRequest:
+    request = _pull(name)
+    request.auth.auth = encoded
+    return request
+
+
+async def test_a_docker_style_auth_is_decoded(service: ImageService) -> None:
+    puller: FakePuller = service.puller  # type: ignore[assignment]
+    encoded = base64.b64encode(b"bob:hunter2:x\x00").decode()
+    await service.pull_image(_pull_with_auth("busybox:1", encoded))
+    credentials = {source.credentials for source in puller.specs[0].sources}
+    assert {(c.username, c.password) for c in credentials if c} == {("bob", "hunter2:x")}
+
+
+@pytest.mark.parametrize(
+    ("encoded", "says"),
+    [
+        ("not base64 s3cret!", "is not base64 of UTF-8 text"),
+        ("czNjcmV0", "no ':'"),  # "s3cret"
+        (base64.b64encode(b"\xffs3cret:\xfe").decode(), "is not base64 of UTF-8 text"),
+    ],
+    ids=["not-base64", "no-colon", "not-utf8"],
+)
+async def test_a_bad_auth_is_invalid_and_never_echoed(
+    service: ImageService, encoded: str, says: str
+) -> None:
+    puller: FakePuller = service.puller  # type: ignore[assignment]
+    with pytest.raises(InvalidArgumentError, match=says) as caught:
+        await service.pull_image(_pull_with_auth("busybox:1", encoded))
+    assert "s3cret" not in str(caught.value) and encoded not in str(caught.value)
+    assert caught.value.__cause__ is None  # no decoding error that quotes the bytes
+    assert puller.calls == []
