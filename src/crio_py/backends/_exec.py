@@ -77,9 +77,7 @@ async def run(
     except TimeoutError:
         process.kill()
         await process.wait()
-        raise CommandError(
-            shown, None, f"no answer within {timeout_s} s", timed_out=True
-        ) from None
+        raise CommandError(shown, None, f"no answer within {timeout_s} s", timed_out=True) from None
     result = CommandResult(
         returncode=process.returncode if process.returncode is not None else -1,
         stdout=stdout.decode("utf-8", "replace"),

@@ -38,6 +38,7 @@ from crio_py.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    quote,
 )
 from crio_py.reference import Reference, parse_reference
 from crio_py.store.content import ContentStore
@@ -243,7 +244,7 @@ class ImageService:
         has not been pulled."""
         record = self.images.find(name)
         if record is None:
-            raise NotFoundError(f"image {name!r} not found; pull it first")
+            raise NotFoundError(f"image {quote(name)} not found; pull it first")
         config = self._config(record)
         return ContainerImage(record, config, self.snapshotter.lowers(record.chain_ids))
 

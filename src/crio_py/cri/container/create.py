@@ -16,6 +16,7 @@ from pathlib import Path
 from cri_api.v1 import api_pb2
 
 from crio_py.backends import conmon
+from crio_py.cri import validate
 from crio_py.cri.container import host, lifecycle, query, volumes
 from crio_py.cri.container.bundle import Spec, process_user
 from crio_py.cri.container.context import ContainerContext, ContainerEntry
@@ -31,16 +32,13 @@ from crio_py.store.records import ContainerMetadata, ContainerStatus
 
 logger = logging.getLogger(__name__)
 
-PATH_MAX = 4096
-"""Linux's limit on a path, with its terminating NUL."""
-
 
 async def create_container(
     ctx: ContainerContext, request: api_pb2.CreateContainerRequest
 ) -> api_pb2.CreateContainerResponse:
     """A CRI container in a ready sandbox, from a pulled image."""
     config = request.config
-    _validate(config)
+    validate.container_config(config)
     sandbox = ctx.sandboxes.get(request.pod_sandbox_id)
     if not sandbox.status.ready:
         raise FailedPreconditionError(f"sandbox {sandbox.metadata.id} is not ready")
@@ -170,7 +168,7 @@ def _pid_namespace(
         or target.metadata.sandbox_id != sandbox.metadata.id
     ):
         raise FailedPreconditionError(
-            f"container {target_id!r} is not running in sandbox {sandbox.metadata.id}"
+            f"container {quote(target_id)} is not running in sandbox {sandbox.metadata.id}"
         )
     return f"/proc/{target.status.pid}/ns/pid"
 
@@ -194,26 +192,17 @@ def joined_log_path(log_directory: str, log_path: str) -> Path:
     log_path lands under the directory too; a log_path whose `..` would leave the directory,
     or that names the directory itself, is refused.
     """
-    if "\0" in log_directory or "\0" in log_path:
-        raise InvalidArgumentError("log_directory and log_path cannot contain NUL bytes")
-    if not log_directory.startswith("/"):
-        raise InvalidArgumentError(f"log_directory {quote(log_directory)} is not absolute")
+    validate.absolute_path("log_directory", log_directory)
+    validate.no_nul("log_path", log_path)
     directory = Path("/" + os.path.normpath(log_directory).lstrip("/"))
     joined = Path(os.path.normpath(f"{directory}/{log_path}"))
     if joined == directory or not joined.is_relative_to(directory):
         raise InvalidArgumentError(
             f"log_path {quote(log_path)} does not name a file in log_directory {directory}"
         )
-    if len(os.fsencode(joined)) >= PATH_MAX:
+    if len(os.fsencode(joined)) >= validate.PATH_MAX:
         raise InvalidArgumentError(f"log path {quote(str(joined))} is longer than PATH_MAX")
     return joined
-
-
-def _validate(config: api_pb2.ContainerConfig) -> None:
-    if not config.metadata.name:
-        raise InvalidArgumentError("container metadata lacks a name")
-    if not config.image.image:
-        raise InvalidArgumentError("container config names no image")
 
 
 def _container_name(
