@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 
-from crio_py.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from crio_py.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError, quote
 
 ID_LENGTH = 64
 
@@ -38,9 +38,9 @@ class TruncIndex:
             return prefix
         matches = [i for i in self._ids if i.startswith(prefix)]
         if not matches:
-            raise NotFoundError(f"no object with id {prefix!r}")
+            raise NotFoundError(f"no object with id {quote(prefix)}")
         if len(matches) > 1:
-            raise InvalidArgumentError(f"id prefix {prefix!r} is ambiguous")
+            raise InvalidArgumentError(f"id prefix {quote(prefix)} is ambiguous")
         return matches[0]
 
 
@@ -54,7 +54,7 @@ class NameRegistrar:
         """Take a name; the same id may take it again."""
         holder = self._by_name.get(name)
         if holder is not None and holder != object_id:
-            raise AlreadyExistsError(f"name {name!r} is reserved for {holder}")
+            raise AlreadyExistsError(f"name {quote(name)} is reserved for {holder}")
         self._by_name[name] = object_id
 
     def release(self, name: str) -> None:

@@ -5,9 +5,11 @@ Modules only call `logging.getLogger(__name__)`. This module owns:
   for (containerd/CRI-O level names are accepted: trace, debug, info, warn, error, fatal, panic);
 - the per-request context: `cri/instrument.py` binds the request id and RPC name (and, when the
   request names one, the sandbox or container id) in contextvars, and `ContextFilter` copies them
-  onto every record, so a backend's log line says which RPC it served without being told.
+  onto every record, so a backend's log line says which RPC it served without being told;
+- the size of a record: its message and traceback are cut (`MESSAGE_LIMIT`, `TRACEBACK_LIMIT`)
+  so that a request carrying a megabyte where a name belongs cannot write megabyte lines.
 
-Standard library only: this is a foundation module.
+Standard library and `crio_py.errors` only: this is a foundation module.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Literal, TextIO
 
+from crio_py.errors import clip
+
 LogFormat = Literal["text", "json"]
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 
 LEVELS: dict[str, int] = {
     "trace": logging.DEBUG,
@@ -47,6 +53,11 @@ CONTEXT_FIELDS: dict[str, ContextVar[str | None]] = {
     "container_id": container_id,
 }
 """Record attribute → contextvar; the order is the order of the text suffix."""
+
+MESSAGE_LIMIT = 16 * 1024
+"""Bytes of one record's message; what is cut says how much it was."""
+TRACEBACK_LIMIT = 32 * 1024
+"""Bytes of one record's traceback."""
 
 _HANDLER_NAME = "crio-py"
 NOISY_LIBRARIES = ("grpc", "asyncio")
@@ -96,6 +107,14 @@ def _context_of(record: logging.LogRecord) -> dict[str, str]:
     return {key: str(value) for key, value in values.items() if value}
 
 
+def _message(record: logging.LogRecord) -> str:
+    return clip(record.getMessage(), MESSAGE_LIMIT)
+
+
+def _traceback(formatter: logging.Formatter, exc_info: _ExcInfo) -> str:
+    return clip(formatter.formatException(exc_info), TRACEBACK_LIMIT)
+
+
 def _timestamp(record: logging.LogRecord) -> str:
     return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
 
@@ -106,10 +125,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """One line per record (plus a traceback)."""
         context = "".join(f" {key}={value}" for key, value in _context_of(record).items())
-        line = f"{_timestamp(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        line = f"{_timestamp(record)} {record.levelname} {record.name}: {_message(record)}"
         text = line + context
         if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+            text += "\n" + _traceback(self, record.exc_info)
         return text
 
 
@@ -122,11 +141,11 @@ class JsonFormatter(logging.Formatter):
             "time": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": _message(record),
             **_context_of(record),
         }
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            entry["error"] = _traceback(self, record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from crio_py.errors import InvalidArgumentError
+from crio_py.errors import InvalidArgumentError, quote
 
 DOCKER_HUB = "docker.io"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -19,6 +19,9 @@ _REFERENCE = re.compile(
 )
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _PATH = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_IMAGE_ID = re.compile(r"^[a-f0-9]{64}$")
+NAME_LIMIT = 255
+"""distribution/reference: a repository name (with its registry host) is at most 255 long."""
 
 
 @dataclass(frozen=True)
@@ -55,16 +58,23 @@ class Reference:
 
 def parse_reference(text: str) -> Reference:
     """Parse and normalise; InvalidArgumentError for what is not an image reference."""
+    if _IMAGE_ID.match(text.strip()):
+        # distribution/reference: a bare 64-hex string is an image id, never a name to pull.
+        raise InvalidArgumentError(f"{quote(text)} is an image id, not an image reference")
     match = _REFERENCE.match(text.strip())
     if not match or not text.strip():
-        raise InvalidArgumentError(f"{text!r} is not a valid image reference")
+        raise InvalidArgumentError(f"{quote(text)} is not a valid image reference")
     domain, path = match["domain"], match["path"]
     if domain is None or not ("." in domain or ":" in domain or domain == "localhost"):
         # The first component is a path component, not a registry host.
         path = f"{domain}/{path}" if domain else path
         domain = DOCKER_HUB
         if not _PATH.match(path):
-            raise InvalidArgumentError(f"{text!r} is not a valid image reference")
+            raise InvalidArgumentError(f"{quote(text)} is not a valid image reference")
+    if len(f"{domain}/{path}") > NAME_LIMIT:
+        raise InvalidArgumentError(
+            f"{quote(text)} is not a valid image reference: its name is longer than {NAME_LIMIT}"
+        )
     if domain == DOCKER_HUB and "/" not in path:
         path = f"library/{path}"
     tag = match["tag"]

@@ -1,5 +1,7 @@
 """THE way crio-py starts a child process: logged, with secrets redacted, and failures raised
-as CommandError carrying the command, its exit code and the tail of its stderr.
+as CommandError carrying the command, its exit code and the tail of its stderr. A child that
+could not be started at all (a missing binary, permission denied, arguments too long) is a
+CommandStartError that says why.
 
 `run` runs a command to completion; `spawn` starts a long-lived child (a monitor such as conmon
 that talks to us over inherited pipes) and hands the process back to the caller.
@@ -19,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from crio_py.errors import CommandError
+from crio_py.errors import CommandError, CommandStartError
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +86,7 @@ async def run(
             env=dict(env) if env is not None else None,
         )
     except OSError as exc:
-        raise CommandError(shown, None, str(exc)) from exc
+        raise CommandStartError.of(shown, exc) from exc
     if started is not None:
         started()
     try:
@@ -92,7 +94,7 @@ async def run(
     except TimeoutError:
         process.kill()
         await process.wait()
-        raise CommandError(shown, None, f"no answer within {timeout_s} s") from None
+        raise CommandError(shown, None, f"no answer within {timeout_s} s", timed_out=True) from None
     result = CommandResult(
         returncode=process.returncode if process.returncode is not None else -1,
         stdout=stdout.decode("utf-8", "replace"),
@@ -149,4 +151,4 @@ async def spawn(
             start_new_session=new_session,
         )
     except OSError as exc:
-        raise CommandError(shown, None, str(exc)) from exc
+        raise CommandStartError.of(shown, exc) from exc

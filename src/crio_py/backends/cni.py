@@ -53,6 +53,7 @@ from crio_py.errors import (
     InvalidArgumentError,
     UnavailableError,
     UnimplementedError,
+    quote,
 )
 from crio_py.fsutil import atomic_write_text
 
@@ -398,15 +399,15 @@ def _plugin_error(what: str, result: _exec.CommandResult) -> CrioPyError:
 def _validate(network: NetworkConfig, sandbox: CniSandbox) -> None:
     """libcni's checks of the container id, network name and interface name."""
     if not VALID_NAME.match(sandbox.container_id):
-        raise InvalidArgumentError(f"invalid container id {sandbox.container_id!r} for CNI")
+        raise InvalidArgumentError(f"invalid container id {quote(sandbox.container_id)} for CNI")
     if not VALID_NAME.match(network.name):
-        raise InvalidArgumentError(f"invalid CNI network name {network.name!r}")
+        raise InvalidArgumentError(f"invalid CNI network name {quote(network.name)}")
     name = sandbox.ifname
     if not name or len(name) > 15 or name in (".", "..") or re.search(r"[/:\s]", name):
-        raise InvalidArgumentError(f"invalid interface name {name!r}")
+        raise InvalidArgumentError(f"invalid interface name {quote(name)}")
     for key, value in sandbox.cni_args():
         if any(c in key + value for c in ";="):
-            raise InvalidArgumentError(f"CNI_ARGS cannot carry {key}={value!r}")
+            raise InvalidArgumentError(f"CNI_ARGS cannot carry {key}={quote(value)}")
 
 
 def _crash_point(command: str) -> Callable[[], None] | None:

@@ -35,6 +35,7 @@ from crio_py.errors import (
     CrioPyError,
     InvalidArgumentError,
     UnavailableError,
+    quote,
 )
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ async def create_namespaces(
         if "uts" not in paths:
             raise InvalidArgumentError("a hostname needs a new UTS namespace")
         if not _HOSTNAME.match(hostname):
-            raise InvalidArgumentError(f"invalid hostname {hostname!r}")
+            raise InvalidArgumentError(f"invalid hostname {quote(hostname)}")
     mounted = _mount_points()
     taken = [str(path) for path in paths.values() if _key(path) in mounted]
     if taken:
@@ -257,7 +258,7 @@ def is_pinned(path: Path) -> bool:
 
 def _check_id(sandbox_id: str) -> None:
     if not _ID.match(sandbox_id):
-        raise InvalidArgumentError(f"invalid sandbox id {sandbox_id!r} for a namespace pin")
+        raise InvalidArgumentError(f"invalid sandbox id {quote(sandbox_id)} for a namespace pin")
 
 
 def _key(path: Path) -> str:

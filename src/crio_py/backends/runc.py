@@ -39,6 +39,7 @@ from crio_py.errors import (
     CommandError,
     CrioPyError,
     FailedPreconditionError,
+    InvalidArgumentError,
     NotFoundError,
     UnimplementedError,
 )
@@ -178,7 +179,9 @@ class RuncRuntime:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
-            raise CommandError(argv, None, f"no answer within {self.timeout_s} s") from None
+            raise CommandError(
+                argv, None, f"no answer within {self.timeout_s} s", timed_out=True
+            ) from None
         if returncode != 0:
             exc = CommandError(argv, returncode, _logged_errors(self.log_path, offset))
             raise self._translate(exc, container_id, creating=True) from exc
@@ -263,9 +266,18 @@ class RuncRuntime:
                 f"runtime handler {self.handler.name} ({self.handler.binary}) cannot update "
                 "the resources of a container"
             )
-        await self._run(
-            container_id, ["update", "--resources", str(resources_json_path), container_id]
-        )
+        try:
+            await self._run(
+                container_id, ["update", "--resources", str(resources_json_path), container_id]
+            )
+        except CommandError as exc:
+            if exc.returncode is None:
+                raise
+            # The kernel refuses the value (CPUs the node lacks, a limit below the usage).
+            raise InvalidArgumentError(
+                f"runtime handler {self.handler.name} refused the resources of container "
+                f"{container_id}: {exc.stderr.strip()[-300:]}"
+            ) from exc
 
     async def pause(self, container_id: str) -> None:
         """`pause <id>`."""

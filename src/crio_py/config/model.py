@@ -128,8 +128,11 @@ class Credentials(Frozen):
             decoded = base64.b64decode(text, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             raise ValueError("the auth field is not base64 of USERNAME:PASSWORD") from None
-        username, _, password = decoded.partition(":")
-        return cls(username=username, password=password)
+        username, colon, password = decoded.partition(":")
+        if not colon:
+            raise ValueError("the auth field does not decode to USERNAME:PASSWORD (no ':')")
+        # containerd trims the NULs some encoders pad the password with.
+        return cls(username=username, password=password.strip("\x00"))
 
     def to_auth(self) -> str:
         """The docker-style `auth` field of these credentials ("" without a user or password)."""

@@ -37,6 +37,7 @@ from crio_py.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    quote,
 )
 from crio_py.reference import Reference, parse_reference
 from crio_py.store.content import ContentStore
@@ -246,7 +247,7 @@ class ImageService:
         has not been pulled."""
         record = self.images.find(name)
         if record is None:
-            raise NotFoundError(f"image {name!r} not found; pull it first")
+            raise NotFoundError(f"image {quote(name)} not found; pull it first")
         config = self._config(record)
         return ContainerImage(record, config, self.snapshotter.lowers(record.chain_ids))
 
@@ -357,7 +358,10 @@ def _request_credentials(auth: api_pb2.AuthConfig) -> Credentials | None:
             "or identity_token"
         )
     if auth.auth and not auth.username:
-        return Credentials.from_auth(auth.auth)
+        try:
+            return Credentials.from_auth(auth.auth)
+        except ValueError as exc:  # the message quotes nothing of the secret
+            raise InvalidArgumentError(f"AuthConfig.auth: {exc}") from None
     if not (auth.username or auth.password or auth.identity_token):
         return None
     return Credentials(

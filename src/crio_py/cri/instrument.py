@@ -12,6 +12,12 @@ Modelled on containerd `internal/cri/instrument/instrumented_service.go`. For ea
 
 `asyncio.CancelledError` (the client went away, or the server is stopping) always propagates.
 Request bodies are never logged: PullImage carries registry credentials.
+
+What a request carries is bounded before it reaches a status or a log record: a status message
+is cut to `MESSAGE_LIMIT` bytes (gRPC refuses status metadata above 8 to 16 KiB and the client
+would see RESOURCE_EXHAUSTED instead of the real code), and the ids and image ref bound in the
+log context to a few hundred bytes, so a megabyte-long field never becomes a megabyte-long
+log line.
 """
 
 from __future__ import annotations
@@ -29,11 +35,17 @@ import grpc.aio  # type: ignore[import-untyped,unused-ignore]
 
 from crio_py import log
 from crio_py.cri.status_codes import status_code_for
-from crio_py.errors import CrioPyError, UnavailableError, UnimplementedError
+from crio_py.errors import CrioPyError, UnavailableError, UnimplementedError, clip, quote
 
 logger = logging.getLogger(__name__)
 
 STARTING_MESSAGE = "crio-py is starting"
+
+MESSAGE_LIMIT = 2048
+"""Bytes of a status message (and of the failure's log record); gRPC percent-encodes each
+non-ASCII byte in three, and clients refuse status metadata above 8 KiB at random."""
+ID_LIMIT = 100
+"""Bytes of a sandbox/container id in the log context (a real one has 64)."""
 
 POLLED_RPCS = frozenset(
     {
@@ -99,7 +111,7 @@ def _object_ids(request: object) -> dict[str, str | None]:
     for field, key in _REQUEST_IDS:
         value = getattr(request, field, None)
         if isinstance(value, str) and value:
-            ids[key] = value
+            ids[key] = clip(value, ID_LIMIT)
     return ids
 
 
@@ -107,7 +119,7 @@ def _describe(request: object) -> str:
     """A safe summary of the request for the start record: the image ref, if any."""
     spec = getattr(request, "image", None)
     ref = getattr(spec, "image", None)
-    return f" for image {ref!r}" if isinstance(ref, str) and ref else ""
+    return f" for image {quote(ref)}" if isinstance(ref, str) and ref else ""
 
 
 def rpc(method: Method[ServicerT, RequestT, ResponseT]) -> Wrapped[ServicerT, RequestT, ResponseT]:
@@ -146,7 +158,7 @@ async def _fail(context: Context, name: str, error: Exception, elapsed_s: float)
     text = str(error)
     if not expected:
         text = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    message = text or code.name
+    message = clip(text, MESSAGE_LIMIT) or code.name
     # An RPC crio-py does not serve yet is the caller's probe, not a failure worth an ERROR.
     level = logging.DEBUG if isinstance(error, UnimplementedError) else logging.ERROR
     logger.log(

@@ -17,6 +17,11 @@ Choices that are not one-to-one (compare containerd `errgrpc.ToGRPC`):
   containerd's `errdefs.ErrDataLoss`.
 - `CommandError` → INTERNAL: a tool failed in a way its backend did not translate into a more
   precise domain error, so it is a fault inside the runtime.
+- `CommandStartError` → FAILED_PRECONDITION: a tool that cannot be started at all (a runtime
+  binary that is missing or not executable) is the node's state, as with `ConfigError`; the
+  request is fine and succeeds once the tool is installed.
+- `CommandTooLongError` → INVALID_ARGUMENT: the kernel refuses arguments or an environment
+  that large (E2BIG) only when a request carried a value far beyond any real one.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import grpc  # type: ignore[import-untyped,unused-ignore]
 from crio_py.errors import (
     AlreadyExistsError,
     CommandError,
+    CommandStartError,
+    CommandTooLongError,
     ConfigError,
     DeadlineExceededError,
     FailedPreconditionError,
@@ -49,6 +56,8 @@ STATUS_CODES: dict[type[BaseException], grpc.StatusCode] = {
     IntegrityError: grpc.StatusCode.DATA_LOSS,
     ConfigError: grpc.StatusCode.FAILED_PRECONDITION,
     CommandError: grpc.StatusCode.INTERNAL,
+    CommandStartError: grpc.StatusCode.FAILED_PRECONDITION,
+    CommandTooLongError: grpc.StatusCode.INVALID_ARGUMENT,
 }
 """Each error class with its code; subclasses inherit the row of their nearest listed ancestor."""
 

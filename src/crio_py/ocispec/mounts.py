@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from cri_api.v1 import api_pb2
 
-from crio_py.errors import InvalidArgumentError, UnimplementedError
+from crio_py.errors import InvalidArgumentError, UnimplementedError, quote
 from crio_py.ocispec.defaults import DEFAULT_MOUNTS, READ_ONLY_TMPFS, READ_ONLY_TMPFS_OPTIONS
 from crio_py.ocispec.request import HostDevice
 
@@ -43,7 +43,7 @@ def _mount(dest: str, kind: str, source: str, options: Iterable[str]) -> dict[st
 
 def _absolute(path: str, what: str) -> str:
     if not path.startswith("/"):
-        raise InvalidArgumentError(f"{what} {path!r} is not an absolute path")
+        raise InvalidArgumentError(f"{what} {quote(path)} is not an absolute path")
     return posixpath.normpath(path)
 
 
@@ -168,10 +168,14 @@ def container_devices(
         dest = _absolute(device.container_path, "device container_path")
         access = device.permissions or "rwm"
         if not _ACCESS.match(access):
-            raise InvalidArgumentError(f"device {dest}: permissions {access!r} not made of r, w, m")
+            raise InvalidArgumentError(
+                f"device {dest}: permissions {quote(access)} not made of r, w, m"
+            )
         dev = host_devices.get(device.host_path)
         if dev is None:
-            raise InvalidArgumentError(f"device {device.host_path!r} is not a device on the host")
+            raise InvalidArgumentError(
+                f"device {quote(device.host_path)} is not a device on the host"
+            )
         listed[dest] = _device(dest, dev)
         rules.append(
             {

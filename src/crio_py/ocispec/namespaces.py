@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from cri_api.v1 import api_pb2
 
-from crio_py.errors import InvalidArgumentError
+from crio_py.errors import InvalidArgumentError, quote
 from crio_py.ocispec.request import NamespaceKind
 
 NODE = api_pb2.NODE
@@ -23,7 +23,7 @@ NODE = api_pb2.NODE
 def _entry(kind: str, paths: Mapping[NamespaceKind, str], key: NamespaceKind) -> dict[str, str]:
     path = paths.get(key, "")
     if path and not path.startswith("/"):
-        raise InvalidArgumentError(f"{key} namespace path {path!r} is not absolute")
+        raise InvalidArgumentError(f"{key} namespace path {quote(path)} is not absolute")
     return {"type": kind, "path": path} if path else {"type": kind}
 
 
@@ -75,7 +75,7 @@ def _pid(
         return {"type": "pid"}
     if options.pid == api_pb2.TARGET and not paths.get("pid"):
         raise InvalidArgumentError(
-            f"no PID namespace path for target container {options.target_id!r}"
+            f"no PID namespace path for target container {quote(options.target_id)}"
         )
     return _entry("pid", paths, "pid")
 

@@ -12,7 +12,7 @@ from typing import Final
 
 from cri_api.v1 import api_pb2
 
-from crio_py.errors import InvalidArgumentError
+from crio_py.errors import InvalidArgumentError, quote
 from crio_py.ocispec.defaults import DEFAULT_PATH_ENV
 
 SIGTERM: Final = 15
@@ -105,7 +105,7 @@ def working_dir(config: api_pb2.ContainerConfig, image_config: Mapping[str, obje
     """The CRI working_dir, else the image's WorkingDir, else /."""
     cwd = config.working_dir or image_string(image_config, "WorkingDir") or "/"
     if not cwd.startswith("/"):
-        raise InvalidArgumentError(f"working directory {cwd!r} is not an absolute path")
+        raise InvalidArgumentError(f"working directory {quote(cwd)} is not an absolute path")
     return cwd
 
 
@@ -123,7 +123,7 @@ def parse_signal(text: str) -> int:
         elif name.startswith("RTMAX-") and name[6:].isdigit():
             number = _SIGRTMAX - int(name[6:])
     if not 1 <= number <= _SIGRTMAX:
-        raise InvalidArgumentError(f"invalid signal {text!r}")
+        raise InvalidArgumentError(f"invalid signal {quote(text)}")
     return number
 
 
@@ -131,6 +131,8 @@ def stop_signal(image_config: Mapping[str, object], config: api_pb2.ContainerCon
     """The signal StopContainer sends first: the CRI stop_signal, else the image's
     StopSignal, else SIGTERM."""
     if config.stop_signal != api_pb2.RUNTIME_DEFAULT:
+        if config.stop_signal not in api_pb2.Signal.values():
+            raise InvalidArgumentError(f"stop_signal {config.stop_signal} is not a signal")
         return parse_signal(api_pb2.Signal.Name(config.stop_signal))
     image_signal = image_string(image_config, "StopSignal")
     return parse_signal(image_signal) if image_signal else SIGTERM

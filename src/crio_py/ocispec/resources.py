@@ -15,11 +15,13 @@ from typing import Final
 from cri_api.v1 import api_pb2
 
 from crio_py.config.model import CgroupDriver
-from crio_py.errors import InvalidArgumentError
+from crio_py.errors import InvalidArgumentError, quote
 from crio_py.ocispec.defaults import SYSTEMD_SCOPE_PREFIX
 from crio_py.ocispec.request import HostFeatures
 
 MAX_CPU_SHARES: Final = 262144
+MAX_CPUS: Final = 8192
+"""Linux's largest NR_CPUS (and MAX_NUMNODES is smaller): no cpuset names a CPU beyond it."""
 _CPUSET = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
 _PAGE_SIZE = re.compile(r"^\d+(KB|MB|GB|TB|PB)$")
 _UNLIMITED: Final = 2**64 - 1
@@ -29,6 +31,15 @@ _RLIMITS: Final = frozenset(
 )  # fmt: skip
 # Sysctls that belong to a namespace the container may share with the host.
 _IPC_SYSCTLS: Final = ("kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue.")
+# The sysctls runc lets a container set: those of a namespace it has (runc's validator).
+_NAMESPACED_SYSCTLS: Final = frozenset(
+    {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+     "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced", "kernel.domainname",
+     "kernel.hostname"}
+)  # fmt: skip
+_NAMESPACED_PREFIXES: Final = ("net.", "fs.mqueue.")
+# Kubernetes' sysctl name: dot- (or slash-) separated segments of [a-z0-9_-].
+_SYSCTL_NAME = re.compile(r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$")
 
 
 def validate_resources(res: api_pb2.LinuxContainerResources) -> None:
@@ -46,20 +57,32 @@ def validate_resources(res: api_pb2.LinuxContainerResources) -> None:
          or res.memory_swap_limit_in_bytes >= res.memory_limit_in_bytes,
          "memory_swap_limit_in_bytes is below memory_limit_in_bytes"),
         (-1000 <= res.oom_score_adj <= 1000, f"oom_score_adj {res.oom_score_adj} not in ±1000"),
-        (not res.cpuset_cpus or _CPUSET.match(res.cpuset_cpus),
-         f"cpuset_cpus {res.cpuset_cpus!r} is not a CPU list"),
-        (not res.cpuset_mems or _CPUSET.match(res.cpuset_mems),
-         f"cpuset_mems {res.cpuset_mems!r} is not a node list"),
+        (_is_id_list(res.cpuset_cpus), f"cpuset_cpus {quote(res.cpuset_cpus)} is not a CPU list"),
+        (_is_id_list(res.cpuset_mems),
+         f"cpuset_mems {quote(res.cpuset_mems)} is not a node list"),
     )  # fmt: skip
     for ok, message in checks:
         if not ok:
             raise InvalidArgumentError(f"invalid resources: {message}")
     for page in res.hugepage_limits:
         if not _PAGE_SIZE.match(page.page_size):
-            raise InvalidArgumentError(f"invalid hugepage page_size {page.page_size!r}")
+            raise InvalidArgumentError(f"invalid hugepage page_size {quote(page.page_size)}")
     for key in res.unified:
         if not key or "/" in key or key.startswith("."):
-            raise InvalidArgumentError(f"invalid unified cgroup key {key!r}")
+            raise InvalidArgumentError(f"invalid unified cgroup key {quote(key)}")
+
+
+def _is_id_list(text: str) -> bool:
+    """Empty, or a list such as "0-3,8" of ascending ranges below Linux's NR_CPUS limit."""
+    if not text:
+        return True
+    if len(text) > 1024 or not _CPUSET.match(text):
+        return False
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        if int(high or low) >= MAX_CPUS or int(low) > int(high or low):
+            return False
+    return True
 
 
 def resources_section(
@@ -123,14 +146,14 @@ def cgroups_path(parent: str, driver: CgroupDriver, name: str) -> str:
         base = posixpath.basename(parent.rstrip("/")) or "system.slice"
         if not base.endswith(".slice"):
             raise InvalidArgumentError(
-                f"cgroup parent {parent!r} is not a systemd slice (the systemd cgroup driver "
+                f"cgroup parent {quote(parent)} is not a systemd slice (the systemd cgroup driver "
                 "needs one such as kubepods-besteffort.slice)"
             )
         return f"{base}:{SYSTEMD_SCOPE_PREFIX}:{name}"
     if not parent:
         return f"/k8s.io/{name}"
     if not parent.startswith("/"):
-        raise InvalidArgumentError(f"cgroup parent {parent!r} is not an absolute path")
+        raise InvalidArgumentError(f"cgroup parent {quote(parent)} is not an absolute path")
     return posixpath.join(parent, name)
 
 
@@ -147,7 +170,9 @@ def rlimits(ulimits: Iterable[str]) -> list[dict[str, object]]:
         soft = _limit(soft_text, entry)
         hard = _limit(hard_text, entry) if hard_text else soft
         if soft > hard:
-            raise InvalidArgumentError(f"invalid ulimit {entry!r}: soft limit above hard limit")
+            raise InvalidArgumentError(
+                f"invalid ulimit {quote(entry)}: soft limit above hard limit"
+            )
         result.append({"type": f"RLIMIT_{name.upper()}", "hard": hard, "soft": soft})
     return result
 
@@ -157,8 +182,22 @@ def _limit(text: str, entry: str) -> int:
     if text == "-1":
         return _UNLIMITED
     if not text.isdigit():
-        raise InvalidArgumentError(f"invalid ulimit {entry!r}: {text!r} is not a number")
+        raise InvalidArgumentError(f"invalid ulimit {quote(entry)}: {quote(text)} is not a number")
     return int(text)
+
+
+def validate_sysctl(key: str, value: str) -> None:
+    """A sysctl a container may set: well formed, in a namespace of its own (runc refuses
+    the others), and a value that is one line."""
+    if len(key) > 256 or not _SYSCTL_NAME.match(key):
+        raise InvalidArgumentError(f"invalid sysctl name {quote(key)}")
+    dotted = key.replace("/", ".")
+    if dotted not in _NAMESPACED_SYSCTLS and not dotted.startswith(_NAMESPACED_PREFIXES):
+        raise InvalidArgumentError(
+            f"sysctl {quote(key)} is not in a namespace of its own; a container cannot set it"
+        )
+    if "\0" in value or "\n" in value:
+        raise InvalidArgumentError(f"sysctl {key}: value {quote(value)} is not one line")
 
 
 def sysctls(
@@ -174,7 +213,7 @@ def sysctls(
     result = {}
     for key, value in merged.items():
         if not key or "=" in key:
-            raise InvalidArgumentError(f"invalid sysctl name {key!r}")
+            raise InvalidArgumentError(f"invalid sysctl name {quote(key)}")
         if host_network and key.startswith("net."):
             continue
         if host_ipc and key.startswith(_IPC_SYSCTLS):

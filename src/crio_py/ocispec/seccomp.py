@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
-from crio_py.errors import InvalidArgumentError
+from crio_py.errors import InvalidArgumentError, quote
 
 # GOARCH → libseccomp's name of that architecture.
 SCMP_ARCH: Final[Mapping[str, str]] = {
@@ -41,7 +41,7 @@ def builtin_profile() -> dict[str, object]:
 def load_profile(path: str) -> dict[str, object]:
     """A profile file (Localhost, or CRI-O's seccomp_profile), unrendered."""
     if not path.startswith("/"):
-        raise InvalidArgumentError(f"seccomp profile path {path!r} is not absolute")
+        raise InvalidArgumentError(f"seccomp profile path {quote(path)} is not absolute")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:

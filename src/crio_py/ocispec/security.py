@@ -15,7 +15,7 @@ from typing import Final
 from cri_api.v1 import api_pb2
 
 from crio_py.config.model import RuntimeSettings, SecuritySettings
-from crio_py.errors import InvalidArgumentError
+from crio_py.errors import InvalidArgumentError, quote
 from crio_py.ocispec import seccomp
 from crio_py.ocispec.defaults import (
     ALL_CAPABILITIES,
@@ -36,7 +36,7 @@ def normalize_capability(name: str) -> str:
     cap = name.strip().upper()
     cap = cap if cap.startswith("CAP_") else f"CAP_{cap}"
     if cap not in ALL_CAPABILITIES:
-        raise InvalidArgumentError(f"unknown capability {name!r}")
+        raise InvalidArgumentError(f"unknown capability {quote(name)}")
     return cap
 
 
@@ -122,7 +122,7 @@ def _profile(message: api_pb2.SecurityProfile | None, legacy: str, what: str) ->
         return UNCONFINED, ""
     if legacy.startswith("localhost/") and len(legacy) > len("localhost/"):
         return LOCALHOST, legacy.removeprefix("localhost/")
-    raise InvalidArgumentError(f"{what}: unknown profile {legacy!r}")
+    raise InvalidArgumentError(f"{what}: unknown profile {quote(legacy)}")
 
 
 def apparmor_profile(
@@ -135,7 +135,9 @@ def apparmor_profile(
     kind, ref = _profile(message, legacy, "apparmor") or (RUNTIME_DEFAULT, "")
     if not (host_has_apparmor and security.apparmor_enabled):
         if kind == LOCALHOST:
-            raise InvalidArgumentError(f"apparmor profile {ref!r} requested but AppArmor is off")
+            raise InvalidArgumentError(
+                f"apparmor profile {quote(ref)} requested but AppArmor is off"
+            )
         return ""
     if kind == UNCONFINED or (kind == RUNTIME_DEFAULT and privileged):
         return ""

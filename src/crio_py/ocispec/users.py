@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from crio_py.errors import InvalidArgumentError
+from crio_py.errors import InvalidArgumentError, quote
 from crio_py.fsutil import resolve_in_root
 
 # runc requires ids <= MaxInt32 (containerd enforces the same bound).
@@ -89,7 +89,7 @@ def _find_user(passwd: Iterable[PasswdEntry], user_part: str, user: str) -> Pass
         return next((e for e in passwd if e.uid == uid), None)
     found = next((e for e in passwd if e.name == user_part), None)
     if found is None:
-        raise InvalidArgumentError(f"user {user_part!r} is not in the image's /etc/passwd")
+        raise InvalidArgumentError(f"user {quote(user_part)} is not in the image's /etc/passwd")
     return found
 
 
@@ -98,19 +98,19 @@ def _resolve_group(rootfs: Path, group_part: str, user: str) -> int:
         return _parse_id(group_part, user)
     found = next((g for g in read_group(rootfs) if g.name == group_part), None)
     if found is None:
-        raise InvalidArgumentError(f"group {group_part!r} is not in the image's /etc/group")
+        raise InvalidArgumentError(f"group {quote(group_part)} is not in the image's /etc/group")
     return found.gid
 
 
 def _parse_id(text: str, user: str) -> int:
     if not text.isdigit():
-        raise InvalidArgumentError(f"invalid user {user!r}")
+        raise InvalidArgumentError(f"invalid user {quote(user)}")
     return _check_id(int(text), user)
 
 
 def _check_id(value: int, user: str) -> int:
     if not 0 <= value <= MAX_ID:
-        raise InvalidArgumentError(f"invalid user {user!r}: id {value} out of range")
+        raise InvalidArgumentError(f"invalid user {quote(user)}: id {value} out of range")
     return value
 
 

@@ -9,7 +9,7 @@ import pytest
 from pytest_subprocess import FakeProcess
 
 from crio_py.backends import _exec
-from crio_py.errors import CommandError
+from crio_py.errors import CommandError, CommandStartError, CommandTooLongError
 
 
 async def test_run_returns_output(fp: FakeProcess) -> None:
@@ -40,15 +40,46 @@ async def test_unchecked_failure_is_returned(fp: FakeProcess) -> None:
     assert (await _exec.run(["false"], check=False)).returncode == 1
 
 
-async def test_missing_binary_is_a_command_error() -> None:
-    with pytest.raises(CommandError) as caught:
-        await _exec.run(["/nonexistent/binary-of-crio-py"])
+async def test_missing_binary_says_it_cannot_run_not_that_it_timed_out() -> None:
+    with pytest.raises(CommandStartError) as caught:
+        await _exec.run(["/nonexistent/binary-of-crio-py", "--version"])
     assert caught.value.returncode is None
+    assert str(caught.value) == (
+        "cannot run /nonexistent/binary-of-crio-py: No such file or directory"
+    )
+
+
+async def test_a_binary_that_is_not_executable_is_permission_denied(tmp_path: Path) -> None:
+    script = tmp_path / "runtime"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o644)
+    with pytest.raises(CommandStartError, match=r"^cannot run .*/runtime: Permission denied$"):
+        await _exec.run([str(script)])
+
+
+async def test_arguments_too_long_for_the_kernel_say_so() -> None:
+    """One argument above MAX_ARG_STRLEN (128 KiB) is refused with E2BIG."""
+    with pytest.raises(CommandTooLongError) as caught:
+        await _exec.run(["true", "x" * 200_000])
+    assert str(caught.value) == "cannot run true: Argument list too long"
+    assert not caught.value.timed_out
+
+
+async def test_spawn_of_a_missing_binary_cannot_run(tmp_path: Path) -> None:
+    with pytest.raises(CommandStartError, match=r"^cannot run /nonexistent/conmon: No such file"):
+        await _exec.spawn(["/nonexistent/conmon"])
+
+
+async def test_a_missing_working_directory_is_named(tmp_path: Path) -> None:
+    with pytest.raises(CommandStartError) as caught:
+        await _exec.spawn(["true"], cwd=tmp_path / "gone")
+    assert str(caught.value) == f"cannot run true: No such file or directory: {tmp_path / 'gone'}"
 
 
 async def test_timeout_kills_the_child() -> None:
-    with pytest.raises(CommandError, match=r"no answer within 0\.2 s"):
+    with pytest.raises(CommandError, match=r"sleep 5 timed out: no answer within 0\.2 s") as caught:
         await _exec.run(["sleep", "5"], timeout_s=0.2)
+    assert caught.value.timed_out
 
 
 async def test_a_child_dies_with_the_daemon(

@@ -28,6 +28,7 @@ from crio_py.errors import (
     AlreadyExistsError,
     CommandError,
     FailedPreconditionError,
+    InvalidArgumentError,
     NotFoundError,
     UnimplementedError,
 )
@@ -243,6 +244,13 @@ async def test_runsc_refuses_update(fp: FakeProcess, tmp_path: Path) -> None:
         ("runc", "pause", "container not running\n", FailedPreconditionError),
         ("runc", "resume", "container not paused\n", FailedPreconditionError),
         ("runc", "update", "container not running\n", FailedPreconditionError),
+        # The kernel refused a value: the request's fault, not the runtime's.
+        (
+            "runc",
+            "update",
+            'failed to write "0-9999": write cpuset.cpus: invalid argument\n',
+            InvalidArgumentError,
+        ),
         ("runc", "ps", "container is not running\n", FailedPreconditionError),
         (
             "runc",

@@ -13,6 +13,7 @@ from cri_api.v1 import api_pb2
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeSettings
 from crio_py.cri.container import exits, host, query
+from crio_py.cri.container.create import joined_log_path
 from crio_py.cri.container.layout import Layout, Runtimes
 from crio_py.errors import FailedPreconditionError, InvalidArgumentError
 from crio_py.store.records import ContainerMetadata, ContainerStatus, ProcessUser
@@ -233,3 +234,37 @@ def test_user_namespaces_need_searchable_parents(tmp_path: Path) -> None:
     assert host.searchable_by_others(inner) == all(
         p.stat().st_mode & 0o001 for p in tmp_path.parents
     )
+
+
+@pytest.mark.parametrize(
+    ("log_path", "expected"),
+    [
+        ("app/0.log", "/var/log/pods/p/app/0.log"),
+        ("/etc/passwd", "/var/log/pods/p/etc/passwd"),  # joined under, as containerd does
+        ("app/../app.log", "/var/log/pods/p/app.log"),
+    ],
+)
+def test_a_log_path_is_joined_under_the_log_directory(log_path: str, expected: str) -> None:
+    assert joined_log_path("/var/log/pods/p/", log_path) == Path(expected)
+
+
+@pytest.mark.parametrize(
+    ("log_directory", "log_path", "says"),
+    [
+        ("/var/log/pods/p", "../../../etc/passwd", "does not name a file in log_directory"),
+        # containerd's Join would clean this to /var/log/etc/cron.d/x, outside the directory
+        ("/var/log/pods/p", "/../../etc/cron.d/x", "does not name a file in log_directory"),
+        ("/var/log/pods/p", "../p2/app.log", "does not name a file in log_directory"),
+        ("/var/log/pods/p", "app/..", "does not name a file in log_directory"),
+        ("/var/log/pods/p", ".", "does not name a file in log_directory"),
+        ("pods/p", "app.log", "log_directory 'pods/p' is not an absolute path"),
+        ("/var/log/pods/p", "app\0.log", "contains a NUL byte"),
+        ("/var/log/pods/p", "a/" * 2100 + "x.log", "is longer than PATH_MAX"),
+    ],
+)
+def test_a_log_path_that_leaves_or_breaks_is_refused(
+    log_directory: str, log_path: str, says: str
+) -> None:
+    with pytest.raises(InvalidArgumentError, match=says) as caught:
+        joined_log_path(log_directory, log_path)
+    assert len(str(caught.value)) < 600

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 from pathlib import Path
@@ -37,12 +38,14 @@ class FakePuller:
     def __init__(self, content: ContentStore) -> None:
         self.content = content
         self.calls: list[str] = []
+        self.specs: list[PullSpec] = []
         self.gate: asyncio.Event | None = None
         self.running = 0
         self.most_running = 0
 
     async def pull(self, spec: PullSpec) -> PulledImage:
         self.calls.append(str(spec.reference))
+        self.specs.append(spec)
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         try:
@@ -252,3 +255,35 @@ async def test_a_registry_token_alone_is_refused_without_quoting_it(
     assert "registry_token is not supported" in str(caught.value)
     assert "t0ken-reg-1" not in str(caught.value)
     assert service.puller.calls == []  # type: ignore[attr-defined]
+def _pull_with_auth(name: str, encoded: str) -> api_pb2.PullImageRequest:
+    request = _pull(name)
+    request.auth.auth = encoded
+    return request
+
+
+async def test_a_docker_style_auth_is_decoded(service: ImageService) -> None:
+    puller: FakePuller = service.puller  # type: ignore[assignment]
+    encoded = base64.b64encode(b"bob:hunter2:x\x00").decode()
+    await service.pull_image(_pull_with_auth("busybox:1", encoded))
+    credentials = {source.credentials for source in puller.specs[0].sources}
+    assert {(c.username, c.password) for c in credentials if c} == {("bob", "hunter2:x")}
+
+
+@pytest.mark.parametrize(
+    ("encoded", "says"),
+    [
+        ("not base64 s3cret!", "is not base64"),
+        ("czNjcmV0", "no ':'"),  # "s3cret"
+        (base64.b64encode(b"\xffs3cret:\xfe").decode(), "is not base64"),
+    ],
+    ids=["not-base64", "no-colon", "not-utf8"],
+)
+async def test_a_bad_auth_is_invalid_and_never_echoed(
+    service: ImageService, encoded: str, says: str
+) -> None:
+    puller: FakePuller = service.puller  # type: ignore[assignment]
+    with pytest.raises(InvalidArgumentError, match=says) as caught:
+        await service.pull_image(_pull_with_auth("busybox:1", encoded))
+    assert "s3cret" not in str(caught.value) and encoded not in str(caught.value)
+    assert caught.value.__cause__ is None  # no decoding error that quotes the bytes
+    assert puller.calls == []

@@ -13,8 +13,8 @@ import pytest
 from cri_api.v1 import api_pb2, api_pb2_grpc
 
 from crio_py import log
-from crio_py.cri.instrument import is_polled
-from crio_py.errors import NotFoundError
+from crio_py.cri.instrument import ID_LIMIT, MESSAGE_LIMIT, is_polled
+from crio_py.errors import QUOTE_LIMIT, InvalidArgumentError, NotFoundError
 from tests.unit.cri.fakes import FakeImageService, image, sample_images, serve_fake
 
 
@@ -166,3 +166,63 @@ def test_grpc_debug_records_only_at_trace(level: str, grpc_level: int) -> None:
         root.setLevel(root_level)
         for name, value in saved.items():
             logging.getLogger(name).setLevel(value)
+
+
+MEGABYTE = 1024 * 1024
+
+
+async def test_a_huge_error_message_is_cut_and_keeps_its_code(json_log: io.StringIO) -> None:
+    """A message that echoed a 1 MB field would not fit in the status trailers: the client
+    would see RESOURCE_EXHAUSTED instead of the code, and the log a 1 MB line."""
+    fake = FakeImageService(sample_images())
+    fake.errors["image_status"] = InvalidArgumentError("bad image " + "x" * MEGABYTE)
+    async with serve_fake(fake) as server, grpc.aio.insecure_channel(server.endpoint) as channel:
+        stub = api_pb2_grpc.ImageServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.ImageStatus(api_pb2.ImageStatusRequest(image=api_pb2.ImageSpec(image="b")))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = raised.value.details()
+    assert details.startswith("bad image xxx")
+    assert details.endswith(f"… ({len('bad image ') + MEGABYTE - MESSAGE_LIMIT} more bytes)")
+    assert len(details.encode()) < MESSAGE_LIMIT + 100
+    failure = [r for r in records(json_log) if r["level"] == "error"]
+    assert len(failure) == 1
+    assert len(failure[0]["msg"]) < MESSAGE_LIMIT + 200
+
+
+async def test_huge_ids_and_image_refs_stay_out_of_the_log_context(json_log: io.StringIO) -> None:
+    huge = "c" * MEGABYTE
+    async with serve_fake() as server, grpc.aio.insecure_channel(server.endpoint) as channel:
+        runtime = api_pb2_grpc.RuntimeServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await runtime.StopContainer(api_pb2.StopContainerRequest(container_id=huge))
+        images = api_pb2_grpc.ImageServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError):
+            await images.PullImage(api_pb2.PullImageRequest(image=api_pb2.ImageSpec(image=huge)))
+    # The fake pull fails with a KeyError of the whole ref: a traceback, cut too.
+    assert len(json_log.getvalue()) < log.TRACEBACK_LIMIT + 10 * MESSAGE_LIMIT
+    stopped = [r for r in records(json_log) if r.get("rpc") == "StopContainer"]
+    assert stopped[0]["container_id"] == "c" * ID_LIMIT + f"… ({MEGABYTE - ID_LIMIT} more bytes)"
+    pulled = [r for r in records(json_log) if r.get("rpc") == "PullImage"]
+    assert pulled[0]["msg"].endswith(f"'… ({MEGABYTE - QUOTE_LIMIT} more bytes)")
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_no_record_writes_a_megabyte_line(log_format: log.LogFormat) -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    handler = log.setup("info", log_format, stream)
+    try:
+        logging.getLogger("crio_py.test").info("Created container %s", "n" * MEGABYTE)
+        try:
+            raise KeyError("k" * MEGABYTE)
+        except KeyError:
+            logging.getLogger("crio_py.test").exception("Unexpected")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    text = stream.getvalue()
+    assert len(text) < log.MESSAGE_LIMIT + log.TRACEBACK_LIMIT + 1000
+    assert f"({MEGABYTE - log.MESSAGE_LIMIT + len('Created container ')} more bytes)" in text
+    assert "more bytes)" in text.rpartition("Unexpected")[2]

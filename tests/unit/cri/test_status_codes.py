@@ -31,12 +31,16 @@ EXPECTED = {
     errors.ConfigError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.ConfigReadError: grpc.StatusCode.FAILED_PRECONDITION,
     errors.CommandError: grpc.StatusCode.INTERNAL,
+    errors.CommandStartError: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.CommandTooLongError: grpc.StatusCode.INVALID_ARGUMENT,
     errors.CrioPyError: grpc.StatusCode.INTERNAL,
 }
 
 
 def make_error(cls: type[CrioPyError]) -> CrioPyError:
     """An instance of any class of crio_py.errors, with a recognisable message."""
+    if issubclass(cls, errors.CommandStartError):
+        return cls(["runc", "create"], FileNotFoundError(2, "No such file or directory"))
     if issubclass(cls, CommandError):
         return cls(["skopeo", "copy", "docker://busybox"], 1, "manifest unknown")
     if issubclass(cls, ConfigError):

@@ -632,3 +632,8 @@ def test_sandbox_rejects_a_negative_user(make_sandbox: MakeSandbox) -> None:
     security = pb.LinuxSandboxSecurityContext(run_as_group=pb.Int64Value(value=-3))
     with pytest.raises(InvalidArgumentError, match="must not be negative"):
         sandbox_spec(make_sandbox(sandbox_config=sandbox_config(security_context=security)))
+
+
+def test_a_stop_signal_the_cri_does_not_define_is_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="stop_signal 99 is not a signal"):
+        ocispec.stop_signal({}, pb.ContainerConfig(stop_signal=99))  # type: ignore[arg-type]

@@ -30,6 +30,7 @@ from crio_py.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    quote,
 )
 from crio_py.ids import NameRegistrar, TruncIndex
 from crio_py.ocispec import HostFeatures
@@ -124,7 +125,7 @@ class ContainerContext:
     def get(self, container_id: str) -> ContainerEntry:
         entry = self.find(container_id)
         if entry is None:
-            raise NotFoundError(f"container {container_id!r} not found")
+            raise NotFoundError(f"container {quote(container_id)} not found")
         return entry
 
     def running(self, container_id: str) -> ContainerEntry:

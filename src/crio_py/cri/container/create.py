@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from cri_api.v1 import api_pb2
 
 from crio_py import crashpoint
 from crio_py.backends import conmon
+from crio_py.cri import validate
 from crio_py.cri.container import host, lifecycle, query, volumes
 from crio_py.cri.container.bundle import Spec, process_user
 from crio_py.cri.container.context import ContainerContext, ContainerEntry
@@ -24,7 +26,7 @@ from crio_py.cri.sandbox import userns
 from crio_py.cri.sandbox.query import config_from_json as sandbox_config_from_json
 from crio_py.cri.sandbox.service import SandboxEntry
 from crio_py.cri.undo import best_effort
-from crio_py.errors import FailedPreconditionError, InvalidArgumentError
+from crio_py.errors import FailedPreconditionError, InvalidArgumentError, quote
 from crio_py.ids import new_id
 from crio_py.ocispec import stop_signal
 from crio_py.store.records import ContainerMetadata, ContainerStatus
@@ -37,11 +39,13 @@ async def create_container(
 ) -> api_pb2.CreateContainerResponse:
     """A CRI container in a ready sandbox, from a pulled image."""
     config = request.config
-    _validate(config)
+    validate.container_config(config)
     sandbox = ctx.sandboxes.get(request.pod_sandbox_id)
     if not sandbox.status.ready:
         raise FailedPreconditionError(f"sandbox {sandbox.metadata.id} is not ready")
     sandbox_config = sandbox_config_from_json(sandbox.metadata.config)
+    container_id = new_id()
+    log_path = _log_path(ctx, container_id, sandbox_config, config)
     handler = ctx.runtimes.handler(sandbox.metadata.runtime_handler)
     features = host.handler_features(handler, ctx.host)
     volumes.check(list(config.mounts), rro_supported=features.recursive_read_only_mounts)
@@ -51,7 +55,6 @@ async def create_container(
     )
     image = ctx.images.container_image(config.image.image)
     await asyncio.to_thread(host.ensure_mount_sources, volumes.host_mounts(list(config.mounts)))
-    container_id = new_id()
     pid_namespace = _pid_namespace(ctx, sandbox, config)
     metadata = ContainerMetadata(
         id=container_id,
@@ -62,7 +65,7 @@ async def create_container(
         image_id=image.record.id,
         image_digest_ref=next(iter(image.record.repo_digests), ""),
         runtime_handler=sandbox.metadata.runtime_handler,
-        log_path=str(_log_path(ctx, container_id, sandbox_config, config)),
+        log_path=str(log_path),
         stop_signal=stop_signal(image.config, config),
         image_volumes=volumes.image_ids(ctx, list(config.mounts)),
         created_at=time.time_ns(),
@@ -170,7 +173,7 @@ def _pid_namespace(
         or target.metadata.sandbox_id != sandbox.metadata.id
     ):
         raise FailedPreconditionError(
-            f"container {target_id!r} is not running in sandbox {sandbox.metadata.id}"
+            f"container {quote(target_id)} is not running in sandbox {sandbox.metadata.id}"
         )
     return f"/proc/{target.status.pid}/ns/pid"
 
@@ -184,17 +187,27 @@ def _log_path(
     """log_directory/log_path as the kubelet asks, else a file in the bundle."""
     if not sandbox_config.log_directory or not config.log_path:
         return ctx.layout.default_log_path(container_id)
-    path = Path(sandbox_config.log_directory) / config.log_path
-    if not path.is_absolute() or ".." in path.parts:
-        raise InvalidArgumentError(f"log path {str(path)!r} must be absolute, without '..'")
-    return path
+    return joined_log_path(sandbox_config.log_directory, config.log_path)
 
 
-def _validate(config: api_pb2.ContainerConfig) -> None:
-    if not config.metadata.name:
-        raise InvalidArgumentError("container metadata lacks a name")
-    if not config.image.image:
-        raise InvalidArgumentError("container config names no image")
+def joined_log_path(log_directory: str, log_path: str) -> Path:
+    """`log_path` under `log_directory`, never outside it.
+
+    containerd joins the two (`filepath.Join(LogDirectory, LogPath)`), so an absolute
+    log_path lands under the directory too; a log_path whose `..` would leave the directory,
+    or that names the directory itself, is refused.
+    """
+    validate.absolute_path("log_directory", log_directory)
+    validate.no_nul("log_path", log_path)
+    directory = Path("/" + os.path.normpath(log_directory).lstrip("/"))
+    joined = Path(os.path.normpath(f"{directory}/{log_path}"))
+    if joined == directory or not joined.is_relative_to(directory):
+        raise InvalidArgumentError(
+            f"log_path {quote(log_path)} does not name a file in log_directory {directory}"
+        )
+    if len(os.fsencode(joined)) >= validate.PATH_MAX:
+        raise InvalidArgumentError(f"log path {quote(str(joined))} is longer than PATH_MAX")
+    return joined
 
 
 def _container_name(

@@ -11,8 +11,9 @@ from pathlib import Path
 from cri_api.v1 import api_pb2
 
 from crio_py.backends import conmon, conmon_exec
+from crio_py.cri import validate
 from crio_py.cri.container.context import ContainerContext
-from crio_py.errors import DeadlineExceededError
+from crio_py.errors import DeadlineExceededError, InvalidArgumentError
 from crio_py.fsutil import atomic_write_text
 from crio_py.ocispec.resources import resources_section
 
@@ -23,6 +24,9 @@ async def exec_sync(
     ctx: ContainerContext, request: api_pb2.ExecSyncRequest
 ) -> api_pb2.ExecSyncResponse:
     """The command's exit code and output; -1 and "command timed out" after `timeout`."""
+    if not request.cmd:
+        raise InvalidArgumentError("ExecSync needs a command")
+    validate.command("ExecSync cmd", request.cmd)
     entry = ctx.running(request.container_id)
     result = await conmon_exec.exec_sync(
         ctx.conmon(entry),

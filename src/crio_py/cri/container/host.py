@@ -18,7 +18,7 @@ from cri_api.v1 import api_pb2
 from crio_py.backends import mountapi, netns
 from crio_py.backends.runc import takes_prepared_mounts
 from crio_py.config.model import RuntimeHandler
-from crio_py.errors import InvalidArgumentError
+from crio_py.errors import InvalidArgumentError, quote
 from crio_py.ocispec.defaults import ALL_CAPABILITIES
 from crio_py.ocispec.request import HostDevice, HostFeatures
 
@@ -137,7 +137,9 @@ def host_devices(devices: Iterable[api_pb2.Device], *, all_of_dev: bool) -> dict
     for device in devices:
         node = host_device(device.host_path)
         if node is None:
-            raise InvalidArgumentError(f"device {device.host_path!r} is not a device on the host")
+            raise InvalidArgumentError(
+                f"device {quote(device.host_path)} is not a device on the host"
+            )
         found[device.host_path] = node
     if all_of_dev:
         for directory, _, names in os.walk("/dev"):
@@ -155,16 +157,15 @@ def ensure_mount_sources(mounts: Iterable[api_pb2.Mount]) -> None:
     """Create a missing bind-mount source as a directory (containerd's and CRI-O's
     behaviour); a relative source is refused."""
     for mount in mounts:
-        source = mount.host_path
+        source, where = mount.host_path, quote(mount.container_path)
         if not source or not os.path.isabs(source):
             raise InvalidArgumentError(
-                f"mount {mount.container_path!r}: host_path {source!r} is not an absolute path"
+                f"mount {where}: host_path {quote(source)} is not an absolute path"
             )
         if not os.path.lexists(source):
             try:
                 os.makedirs(source, mode=0o755, exist_ok=True)
             except OSError as exc:
                 raise InvalidArgumentError(
-                    f"mount {mount.container_path!r}: cannot create host_path {source!r}: "
-                    f"{exc.strerror}"
+                    f"mount {where}: cannot create host_path {quote(source)}: {exc.strerror}"
                 ) from exc

@@ -14,7 +14,7 @@ from pathlib import Path
 from crio_py.backends.conmon import DEFAULT_ENV, ConmonOptions
 from crio_py.backends.oci import OciRuntime, runtime_for
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
-from crio_py.errors import FailedPreconditionError
+from crio_py.errors import FailedPreconditionError, quote
 from crio_py.store.records import ContainerMetadata
 
 
@@ -67,7 +67,7 @@ class Runtimes:
     def handler(self, name: str) -> RuntimeHandler:
         handler = self.settings.runtimes.get(name)
         if handler is None:
-            raise FailedPreconditionError(f"runtime handler {name!r} is no longer configured")
+            raise FailedPreconditionError(f"runtime handler {quote(name)} is no longer configured")
         return handler
 
     def runtime(self, name: str) -> OciRuntime:

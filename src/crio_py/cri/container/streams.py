@@ -13,6 +13,7 @@ from cri_api.v1 import api_pb2
 
 from crio_py.backends import conmon_attach, netns_connect
 from crio_py.backends.exec_stream import ExecProcess, start_exec
+from crio_py.cri import validate
 from crio_py.cri.container.context import ContainerContext
 from crio_py.errors import FailedPreconditionError, InvalidArgumentError
 from crio_py.streaming.requests import CommandRequest, CommandStreams, Duplex, PortForwardRequest
@@ -37,6 +38,7 @@ async def exec_url(
     """Exec: a URL that runs `cmd` in the running container with the asked streams."""
     if not request.cmd:
         raise InvalidArgumentError("Exec needs a command")
+    validate.command("Exec cmd", request.cmd)
     _check_streams(request.tty, request.stdin, request.stdout, request.stderr)
     entry = ctx.running(request.container_id)
     container_id, command, tty = entry.metadata.id, list(request.cmd), request.tty

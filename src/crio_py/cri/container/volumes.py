@@ -19,15 +19,19 @@ from pathlib import Path
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.mountapi import Idmap
+from crio_py.cri import validate
 from crio_py.cri.container.context import ContainerContext
-from crio_py.errors import InvalidArgumentError
+from crio_py.errors import InvalidArgumentError, quote
 from crio_py.fsutil import resolve_in_root
+
+_PROPAGATIONS = frozenset(api_pb2.MountPropagation.values())
 
 
 def check(mounts: list[api_pb2.Mount], *, rro_supported: bool) -> None:
     """Refuse what cannot be prepared, before anything is made (CreateContainer)."""
     for mount in mounts:
         where = mount.container_path
+        _check_paths(mount)
         if _is_image(mount) and not mount.readonly:
             raise InvalidArgumentError(f"image volume {where} must be read-only")
         if mount.recursive_read_only:
@@ -41,6 +45,16 @@ def check(mounts: list[api_pb2.Mount], *, rro_supported: bool) -> None:
                 raise InvalidArgumentError(
                     f"the runtime handler cannot make recursive read-only mounts ({where})"
                 )
+
+
+def _check_paths(mount: api_pb2.Mount) -> None:
+    validate.absolute_path("mount container_path", mount.container_path)
+    if not _is_image(mount):
+        validate.absolute_path(f"mount {quote(mount.container_path)}: host_path", mount.host_path)
+    if mount.propagation not in _PROPAGATIONS:
+        raise InvalidArgumentError(
+            f"mount {quote(mount.container_path)}: unknown propagation {mount.propagation}"
+        )
 
 
 async def prepare(
@@ -102,10 +116,11 @@ async def _image_volume(
     try:
         source = resolve_in_root(root, mount.image_sub_path)
     except OSError as exc:
-        raise InvalidArgumentError(f"image_sub_path {mount.image_sub_path!r}: {exc}") from exc
+        raise InvalidArgumentError(f"image_sub_path {quote(mount.image_sub_path)}: {exc}") from exc
     if not os.path.lexists(source):
         raise InvalidArgumentError(
-            f"image_sub_path {mount.image_sub_path!r} is not in image {mount.image.image!r}"
+            f"image_sub_path {quote(mount.image_sub_path)} is not in image "
+            f"{quote(mount.image.image)}"
         )
     return source
 

@@ -19,7 +19,7 @@ from crio_py.backends.cni_types import (
     PortMapping,
 )
 from crio_py.cri.sandbox.seams import NetworkPlugin
-from crio_py.errors import InvalidArgumentError, UnavailableError
+from crio_py.errors import InvalidArgumentError, UnavailableError, quote
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,9 @@ class PodNetwork:
             try:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError as exc:
-                raise InvalidArgumentError(f"pod CIDR {cidr!r} is not a network: {exc}") from exc
+                raise InvalidArgumentError(
+                    f"pod CIDR {quote(cidr)} is not a network: {exc}"
+                ) from exc
         if cidrs != self.pod_cidrs:
             logger.info("Pod CIDRs are now %s", ", ".join(cidrs) or "unset")
         self.pod_cidrs = cidrs

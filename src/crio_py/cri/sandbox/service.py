@@ -32,6 +32,7 @@ from crio_py.backends.cni import CniExecPlugin
 from crio_py.backends.mountapi import Idmap
 from crio_py.backends.netns import IdMaps
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
+from crio_py.cri import validate
 from crio_py.cri.sandbox import files, query, recover, userns
 from crio_py.cri.sandbox.network import PodNetwork
 from crio_py.cri.sandbox.recover import stopped
@@ -125,8 +126,8 @@ class SandboxService:
     ) -> api_pb2.RunPodSandboxResponse:
         """Reserve the name, pin namespaces, attach the network, write files and records."""
         config = request.config
-        _validate(config)
         handler = self._handler(request.runtime_handler)
+        validate.sandbox_config(config, handler.cgroup_driver)
         infra = self._needs_infra(config)
         sandbox_id = new_id()
         meta = config.metadata
@@ -450,13 +451,6 @@ class SandboxService:
             return self.store.find(self.index.get(sandbox_id))
         except (NotFoundError, InvalidArgumentError):
             return None
-
-
-def _validate(config: api_pb2.PodSandboxConfig) -> None:
-    meta = config.metadata
-    missing = [f for f in ("name", "namespace", "uid") if not getattr(meta, f)]
-    if missing:
-        raise InvalidArgumentError(f"sandbox metadata lacks {', '.join(missing)}")
 
 
 def _config(entry: SandboxEntry) -> api_pb2.PodSandboxConfig:
