@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import secrets
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +50,11 @@ class Case:
     pod: api_pb2.PodSandboxConfig = field(default_factory=api_pb2.PodSandboxConfig)
     container_id: str = ""
 
-    def run_pod(self, name: str = "crash") -> str:
+    def run_pod(self, name: str = "crash", *, infra: bool = False) -> str:
         self.pod = pod_config(name, self.cluster.log_dir)
         self.pod.linux.cgroup_parent = self.cgroup_parent
+        if infra:  # a shared PID namespace needs an infra (pause) container
+            self.pod.linux.security_context.namespace_options.pid = api_pb2.POD
         reply = self.cluster.runtime.RunPodSandbox(api_pb2.RunPodSandboxRequest(config=self.pod))
         self.pod_id = reply.pod_sandbox_id
         return self.pod_id
@@ -144,11 +148,42 @@ def case(cluster: Node, pushed_images: PushedImages) -> Iterator[Case]:
             directory.rmdir()
 
 
+def test_a_pull_cut_short_stops_copying(case: Case, large_image_ref: str) -> None:
+    """skopeo, copying an image large enough to be still at it, dies with the daemon."""
+    _crash(case, "PullImage:copy-running", lambda c: c.cluster.pull(large_image_ref))
+    _check_and_clean(case)
+
+
 @pytest.mark.parametrize("step", crashpoint.STEPS)
 def test_a_crash_leaves_the_truth(case: Case, step: str) -> None:
     set_up, call = SCENARIOS[step.split(":")[0]]
-    cluster = case.cluster
     set_up(case)
+    _crash(case, step, call)
+    _check_and_clean(case)
+
+
+# The steps RunPodSandbox passes through when it runs an infra container.
+INFRA_STEPS = (
+    "RunPodSandbox:attached",
+    "CreateContainer:rootfs-mounted",
+    "CreateContainer:recorded",
+    "CreateContainer:runtime-create-running",
+    "CreateContainer:runtime-created",
+    "StartContainer:runtime-started",
+    "RunPodSandbox:recorded",
+)
+
+
+@pytest.mark.parametrize("step", INFRA_STEPS)
+def test_a_crash_while_an_infra_container_starts(case: Case, step: str) -> None:
+    _crash(case, step, lambda c: c.run_pod(infra=True))
+    _check_and_clean(case)
+
+
+def _crash(case: Case, step: str, call: Action) -> None:
+    """Restart the daemon armed at `step`, make `call` and see it die there; then only
+    conmon (and what it runs) may be left of it; start it again, unarmed."""
+    cluster = case.cluster
     cluster.daemon.stop()
     cluster.daemon.start(env={crashpoint.ENV: step})
     process = cluster.daemon.process
@@ -158,7 +193,14 @@ def test_a_crash_leaves_the_truth(case: Case, step: str) -> None:
     assert failed.value.code() == grpc.StatusCode.UNAVAILABLE, failed.value
     assert process.wait(timeout=10) == -9, f"the daemon did not crash at {step}"
     cluster.daemon.process = None
+    deadline = time.monotonic() + 3
+    while (orphans := _orphaned_children(cluster)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert orphans == [], "children outlived the daemon"
     cluster.daemon.start()
+
+
+def _check_and_clean(case: Case) -> None:
     assert _untruths(case) == []
     _remove_everything(case)
     assert _leftovers(case) == []
@@ -278,6 +320,32 @@ def _runc_states(cluster: Node) -> dict[str, str]:
         capture_output=True, text=True, check=True, timeout=30,
     )  # fmt: skip
     return {item["id"]: item["status"] for item in json.loads(reply.stdout or "null") or []}
+
+
+def _orphaned_children(cluster: Node) -> list[str]:
+    """Processes of the dead daemon's requests that are not conmon or run by it: skopeo,
+    CNI plugins, runc commands."""
+    conmons = {
+        pid
+        for pid, line in processes_naming(str(cluster.daemon.workdir))
+        if "conmon" in line.split()[0]
+    }
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+            exe = os.readlink(status.parent / "exe")
+            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        pid, ppid = int(fields["Pid"]), int(fields["PPid"])
+        if pid in conmons or ppid in conmons:
+            continue
+        if exe.startswith("/usr/lib/cni/") or str(cluster.daemon.workdir) in cmdline:
+            found.append(f"{pid}: {cmdline[:160]}")
+    return found
 
 
 def _conmon_ids(cluster: Node) -> set[str]:
