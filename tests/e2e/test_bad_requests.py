@@ -389,6 +389,8 @@ RESOURCES: dict[str, dict[str, object]] = {
     "oom-score-huge": {"oom_score_adj": 5000},
     "cpuset-garbage": {"cpuset_cpus": "../../etc"},
     "cpuset-huge-cpu": {"cpuset_cpus": "0-" + "9" * 100},
+    "cpuset-offline-cpu": {"cpuset_cpus": "8000"},
+    "cpuset-offline-node": {"cpuset_mems": "1000"},
     "unified-path": {"unified": {"../x": "1"}},
     "hugepage-garbage": {"hugepage_limits": [pb.HugepageLimit(page_size="1XB", limit=1)]},
 }

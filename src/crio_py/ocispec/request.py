@@ -50,6 +50,9 @@ class HostFeatures:
     # The daemon's bounding set: what "privileged" and "ALL" can grant (containerd's
     # WithAllCurrentCapabilities); None means every capability Linux defines.
     capabilities: tuple[str, ...] | None = None
+    # The CPUs and memory nodes that are online ("0-3"); "" when unknown (nothing is checked).
+    online_cpus: str = ""
+    online_mems: str = ""
     arch: str = field(default_factory=native_arch)
 
 

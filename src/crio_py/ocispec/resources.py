@@ -72,6 +72,27 @@ def validate_resources(res: api_pb2.LinuxContainerResources) -> None:
             raise InvalidArgumentError(f"invalid unified cgroup key {quote(key)}")
 
 
+def _check_online(field_name: str, wanted: str, online: str, what: str) -> None:
+    """A cpuset must name only what the node has online (runc create would fail)."""
+    if not wanted or not online:
+        return
+    missing = sorted(_ids(wanted) - _ids(online))
+    if missing:
+        raise InvalidArgumentError(
+            f"invalid resources: {field_name} {quote(wanted)} names {what} this node does not "
+            f"have online ({', '.join(map(str, missing[:8]))}); online: {online}"
+        )
+
+
+def _ids(text: str) -> set[int]:
+    """The ids of a list such as "0-3,8" (already checked by `_is_id_list`)."""
+    found: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        found.update(range(int(low), int(high or low) + 1))
+    return found
+
+
 def _is_id_list(text: str) -> bool:
     """Empty, or a list such as "0-3,8" of ascending ranges below Linux's NR_CPUS limit."""
     if not text:
@@ -95,6 +116,8 @@ def resources_section(
     """linux.resources without devices: cpu, memory, hugepageLimits, pids, unified."""
     res = res if res is not None else api_pb2.LinuxContainerResources()
     validate_resources(res)
+    _check_online("cpuset_cpus", res.cpuset_cpus, host.online_cpus, "CPUs")
+    _check_online("cpuset_mems", res.cpuset_mems, host.online_mems, "memory nodes")
     cpu: dict[str, object] = {}
     shares = res.cpu_shares or default_shares
     for key, value in (("shares", shares), ("quota", res.cpu_quota), ("period", res.cpu_period)):

@@ -87,6 +87,21 @@ def test_invalid_resources(fields: dict[str, object], message: str) -> None:
         resources_section(pb.LinuxContainerResources(**fields), host=ALL)  # type: ignore[arg-type]
 
 
+def test_a_cpuset_names_only_what_the_node_has_online() -> None:
+    """runc create fails on a CPU or memory node the node lacks: refused at the request."""
+    two_cpus = HostFeatures(arch="amd64", online_cpus="0-1", online_mems="0")
+    fine = pb.LinuxContainerResources(cpuset_cpus="1", cpuset_mems="0")
+    assert resources_section(fine, host=two_cpus)["cpu"] == {"cpus": "1", "mems": "0"}
+    with pytest.raises(
+        InvalidArgumentError, match=r"cpuset_cpus '0-5' names CPUs .*\(2, 3, 4, 5\)"
+    ):
+        resources_section(pb.LinuxContainerResources(cpuset_cpus="0-5"), host=two_cpus)
+    with pytest.raises(InvalidArgumentError, match="cpuset_mems '1' names memory nodes"):
+        resources_section(pb.LinuxContainerResources(cpuset_mems="1"), host=two_cpus)
+    unknown = pb.LinuxContainerResources(cpuset_cpus="7")  # nothing probed: runc decides
+    assert resources_section(unknown, host=ALL)["cpu"] == {"cpus": "7"}
+
+
 @pytest.mark.parametrize(
     ("requested", "daemon", "restrict", "can_lower", "expected"),
     [

@@ -41,7 +41,16 @@ def probe_host(
         hugetlb_controller=(CGROUP_ROOT / "hugetlb").is_dir(),
         can_lower_oom_score_adj=bool(effective >> _CAP_SYS_RESOURCE & 1),
         capabilities=tuple(c for i, c in enumerate(ALL_CAPABILITIES) if bounding >> i & 1),
+        online_cpus=_read_or_empty(Path("/sys/devices/system/cpu/online")),
+        online_mems=_read_or_empty(Path("/sys/devices/system/node/online")),
     )
+
+
+def _read_or_empty(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
 
 
 async def probe_host_fully(root_dir: Path, state_dir: Path) -> HostFeatures:
