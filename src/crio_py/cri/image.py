@@ -15,6 +15,7 @@ import json
 import logging
 import shutil
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,7 @@ class ImageService:
             self._sandbox = parse_reference(settings.sandbox_image).tagged
         # Pulls in flight by reference and credentials: a pull never shares the outcome of
         # one made with other credentials (a wrong password must not borrow a right one).
-        self._in_flight: dict[tuple[str, Credentials | None], asyncio.Task[ImageRecord]] = {}
+        self._in_flight: dict[tuple[str, Credentials | None, str], asyncio.Task[ImageRecord]] = {}
         self._deletions: set[asyncio.Future[None]] = set()
         # Image ids that containers use; the runtime service installs its own view.
         self.images_in_use: Callable[[], set[str]] = set
@@ -138,10 +139,11 @@ class ImageService:
     async def pull_image(self, request: api_pb2.PullImageRequest) -> api_pb2.PullImageResponse:
         reference = parse_reference(request.image.image)
         credentials = _request_credentials(request.auth) if request.HasField("auth") else None
-        key = (str(reference), credentials)
+        server = _server_host(request.auth.server_address)
+        key = (str(reference), credentials, server)
         task = self._in_flight.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._pull(reference, credentials))
+            task = asyncio.ensure_future(self._pull(reference, credentials, server))
             self._in_flight[key] = task
             task.add_done_callback(lambda _: self._in_flight.pop(key, None))
         record = await asyncio.shield(task)
@@ -181,14 +183,23 @@ class ImageService:
         return api_pb2.ImageFsInfoResponse(image_filesystems=[usage])
 
     # -- pulling --------------------------------------------------------------------------------
-    async def _pull(self, reference: Reference, credentials: Credentials | None) -> ImageRecord:
+    async def _pull(
+        self, reference: Reference, credentials: Credentials | None, server: str = ""
+    ) -> ImageRecord:
+        """Pull from each endpoint in turn; the request's credentials go only to the server
+        they name (all endpoints when they name none), as containerd's ParseAuth does, so a
+        mirror never sees them."""
         registry = self.settings.registry
         if reference.domain in registry.blocked_hosts:
             raise PermissionDeniedError(
                 f"registry {reference.domain} is blocked by registries.conf"
             )
         sources = tuple(
-            Source(endpoint, credentials or credentials_for(registry, endpoint.host))
+            Source(
+                endpoint,
+                (credentials if _same_host(server, endpoint.host) else None)
+                or credentials_for(registry, endpoint.host),
+            )
             for endpoint in endpoints_for(registry, reference.domain)
         )
         started = time.monotonic()
@@ -367,6 +378,22 @@ def _request_credentials(auth: api_pb2.AuthConfig) -> Credentials | None:
     return Credentials(
         username=auth.username, password=auth.password, identity_token=auth.identity_token
     )
+
+
+_DOCKER_HUB = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+def _server_host(address: str) -> str:
+    """The host[:port] of an AuthConfig `server_address` ("https://host/v1/", or bare)."""
+    if not address:
+        return ""
+    return urllib.parse.urlsplit(address if "://" in address else f"//{address}").netloc
+
+
+def _same_host(server: str, host: str) -> bool:
+    if not server or server == host:
+        return True
+    return server in _DOCKER_HUB and host in _DOCKER_HUB
 
 
 def _tag_named(name: str) -> str:

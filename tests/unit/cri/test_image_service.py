@@ -287,3 +287,32 @@ async def test_a_bad_auth_is_invalid_and_never_echoed(
     assert "s3cret" not in str(caught.value) and encoded not in str(caught.value)
     assert caught.value.__cause__ is None  # no decoding error that quotes the bytes
     assert puller.calls == []
+
+
+@pytest.mark.parametrize(
+    ("server_address", "upstream", "mirror"),
+    [
+        ("", "right", "right"),  # no server named: every endpoint (containerd alike)
+        ("https://registry.example.com/v1/", "right", None),
+        ("registry.example.com", "right", None),
+        ("https://mirror.example.com", None, "right"),
+    ],
+)
+async def test_request_credentials_go_only_to_the_server_they_name(
+    service: ImageService, server_address: str, upstream: str | None, mirror: str | None
+) -> None:
+    registry = service.settings.registry.model_copy(
+        update={"mirrors": {"registry.example.com": ("https://mirror.example.com",)}}
+    )
+    service.settings = service.settings.model_copy(update={"registry": registry})
+    puller: FakePuller = service.puller  # type: ignore[assignment]
+    request = _pull_with(
+        "registry.example.com/app:1",
+        username="u",
+        password="right",
+        server_address=server_address,
+    )
+    await service.pull_image(request)
+    sent = {s.endpoint.host: s.credentials for s in puller.specs[0].sources}
+    passwords = {host: c.password if c else None for host, c in sent.items()}
+    assert passwords == {"mirror.example.com": mirror, "registry.example.com": upstream}
