@@ -292,6 +292,8 @@ class _Session:
             flags.append(f"{prefix}cert-dir={self.cert_dir}")
         if self.authfile is not None:
             flags.append(f"{prefix}authfile={self.authfile}")
+        else:  # never root's own auth files (~/.docker/config.json), which containerd ignores
+            flags.append(f"{prefix}no-creds")
         return flags
 
 

@@ -73,6 +73,7 @@ def _copy_argv(host: str, tls: str = "true") -> list[Any]:
         "--quiet",
         "--preserve-digests",
         f"--src-tls-verify={tls}",
+        "--src-no-creds",
         f"docker://{host}/app@{M_DIGEST}",
         FakeProcess.any(min=1, max=1),
     ]
@@ -86,7 +87,14 @@ def _spec(*endpoints: Endpoint, credentials: Credentials | None = None) -> PullS
 
 async def test_a_pull_stores_every_verified_blob(fp: FakeProcess, tmp_path: Path) -> None:
     fp.register(
-        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=true",
+            "--no-creds",
+            "docker://reg.example.com/app:1",
+        ],
         stdout=MANIFEST,
     )
     fp.register(
@@ -105,7 +113,14 @@ async def test_a_pull_stores_every_verified_blob(fp: FakeProcess, tmp_path: Path
 
 async def test_a_corrupt_blob_leaves_the_store_as_it_was(fp: FakeProcess, tmp_path: Path) -> None:
     fp.register(
-        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=true",
+            "--no-creds",
+            "docker://reg.example.com/app:1",
+        ],
         stdout=MANIFEST,
     )
     fp.register(
@@ -123,12 +138,26 @@ async def test_a_failing_mirror_falls_through_to_the_registry(
     fp: FakeProcess, tmp_path: Path
 ) -> None:
     fp.register(
-        ["skopeo", "inspect", "--raw", "--tls-verify=false", "docker://mirror:5000/app:1"],
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--no-creds",
+            "docker://mirror:5000/app:1",
+        ],
         returncode=1,
         stderr="pinging container registry mirror:5000: connect: connection refused\n",
     )
     fp.register(
-        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=true",
+            "--no-creds",
+            "docker://reg.example.com/app:1",
+        ],
         stdout=MANIFEST,
     )
     fp.register(
@@ -159,7 +188,14 @@ async def test_skopeo_failures_become_domain_errors(
     fp: FakeProcess, tmp_path: Path, stderr: str, error: type[Exception]
 ) -> None:
     fp.register(
-        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=true",
+            "--no-creds",
+            "docker://reg.example.com/app:1",
+        ],
         returncode=1,
         stderr=stderr,
     )
@@ -236,7 +272,14 @@ async def test_an_index_resolves_to_the_host_platform(fp: FakeProcess, tmp_path:
         }
     ).encode()
     fp.register(
-        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=true",
+            "--no-creds",
+            "docker://reg.example.com/app:1",
+        ],
         stdout=index,
     )
     fp.register(
@@ -245,6 +288,7 @@ async def test_an_index_resolves_to_the_host_platform(fp: FakeProcess, tmp_path:
             "inspect",
             "--raw",
             "--tls-verify=true",
+            "--no-creds",
             f"docker://reg.example.com/app@{M_DIGEST}",
         ],
         stdout=MANIFEST,
@@ -348,6 +392,8 @@ async def test_an_identity_token_goes_in_the_auth_file_only(
     )
     assert seen == {"dir_mode": 0o700, "auths": {"reg.example.com": {"identitytoken": "t0ken-77"}}}
     assert all("t0ken-77" not in " ".join(map(str, call)) for call in fp.calls)
+
+
 def _image(config: bytes, layers: list[bytes]) -> bytes:
     """A manifest of `config` and `layers` (a layer may repeat)."""
     return json.dumps(
@@ -373,12 +419,19 @@ def _image(config: bytes, layers: list[bytes]) -> bytes:
 
 def _register_pull(fp: FakeProcess, manifest: bytes, blobs: dict[str, bytes]) -> None:
     fp.register(
-        ["skopeo", "inspect", "--raw", "--tls-verify=true", "docker://reg.example.com/app:1"],
+        [
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=true",
+            "--no-creds",
+            "docker://reg.example.com/app:1",
+        ],
         stdout=manifest,
     )
     fp.register(
         [
-            *_copy_argv("reg.example.com")[:5],
+            *_copy_argv("reg.example.com")[:6],
             f"docker://reg.example.com/app@{_digest(manifest)}",
             FakeProcess.any(min=1, max=1),
         ],
