@@ -66,6 +66,10 @@ def _deliver(blobs: dict[str, bytes]) -> Any:
     return callback
 
 
+def _inspect_argv(image: str, tls: str = "true") -> list[str]:
+    return ["skopeo", "inspect", "--raw", f"--tls-verify={tls}", "--no-creds", image]
+
+
 def _copy_argv(host: str, tls: str = "true") -> list[Any]:
     return [
         "skopeo",
@@ -87,14 +91,7 @@ def _spec(*endpoints: Endpoint, credentials: Credentials | None = None) -> PullS
 
 async def test_a_pull_stores_every_verified_blob(fp: FakeProcess, tmp_path: Path) -> None:
     fp.register(
-        [
-            "skopeo",
-            "inspect",
-            "--raw",
-            "--tls-verify=true",
-            "--no-creds",
-            "docker://reg.example.com/app:1",
-        ],
+        _inspect_argv("docker://reg.example.com/app:1", "true"),
         stdout=MANIFEST,
     )
     fp.register(
@@ -113,14 +110,7 @@ async def test_a_pull_stores_every_verified_blob(fp: FakeProcess, tmp_path: Path
 
 async def test_a_corrupt_blob_leaves_the_store_as_it_was(fp: FakeProcess, tmp_path: Path) -> None:
     fp.register(
-        [
-            "skopeo",
-            "inspect",
-            "--raw",
-            "--tls-verify=true",
-            "--no-creds",
-            "docker://reg.example.com/app:1",
-        ],
+        _inspect_argv("docker://reg.example.com/app:1", "true"),
         stdout=MANIFEST,
     )
     fp.register(
@@ -138,26 +128,12 @@ async def test_a_failing_mirror_falls_through_to_the_registry(
     fp: FakeProcess, tmp_path: Path
 ) -> None:
     fp.register(
-        [
-            "skopeo",
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--no-creds",
-            "docker://mirror:5000/app:1",
-        ],
+        _inspect_argv("docker://mirror:5000/app:1", "false"),
         returncode=1,
         stderr="pinging container registry mirror:5000: connect: connection refused\n",
     )
     fp.register(
-        [
-            "skopeo",
-            "inspect",
-            "--raw",
-            "--tls-verify=true",
-            "--no-creds",
-            "docker://reg.example.com/app:1",
-        ],
+        _inspect_argv("docker://reg.example.com/app:1", "true"),
         stdout=MANIFEST,
     )
     fp.register(
@@ -188,14 +164,7 @@ async def test_skopeo_failures_become_domain_errors(
     fp: FakeProcess, tmp_path: Path, stderr: str, error: type[Exception]
 ) -> None:
     fp.register(
-        [
-            "skopeo",
-            "inspect",
-            "--raw",
-            "--tls-verify=true",
-            "--no-creds",
-            "docker://reg.example.com/app:1",
-        ],
+        _inspect_argv("docker://reg.example.com/app:1", "true"),
         returncode=1,
         stderr=stderr,
     )
@@ -272,25 +241,11 @@ async def test_an_index_resolves_to_the_host_platform(fp: FakeProcess, tmp_path:
         }
     ).encode()
     fp.register(
-        [
-            "skopeo",
-            "inspect",
-            "--raw",
-            "--tls-verify=true",
-            "--no-creds",
-            "docker://reg.example.com/app:1",
-        ],
+        _inspect_argv("docker://reg.example.com/app:1", "true"),
         stdout=index,
     )
     fp.register(
-        [
-            "skopeo",
-            "inspect",
-            "--raw",
-            "--tls-verify=true",
-            "--no-creds",
-            f"docker://reg.example.com/app@{M_DIGEST}",
-        ],
+        _inspect_argv(f"docker://reg.example.com/app@{M_DIGEST}", "true"),
         stdout=MANIFEST,
     )
     fp.register(
@@ -419,14 +374,7 @@ def _image(config: bytes, layers: list[bytes]) -> bytes:
 
 def _register_pull(fp: FakeProcess, manifest: bytes, blobs: dict[str, bytes]) -> None:
     fp.register(
-        [
-            "skopeo",
-            "inspect",
-            "--raw",
-            "--tls-verify=true",
-            "--no-creds",
-            "docker://reg.example.com/app:1",
-        ],
+        _inspect_argv("docker://reg.example.com/app:1", "true"),
         stdout=manifest,
     )
     fp.register(
