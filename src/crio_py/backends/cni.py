@@ -154,7 +154,8 @@ class CniExecPlugin:
                 previous = await self._exec("ADD", network, plugin, stdin, sandbox)
             assert previous is not None  # a network always has a plugin
             result = parse_result(previous)
-            crashpoint.reached("RunPodSandbox:cni-added-uncached")
+            if network.name != LOOPBACK_NETWORK.name:  # the pod's network set up in full
+                crashpoint.reached("RunPodSandbox:cni-added-uncached")
             self._write_cache(network, sandbox, previous)
         except Exception:
             await self._undo_add(network, sandbox)
