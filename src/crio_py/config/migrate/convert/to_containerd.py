@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from crio_py.config.containerd_cri import (
+from crio_py.config.containerd.cri import (
     RUNC_SHIM,
 )
-from crio_py.config.convert._common import (
+from crio_py.config.migrate.convert._common import (
     _API,
     _CNRI,
     _EMPTY_IS_DEFAULT,
@@ -41,17 +41,17 @@ from crio_py.config.convert._common import (
     _refuse_errors,
     _report_rest,
 )
-from crio_py.config.convert.not_carried import _CRIO_UNITS, _crio_reason
-from crio_py.config.crio import (
+from crio_py.config.migrate.convert.not_carried import _CRIO_UNITS, _crio_reason
+from crio_py.config.crio.models import (
     CrioConfig,
     CrioRuntime,
     RuntimeHandler,
     effective_runtime,
 )
-from crio_py.config.crio_lint import lint_crio
-from crio_py.config.crio_merge import merge_sources
-from crio_py.config.crio_settings import plugin_dirs
-from crio_py.config.migrate_report import Action, MigrationResult
+from crio_py.config.lint.crio import lint_crio
+from crio_py.config.crio.merge import merge_sources
+from crio_py.config.crio.settings import plugin_dirs
+from crio_py.config.migrate.report import Action, MigrationResult
 from crio_py.config.rules import newest
 from crio_py.config.source import Source
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crio_py.config.crio import CrioConfig, RuntimeHandler, effective_runtime
+from crio_py.config.crio.models import CrioConfig, RuntimeHandler, effective_runtime
 from crio_py.config.model import (
     CniSettings,
     ContainerDefaults,
@@ -20,7 +20,7 @@ from crio_py.config.model import (
     StreamSettings,
 )
 from crio_py.config.model import RuntimeHandler as HandlerSettings
-from crio_py.config.registries_conf import default_path, read_registries
+from crio_py.config.registry.registries_conf import default_path, read_registries
 from crio_py.config.rules import Target, newest
 from crio_py.config.types import parse_duration
 

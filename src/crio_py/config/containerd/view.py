@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from crio_py.config import containerd_rules as cr
-from crio_py.config.containerd import ContainerdConfig
-from crio_py.config.containerd_cri import (
+from crio_py.config.containerd import rules as cr
+from crio_py.config.containerd.models import ContainerdConfig
+from crio_py.config.containerd.cri import (
     RUNC_SHIM,
     CriImagesV3,
     CriRuntimeV3,

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import tomlkit
 
-from crio_py.config.containerd import ContainerdConfigV2, ContainerdConfigV3
-from crio_py.config.containerd_cri import (
+from crio_py.config.containerd.models import ContainerdConfigV2, ContainerdConfigV3
+from crio_py.config.containerd.cri import (
     RUNC_SHIM,
     RUNSC_SHIM,
     CriImagesV3,
@@ -22,9 +22,9 @@ from crio_py.config.containerd_cri import (
     Registry,
     Runtime,
 )
-from crio_py.config.containerd_lint import lint_containerd, merge_imports
-from crio_py.config.containerd_view import CriView, config_version, cri_view
-from crio_py.config.convert._common import (
+from crio_py.config.lint.containerd import lint_containerd, merge_imports
+from crio_py.config.containerd.view import CriView, config_version, cri_view
+from crio_py.config.migrate.convert._common import (
     _API,
     _CNRI,
     _EMPTY_IS_DEFAULT,
@@ -60,17 +60,17 @@ from crio_py.config.convert._common import (
     _refuse_errors,
     _report_rest,
 )
-from crio_py.config.convert.not_carried import (
+from crio_py.config.migrate.convert.not_carried import (
     _CONTAINERD_UNITS,
     _containerd_reason,
     _unmapped_plugin_units,
 )
-from crio_py.config.crio import (
+from crio_py.config.crio.models import (
     CrioConfig,
     builtin_handler,
 )
 from crio_py.config.diagnostics import Severity
-from crio_py.config.migrate_report import Action, MigrationResult
+from crio_py.config.migrate.report import Action, MigrationResult
 from crio_py.config.rules import newest
 from crio_py.config.source import Source
 from crio_py.errors import ConfigReadError

@@ -7,7 +7,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-from crio_py.config.convert._common import (
+from crio_py.config.migrate.convert._common import (
     _API,
     _CNRI,
     _HANDLERS,
@@ -22,7 +22,7 @@ from crio_py.config.convert._common import (
     _first_reason,
     _matches,
 )
-from crio_py.config.crio import CrioConfig
+from crio_py.config.crio.models import CrioConfig
 
 _CONMON = (
     "per-container conmon vs per-pod shim: containerd starts one shim per pod "

@@ -13,12 +13,12 @@ from tomlkit.container import Container
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Comment, Item, Table, Trivia
 
-from crio_py.config.containerd_cri import (
+from crio_py.config.containerd.cri import (
     RUNC_SHIM,
 )
-from crio_py.config.crio_settings import UNPRIVILEGED_ICMP, UNPRIVILEGED_PORTS
+from crio_py.config.crio.settings import UNPRIVILEGED_ICMP, UNPRIVILEGED_PORTS
 from crio_py.config.diagnostics import Diagnostic, Severity
-from crio_py.config.migrate_report import Action, MigrationResult
+from crio_py.config.migrate.report import Action, MigrationResult
 from crio_py.config.source import Source
 from crio_py.config.walk import table_name
 from crio_py.errors import ConfigReadError

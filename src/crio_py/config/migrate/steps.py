@@ -11,8 +11,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from crio_py.config.containerd_view import config_version
-from crio_py.config.convert import containerd_to_crio, crio_to_containerd
+from crio_py.config.containerd.view import config_version
+from crio_py.config.migrate.convert import containerd_to_crio, crio_to_containerd
 from crio_py.config.load import (
     LintOptions,
     LintResult,
@@ -21,8 +21,8 @@ from crio_py.config.load import (
     imported_sources,
     read_source,
 )
-from crio_py.config.migrate import migrate_containerd
-from crio_py.config.migrate_report import MigrationResult
+from crio_py.config.migrate.containerd import migrate_containerd
+from crio_py.config.migrate.report import MigrationResult
 from crio_py.config.source import Source
 from crio_py.errors import ConfigReadError
 from crio_py.fsutil import atomic_write_text

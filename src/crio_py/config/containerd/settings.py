@@ -11,8 +11,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from crio_py.config.containerd import ContainerdConfig
-from crio_py.config.containerd_cri import (
+from crio_py.config.containerd.models import ContainerdConfig
+from crio_py.config.containerd.cri import (
     RUNC_SHIM,
     RUNSC_SHIM,
     CriCommon,
@@ -23,9 +23,9 @@ from crio_py.config.containerd_cri import (
     Registry,
     Runtime,
 )
-from crio_py.config.containerd_cri import RegistryAuth as RegistryAuthTable
-from crio_py.config.containerd_plugins import ServerGrpc
-from crio_py.config.containerd_view import cri_view
+from crio_py.config.containerd.cri import RegistryAuth as RegistryAuthTable
+from crio_py.config.containerd.plugins import ServerGrpc
+from crio_py.config.containerd.view import cri_view
 from crio_py.config.model import (
     CniSettings,
     ContainerDefaults,

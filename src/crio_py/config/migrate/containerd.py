@@ -15,11 +15,11 @@ import tomlkit
 from tomlkit.items import Comment, Item, Table, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
-from crio_py.config import containerd_rules as cr
-from crio_py.config.containerd_view import config_version
-from crio_py.config.migrate_hosts import registry_to_hosts
-from crio_py.config.migrate_report import MigrationResult
-from crio_py.config.migrate_runtimes import (
+from crio_py.config.containerd import rules as cr
+from crio_py.config.containerd.view import config_version
+from crio_py.config.migrate.hosts import registry_to_hosts
+from crio_py.config.migrate.report import MigrationResult
+from crio_py.config.migrate.runtimes import (
     V1_LINUX,
     convert_legacy_runtimes,
 )

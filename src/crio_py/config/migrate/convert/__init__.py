@@ -11,7 +11,7 @@ step writes into an `_Out` tree and records a Change, and whatever key the input
 step used gets a "not-carried" Change with the reason from the cross-map.
 """
 
-from crio_py.config.convert.to_containerd import crio_to_containerd
-from crio_py.config.convert.to_crio import containerd_to_crio
+from crio_py.config.migrate.convert.to_containerd import crio_to_containerd
+from crio_py.config.migrate.convert.to_crio import containerd_to_crio
 
 __all__ = ["containerd_to_crio", "crio_to_containerd"]
