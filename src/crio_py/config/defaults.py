@@ -18,8 +18,8 @@ from crio_py.config.containerd.models import MODELS
 from crio_py.config.containerd.rules import KEY_RULES as CONTAINERD_RULES
 from crio_py.config.crio.models import CrioConfig
 from crio_py.config.crio.rules import KEY_RULES as CRIO_RULES
+from crio_py.config.introspect import child_of
 from crio_py.config.rules import KeyRule, Target, find_rule, newest
-from crio_py.config.walk import child_of
 
 ROOT_DIR = "/var/lib/crio-py"
 STATE_DIR = "/run/crio-py"

@@ -11,7 +11,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from crio_py.config.containerd.models import ContainerdConfig
 from crio_py.config.containerd.cri import (
     RUNC_SHIM,
     RUNSC_SHIM,
@@ -24,6 +23,7 @@ from crio_py.config.containerd.cri import (
     Runtime,
 )
 from crio_py.config.containerd.cri import RegistryAuth as RegistryAuthTable
+from crio_py.config.containerd.models import ContainerdConfig
 from crio_py.config.containerd.plugins import ServerGrpc
 from crio_py.config.containerd.view import cri_view
 from crio_py.config.model import (

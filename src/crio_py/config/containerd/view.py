@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from crio_py.config.containerd import rules as cr
-from crio_py.config.containerd.models import ContainerdConfig
 from crio_py.config.containerd.cri import (
     RUNC_SHIM,
     CriImagesV3,
@@ -15,6 +14,7 @@ from crio_py.config.containerd.cri import (
     Registry,
     Runtime,
 )
+from crio_py.config.containerd.models import ContainerdConfig
 from crio_py.config.rules import Target
 from crio_py.config.source import KeyPath
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from crio_py.config.containerd import rules as cr
 from crio_py.config.containerd.models import MODELS, ContainerdConfig
-from crio_py.config.lint.containerd_checks import check_semantics
-from crio_py.config.lint.containerd_plugin_ids import check_modelled_plugins, unknown_hook
 from crio_py.config.containerd.view import config_version, max_config_version
 from crio_py.config.diagnostics import Diagnostic, make
+from crio_py.config.lint.containerd_checks import check_semantics
+from crio_py.config.lint.containerd_plugin_ids import check_modelled_plugins, unknown_hook
 from crio_py.config.locate import Reporter
 from crio_py.config.rules import Target
 from crio_py.config.source import KeyPath, Source

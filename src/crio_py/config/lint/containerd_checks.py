@@ -6,11 +6,11 @@ import re
 from typing import Any
 
 from crio_py.config.containerd import rules as cr
-from crio_py.config.containerd.models import ContainerdConfig
 from crio_py.config.containerd.cri import (
     RUNC_SHIM,
     CriV2,
 )
+from crio_py.config.containerd.models import ContainerdConfig
 from crio_py.config.containerd.view import CriView, cri_view
 from crio_py.config.diagnostics import Severity
 from crio_py.config.locate import Reporter

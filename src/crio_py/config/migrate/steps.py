@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crio_py.config.containerd.view import config_version
-from crio_py.config.migrate.convert import containerd_to_crio, crio_to_containerd
 from crio_py.config.load import (
     LintOptions,
     LintResult,
@@ -22,6 +21,7 @@ from crio_py.config.load import (
     read_source,
 )
 from crio_py.config.migrate.containerd import migrate_containerd
+from crio_py.config.migrate.convert import containerd_to_crio, crio_to_containerd
 from crio_py.config.migrate.report import MigrationResult
 from crio_py.config.source import Source
 from crio_py.errors import ConfigReadError

@@ -6,8 +6,8 @@ implicit values are written out because the two daemons' defaults differ, and wh
 key the input sets is not carried. Reading, merging and validating the input is left to the
 lint entry points; same-format migrations live elsewhere.
 
-Both directions work the same way: a `_Context` holds the merged input data, every mapping
-step writes into an `_Out` tree and records a Change, and whatever key the input set that no
+Both directions work the same way: a `ConvertContext` holds the merged input data, every mapping
+step writes into an `OutTree` tree and records a Change, and whatever key the input set that no
 step used gets a "not-carried" Change with the reason from the cross-map.
 """
 
