@@ -93,6 +93,19 @@ class Runtime(Table):
     io_type: str = Field("", description="fifo or streaming (2.0+)")
     cgroup_writable: bool = Field(False, description="writable cgroupfs in containers (2.1+)")
 
+    def runc_options(self) -> RuncOptions:
+        """`options` as runc's shim reads them (keys it has no field for are left out)."""
+        return RuncOptions.model_validate(_known(self.options, RuncOptions))
+
+    def shim_options(self) -> ShimOptions:
+        """`options` as another shim reads them: its config file, free-form keys aside."""
+        return ShimOptions.model_validate(_known(self.options, ShimOptions))
+
+
+def _known(options: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    # The walker has already validated `options` against the model its runtime_type selects.
+    return {key: value for key, value in options.items() if key in model.model_fields}
+
 
 def _default_runtimes() -> dict[str, Runtime]:
     return {"runc": Runtime(runtime_type=RUNC_SHIM)}
