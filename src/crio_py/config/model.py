@@ -1,6 +1,6 @@
 """RuntimeSettings: the one configuration type the rest of crio-py reads.
 
-It is built from either format (containerd_settings.py, crio_settings.py); paths are absolute,
+It is built from either format (containerd/settings.py, crio/settings.py); paths are absolute,
 durations are float seconds (`*_s`), and runtime handlers are fully resolved. Nothing outside
 `config/` reads a raw TOML key.
 """
@@ -103,7 +103,7 @@ class RegistrySettings(Frozen):
 
 
 class Endpoint(Frozen):
-    """One place to pull an image from, with its TLS settings (resolved by config.registries)."""
+    """One place to pull an image from, with its TLS settings (see config.registry.endpoints)."""
 
     host: str = Field(description="host[:port] as it goes into a docker:// reference")
     scheme: Literal["http", "https"] = "https"

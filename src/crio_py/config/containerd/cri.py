@@ -4,7 +4,7 @@ streaming keys left in `io.containerd.grpc.v1.cri` (config version 3 and 4).
 
 Defaults are the upstream ones (../shared/reference/containerd-config.md §3-4). Each model is
 the union of the keys of every containerd release that reads its config version; which release
-has which key is in containerd_rules.py.
+has which key is in rules.py.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Lint containerd config.toml: config versions, imports, and the walk of each file; plugin ids
-and semantic checks live in containerd_plugin_ids.py and containerd_checks.py."""
+and semantic checks live in lint/containerd_plugin_ids.py and lint/containerd_checks.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`config migrate`: pick the migration for a file and a target, and write the results safely.
 
 Same-format migrations (containerd config versions) edit the file in place, keeping comments;
-cross-format ones (CRI-O ⇄ containerd) come from convert.py. Nothing is written until every
+cross-format ones (CRI-O ⇄ containerd) come from migrate/convert/. Nothing is written until every
 output is known to be writable, so bad input never leaves a half-done migration.
 """
 
