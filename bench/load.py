@@ -344,7 +344,7 @@ class Shared:
 
 @contextmanager
 def crio_py(work: Path, shared: Shared, profile_dir: Path | None = None) -> Iterator[Running]:
-    daemon = Daemon(work)
+    daemon = Daemon(work, log_level="info")  # containerd's default level, too
     daemon.trust(shared.registry.host, plain_http=True)
     daemon.config.write_text(daemon_config(daemon, shared.net_dir, shared.registry.host),
                              encoding="utf-8")
