@@ -11,6 +11,7 @@ Per daemon and round:
 - run_pod_sandbox_concurrent: --pods RunPodSandbox at once: p50/p99 and the wall time of all
 - list_containers:            ListContainers with --containers containers (pods of 20)
 - image_status, list_images:  ImageStatus of busybox, ListImages
+- version:                    Version, the floor of any unary RPC on the daemon
 
 The figures are the medians over --rounds rounds, the daemons alternating. Prints JSON with
 the ratios crio-py / containerd and the targets, met or not: p99 ContainerStatus under load
@@ -41,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -180,7 +182,7 @@ def measure(daemon: Running, options: Options) -> Figures:
     phases: dict[str, Callable[[Running, Options], dict[str, Stats]]] = {
         "pod_start": _pod_start, "under_load": _under_load,
         "run_pod_sandbox_concurrent": _concurrent_pods, "list_containers": _list_containers,
-        "images": _images,
+        "images": _images, "version": _version,
     }  # fmt: skip
     figures: Figures = {}
     for phase, run in phases.items():
@@ -241,10 +243,13 @@ async def _callers_while(
         }
         callers = [asyncio.create_task(_caller(calls, index, samples, done))
                    for index in range(options.callers)]
+        stop = threading.Event()  # an interrupt ends the starts too
         try:
             await asyncio.sleep(0.2)  # every caller has started
-            samples["pod_start"] = await asyncio.to_thread(_start_pods, daemon.cri, options)
+            samples["pod_start"] = await asyncio.to_thread(_start_pods, daemon.cri, options,
+                                                           stop)
         finally:
+            stop.set()
             done.set()
             await asyncio.gather(*callers)
     return samples
@@ -265,9 +270,11 @@ async def _caller(
         turn += 1
 
 
-def _start_pods(cri: Cri, options: Options) -> list[float]:
+def _start_pods(cri: Cri, options: Options, stop: threading.Event) -> list[float]:
     samples = []
     for index in range(options.pods):
+        if stop.is_set():
+            break
         started = time.perf_counter()
         pod_id, pod = cri.run_pod(f"{cri.name}-load-{index}")
         cri.run_container(pod_id, pod, "app")
@@ -319,6 +326,14 @@ def _images(daemon: Running, options: Options) -> dict[str, Stats]:
         }
 
 
+def _version(daemon: Running, options: Options) -> dict[str, Stats]:
+    """The floor of a unary RPC on this daemon: transport, dispatch and wrapper alone."""
+    request = api_pb2.VersionRequest()
+    with _profiled(daemon, "version"):
+        samples = _sequential(lambda: daemon.cri.runtime.Version(request, timeout=60))
+    return {"Version": latency(samples)}
+
+
 def _sequential(call: Callable[[], object]) -> list[float]:
     call()  # a first call may fill caches; the figures are of a warm daemon
     samples = []
@@ -350,6 +365,7 @@ def crio_py(work: Path, shared: Shared, profile_dir: Path | None = None) -> Iter
                              encoding="utf-8")
     env = _profile_env(profile_dir) if profile_dir else {}
     daemon.start(env)
+    interrupted = False
     try:
         assert daemon.process is not None
         with daemon.channel() as channel:
@@ -358,9 +374,12 @@ def crio_py(work: Path, shared: Shared, profile_dir: Path | None = None) -> Iter
             if profile_dir is not None:
                 running.toggle_profile = _profile_toggle(daemon.process.pid, profile_dir)
             yield running
+    except BaseException:
+        interrupted = True
+        raise
     finally:
         alive = daemon.process is not None and daemon.process.poll() is None
-        _remove_pods(daemon.socket, alive, lambda: daemon.start())
+        _remove_pods(daemon.socket, alive, lambda: daemon.start(), settle=interrupted)
         daemon.stop()
         _unmount_under(work)
 
@@ -383,12 +402,16 @@ def containerd(work: Path, shared: Shared) -> Iterator[Running]:
             raise
 
     start()
+    interrupted = False
     try:
         with grpc.insecure_channel(f"unix://{socket}") as channel:
             yield Running(Cri("containerd", channel, processes_[-1].pid, shared.image,
                               work / "pods"), socket)
+    except BaseException:
+        interrupted = True
+        raise
     finally:
-        _remove_pods(socket, processes_[-1].poll() is None, start)
+        _remove_pods(socket, processes_[-1].poll() is None, start, settle=interrupted)
         for process in processes_:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -397,14 +420,21 @@ def containerd(work: Path, shared: Shared) -> Iterator[Running]:
         _unmount_under(work)
 
 
-def _remove_pods(socket: Path, alive: bool, start: Callable[[], object]) -> None:
+def _remove_pods(
+    socket: Path, alive: bool, start: Callable[[], object], *, settle: bool
+) -> None:
     """Every pod of the daemon on `socket` stopped and removed, the daemon started again
-    first if an interrupt stopped it."""
+    first if an interrupt stopped it; after an interrupt (`settle`) a second time, for a
+    RunPodSandbox the daemon was still serving when the first list was taken."""
     with _uninterrupted():
         if not alive:
             start()
         with grpc.insecure_channel(f"unix://{socket}") as channel:
-            Cri("cleanup", channel, 0, "", Path()).remove_all()
+            cleanup = Cri("cleanup", channel, 0, "", Path())
+            cleanup.remove_all()
+            if settle:
+                time.sleep(3)
+                cleanup.remove_all()
 
 
 @contextmanager
