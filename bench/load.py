@@ -60,7 +60,7 @@ from bench.pull import _wait_for
 from tests.fixtures.cninet import cni_network
 from tests.fixtures.daemon import Daemon, daemon_config
 from tests.fixtures.images import busybox_image, pause_image
-from tests.fixtures.procs import processes
+from tests.fixtures.procs import descendants, processes
 from tests.fixtures.registry import Registry
 
 SAMPLES = 100  # sequential calls per latency of one RPC
@@ -378,8 +378,8 @@ def crio_py(work: Path, shared: Shared, profile_dir: Path | None = None) -> Iter
         interrupted = True
         raise
     finally:
-        alive = daemon.process is not None and daemon.process.poll() is None
-        _remove_pods(daemon.socket, alive, lambda: daemon.start(), settle=interrupted)
+        _remove_pods(daemon.socket, lambda: (daemon.stop(), daemon.start()),
+                     settle=interrupted)
         daemon.stop()
         _unmount_under(work)
 
@@ -401,6 +401,12 @@ def containerd(work: Path, shared: Shared) -> Iterator[Running]:
             process.wait()
             raise
 
+    def stop() -> None:
+        for process in processes_:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+
     start()
     interrupted = False
     try:
@@ -411,30 +417,36 @@ def containerd(work: Path, shared: Shared) -> Iterator[Running]:
         interrupted = True
         raise
     finally:
-        _remove_pods(socket, processes_[-1].poll() is None, start, settle=interrupted)
-        for process in processes_:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=60)
+        _remove_pods(socket, lambda: (stop(), start()), settle=interrupted)
+        stop()
         log.close()
         _unmount_under(work)
 
 
-def _remove_pods(
-    socket: Path, alive: bool, start: Callable[[], object], *, settle: bool
-) -> None:
-    """Every pod of the daemon on `socket` stopped and removed, the daemon started again
-    first if an interrupt stopped it; after an interrupt (`settle`) a second time, for a
-    RunPodSandbox the daemon was still serving when the first list was taken."""
+def _remove_pods(socket: Path, restart: Callable[[], object], *, settle: bool) -> None:
+    """Every pod of the daemon on `socket` stopped and removed, the daemon restarted first
+    if it does not answer (Ctrl-C reaches it too); after an interrupt (`settle`) a second
+    time, for a RunPodSandbox the daemon was still serving when the first list was taken."""
     with _uninterrupted():
-        if not alive:
-            start()
+        if not _answers(socket):
+            print(f"restarting the daemon on {socket} to remove its pods", file=sys.stderr)
+            restart()
         with grpc.insecure_channel(f"unix://{socket}") as channel:
             cleanup = Cri("cleanup", channel, 0, "", Path())
             cleanup.remove_all()
             if settle:
                 time.sleep(3)
                 cleanup.remove_all()
+
+
+def _answers(socket: Path) -> bool:
+    with grpc.insecure_channel(f"unix://{socket}") as channel:
+        try:
+            api_pb2_grpc.RuntimeServiceStub(channel).Version(api_pb2.VersionRequest(),
+                                                             timeout=2)
+        except grpc.RpcError:
+            return False
+    return True
 
 
 @contextmanager
@@ -524,11 +536,15 @@ def shared_setup() -> Iterator[Shared]:
 
 
 def _kill_leftovers(base: Path) -> None:
+    """The last resort: a process naming the scratch dir (a daemon, conmon, a shim) is
+    killed after its descendants (the containers it monitors)."""
     for process in processes().values():
-        if process.pid != os.getpid() and str(base) in process.cmdline():
-            print(f"killing leftover pid {process.pid}: {process.cmdline()}", file=sys.stderr)
+        if process.pid == os.getpid() or str(base) not in process.cmdline():
+            continue
+        print(f"killing leftover pid {process.pid}: {process.cmdline()}", file=sys.stderr)
+        for pid in [*descendants(process.pid), process.pid]:
             with suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
