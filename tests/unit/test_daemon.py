@@ -102,7 +102,7 @@ async def test_the_socket_is_0660_and_version_answers(running: Running) -> None:
     assert (path.stat().st_uid, path.stat().st_gid) == (os.getuid(), os.getgid())
     response = await version(path)
     assert response.runtime_name == "crio-py"
-    assert running.daemon.readiness.ready
+    assert running.daemon.routes.ready
 
 
 async def test_sigterm_stops_gracefully_and_keeps_the_state_dir(running: Running) -> None:
@@ -207,7 +207,7 @@ async def test_notify_socket_gets_ready(tmp_dir: Path, monkeypatch: pytest.Monke
         loop = asyncio.get_running_loop()
         message = await asyncio.wait_for(loop.sock_recv(listener, 64), 10)
         assert message == b"READY=1"
-        assert instance.readiness.ready
+        assert instance.routes.ready
         instance.should_exit.set()
         await asyncio.wait_for(task, 10)
         assert await asyncio.wait_for(loop.sock_recv(listener, 64), 10) == b"STOPPING=1"
