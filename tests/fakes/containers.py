@@ -18,7 +18,7 @@ from crio_py.backends.mountapi import Idmap
 from crio_py.backends.oci import ContainerState, OciStatus
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
-from crio_py.cri.container import ContainerContext, ContainerOps
+from crio_py.cri.container import ContainerContext, ContainerOps, create, lifecycle, status
 from crio_py.cri.container.layout import Layout
 from crio_py.cri.image import ContainerImage
 from crio_py.cri.sandbox import SandboxRecords
@@ -96,7 +96,7 @@ class FakeRuntime:
 
     async def kill(self, container_id: str, signal: int, *, all_processes: bool = False) -> None:
         self._call("kill", container_id, int(signal))
-        if signal not in self.ignored and self.states.get(container_id) == "running":
+        if signal not in self.ignored and self.states.get(container_id) in ("created", "running"):
             self.exit(container_id, 128 + int(signal))
 
     async def delete(self, container_id: str, *, force: bool = False) -> None:
@@ -277,6 +277,27 @@ class ContainerWorld:
         )
         self.records.store.create(sandbox_id, metadata, SandboxStatus(ready=ready))
         self.records.index.add(sandbox_id)
+
+    async def create(self, name: str = "app") -> str:
+        """CreateContainer in the sandbox; the new id."""
+        request = api_pb2.CreateContainerRequest(
+            pod_sandbox_id=SANDBOX_ID, config=container_config(name)
+        )
+        return (await create.create_container(self.ctx, request)).container_id
+
+    async def start(self, container_id: str) -> None:
+        request = api_pb2.StartContainerRequest(container_id=container_id)
+        await lifecycle.start_container(self.ctx, request)
+
+    async def run(self, name: str = "app") -> str:
+        """Create and start; the id."""
+        container_id = await self.create(name)
+        await self.start(container_id)
+        return container_id
+
+    async def status(self, container_id: str) -> api_pb2.ContainerStatus:
+        request = api_pb2.ContainerStatusRequest(container_id=container_id)
+        return (await status.container_status(self.ctx, request)).status
 
     def leftovers(self) -> Iterator[str]:
         """What a removed (or never created) container could have left behind."""

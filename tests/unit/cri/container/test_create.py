@@ -25,11 +25,7 @@ def world(tmp_path: Path) -> ContainerWorld:
 
 
 async def created(world: ContainerWorld, name: str = "app") -> str:
-    request = api_pb2.CreateContainerRequest(
-        pod_sandbox_id=SANDBOX_ID, config=container_config(name)
-    )
-    response = await create.create_container(world.ctx, request)
-    return response.container_id
+    return await world.create(name)
 
 
 async def test_create_records_a_created_container(world: ContainerWorld) -> None:
