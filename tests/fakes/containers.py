@@ -14,6 +14,7 @@ from pathlib import Path
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.conmon import ConmonOptions
+from crio_py.backends.conmon_exec import ExecSyncResult
 from crio_py.backends.mountapi import Idmap
 from crio_py.backends.oci import ContainerState, OciStatus
 from crio_py.config.load import load_settings
@@ -124,6 +125,20 @@ class FakeConmon:
             raise self.fail
         self.runtime.states[options.container_id] = "created"
         return PID
+
+
+@dataclass
+class FakeExec:
+    """conmon's exec mode: answers `result` and records each (container id, argv, timeout)."""
+
+    result: ExecSyncResult = field(default_factory=lambda: ExecSyncResult(0, b"out\n", b""))
+    calls: list[tuple[str, list[str], float]] = field(default_factory=list)
+
+    async def exec_sync(
+        self, options: ConmonOptions, command: list[str], timeout_s: float, scratch_dir: Path
+    ) -> ExecSyncResult:
+        self.calls.append((options.container_id, command, timeout_s))
+        return self.result
 
 
 class FakeImages:
@@ -246,6 +261,7 @@ class ContainerWorld:
         self.images = FakeImages(tmp_path / "rootfs")
         self.runtime = FakeRuntime(self.layout.exits_dir)
         self.conmon = FakeConmon(self.runtime)
+        self.execs = FakeExec()
         self.clock = FakeClock()
         self.ctx = self.restarted()
         self.add_sandbox(SANDBOX_ID)
@@ -263,7 +279,10 @@ class ContainerWorld:
             layout=self.layout,
             store=ObjectStore(self.layout.records_dir, ContainerMetadata, ContainerStatus),
             ops=ContainerOps(
-                runtime_for=self.runtime_for, create=self.conmon.create, clock=self.clock
+                runtime_for=self.runtime_for,
+                create=self.conmon.create,
+                exec_sync=self.execs.exec_sync,
+                clock=self.clock,
             ),
         )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from cri_api.v1 import api_pb2
 
-from crio_py.backends import conmon_exec
 from crio_py.cri import validate
 from crio_py.cri.container.context import ContainerContext
 from crio_py.errors import InvalidArgumentError
@@ -18,11 +17,8 @@ async def exec_sync(
         raise InvalidArgumentError("ExecSync needs a command")
     validate.command("ExecSync cmd", request.cmd)
     entry = ctx.running(request.container_id)
-    result = await conmon_exec.exec_sync(
-        ctx.conmon(entry),
-        list(request.cmd),
-        timeout_s=request.timeout,
-        scratch_dir=ctx.layout.state_dir,
+    result = await ctx.ops.exec_sync(
+        ctx.conmon(entry), list(request.cmd), request.timeout, ctx.layout.state_dir
     )
     return api_pb2.ExecSyncResponse(
         stdout=result.stdout, stderr=result.stderr, exit_code=result.exit_code
