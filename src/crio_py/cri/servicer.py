@@ -1,8 +1,9 @@
 """The grpc servicers: one dispatch from an RPC name to its handler in an `RpcTable`.
 
-Only this module (with `instrument.py`) knows the grpc method names. Every servicer method is
-generated from the service descriptor and wrapped by `@rpc`, which gates, logs and maps
-errors, so nothing here catches anything or chooses a status code (ARCHITECTURE.md §6).
+Only this module (with `instrument.py`) speaks grpc. Every servicer method is generated from
+the service descriptor and wrapped by `@rpc`, which gates, logs and maps errors, so nothing
+here catches anything or chooses a status code (ARCHITECTURE.md §6). The table itself
+(`rpcs.py`, and the `rpcs()` of each service) knows nothing of grpc.
 
 The daemon builds the table once every service is loaded (`Routes.serve`); until then `@rpc`
 answers UNAVAILABLE. An RPC the table does not name answers UNIMPLEMENTED.

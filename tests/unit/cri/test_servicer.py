@@ -12,6 +12,7 @@ import pytest
 from cri_api.v1 import api_pb2, api_pb2_grpc
 
 from crio_py import __version__
+from crio_py.cri.rpcs import merged
 from crio_py.cri.servicer import ImageServicer, RuntimeServicer
 from tests.unit.cri.fakes import BUSYBOX_ID, FakeServer, image, serve_fake
 
@@ -113,3 +114,12 @@ async def test_image_rpcs_reach_the_image_service(
 def test_the_servicer_methods_keep_their_names() -> None:
     for name in ("ListImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo"):
         assert getattr(ImageServicer, name).__name__ == name
+
+
+def test_a_table_serving_one_rpc_twice_is_refused() -> None:
+    async def answer(request: object) -> object:
+        return request
+
+    assert merged({"Version": answer}, {"Status": answer}) == {"Version": answer, "Status": answer}
+    with pytest.raises(ValueError, match="RPCs served twice: Version"):
+        merged({"Version": answer}, {"Version": answer})
