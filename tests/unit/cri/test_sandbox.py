@@ -24,6 +24,9 @@ from crio_py.backends.netns import IdMap, IdMaps
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
 from crio_py.cri.sandbox import NamespaceOps, SandboxRecords, SandboxService
+from crio_py.cri.sandbox import lifecycle as sandbox_lifecycle
+from crio_py.cri.sandbox import run as sandbox_run
+from crio_py.cri.sandbox import status as sandbox_status
 from crio_py.cri.sandbox.records import SandboxEntry
 from crio_py.errors import (
     AlreadyExistsError,
@@ -79,8 +82,15 @@ class FakeNetworkPlugin:
         if sandbox is None or self.network is None:
             return []
         return [
-            CachedAttachment(self.network, container_id, "eth0", sandbox.netns_path, (), {},
-                             {"cniVersion": "1.0.0"})
+            CachedAttachment(
+                self.network,
+                container_id,
+                "eth0",
+                sandbox.netns_path,
+                (),
+                {},
+                {"cniVersion": "1.0.0"},
+            )
         ]
 
 
@@ -209,20 +219,20 @@ async def run(
     service: SandboxService, cfg: api_pb2.PodSandboxConfig | None = None, handler: str = ""
 ) -> str:
     request = api_pb2.RunPodSandboxRequest(config=cfg or config(), runtime_handler=handler)
-    return (await service.run_pod_sandbox(request)).pod_sandbox_id
+    return (await sandbox_run.run_pod_sandbox(service, request)).pod_sandbox_id
 
 
 async def status(
     service: SandboxService, sandbox_id: str, verbose: bool = False
 ) -> api_pb2.PodSandboxStatusResponse:
-    return await service.pod_sandbox_status(
-        api_pb2.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=verbose)
+    return await sandbox_status.pod_sandbox_status(
+        service, api_pb2.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=verbose)
     )
 
 
 async def listed(service: SandboxService, **filters: object) -> list[str]:
     request = api_pb2.ListPodSandboxRequest(filter=api_pb2.PodSandboxFilter(**filters))  # type: ignore[arg-type]
-    return [item.id for item in (await service.list_pod_sandbox(request)).items]
+    return [item.id for item in (await sandbox_status.list_pod_sandbox(service, request)).items]
 
 
 def nothing_left(w: World) -> None:
@@ -389,7 +399,9 @@ async def test_an_infra_container_when_the_config_asks(tmp_path: Path) -> None:
     assert members.calls == [("run_infra", sandbox_id)]
     entry = w.service.records.get(sandbox_id)
     assert entry.metadata.infra_container_id == sandbox_id
-    await w.service.remove_pod_sandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
+    await sandbox_lifecycle.remove_pod_sandbox(
+        w.service, api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
+    )
     assert members.calls[1:] == [("stop_all", sandbox_id), ("remove_all", sandbox_id)]
     nothing_left(w)
 
@@ -480,25 +492,25 @@ async def test_host_network_skips_cni_and_the_netns(world: World) -> None:
 async def test_stop_and_remove_are_idempotent(world: World) -> None:
     sandbox_id = await run(world.service)
     stop = api_pb2.StopPodSandboxRequest(pod_sandbox_id=sandbox_id)
-    await world.service.stop_pod_sandbox(stop)
+    await sandbox_lifecycle.stop_pod_sandbox(world.service, stop)
     s = (await status(world.service, sandbox_id)).status
     assert s.state == api_pb2.SANDBOX_NOTREADY
     assert world.service.records.store.get(sandbox_id).status.stopped_at > 0
     assert world.ns.pinned == set() and world.network.added == {}
-    await world.service.stop_pod_sandbox(stop)
+    await sandbox_lifecycle.stop_pod_sandbox(world.service, stop)
     remove = api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
-    await world.service.remove_pod_sandbox(remove)
-    await world.service.remove_pod_sandbox(remove)
+    await sandbox_lifecycle.remove_pod_sandbox(world.service, remove)
+    await sandbox_lifecycle.remove_pod_sandbox(world.service, remove)
     nothing_left(world)
     with pytest.raises(NotFoundError):
         await status(world.service, sandbox_id)
-    await world.service.stop_pod_sandbox(stop)  # unknown: OK per CRI
+    await sandbox_lifecycle.stop_pod_sandbox(world.service, stop)  # unknown: OK per CRI
 
 
 async def test_remove_stops_a_ready_sandbox(world: World) -> None:
     sandbox_id = await run(world.service)
     request = api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
-    await world.service.remove_pod_sandbox(request)
+    await sandbox_lifecycle.remove_pod_sandbox(world.service, request)
     nothing_left(world)
     assert await listed(world.service) == []
     await run(world.service)  # the name is free again
@@ -508,23 +520,29 @@ async def test_a_failed_stop_during_remove_keeps_the_sandbox(world: World) -> No
     sandbox_id = await run(world.service)
     world.network.fail_delete = True
     with pytest.raises(UnavailableError):
-        await world.service.remove_pod_sandbox(
-            api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
+        await sandbox_lifecycle.remove_pod_sandbox(
+            world.service, api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
         )
     assert world.service.records.store.get(sandbox_id).status.removing is False
     assert await listed(world.service) == [sandbox_id]
 
 
 async def test_unknown_ids_stop_and_remove_ok_on_a_fresh_service(world: World) -> None:
-    await world.service.stop_pod_sandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id="abc"))
-    await world.service.remove_pod_sandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id="abc"))
+    await sandbox_lifecycle.stop_pod_sandbox(
+        world.service, api_pb2.StopPodSandboxRequest(pod_sandbox_id="abc")
+    )
+    await sandbox_lifecycle.remove_pod_sandbox(
+        world.service, api_pb2.RemovePodSandboxRequest(pod_sandbox_id="abc")
+    )
     assert await listed(world.service) == []
 
 
 async def test_list_filters(world: World) -> None:
     web = await run(world.service, config("web", labels={"app": "web", "tier": "front"}))
     db = await run(world.service, config("db", uid="uid-2", labels={"app": "db"}))
-    await world.service.stop_pod_sandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id=db))
+    await sandbox_lifecycle.stop_pod_sandbox(
+        world.service, api_pb2.StopPodSandboxRequest(pod_sandbox_id=db)
+    )
     assert await listed(world.service) == [web, db]
     assert await listed(world.service, id=web[:8]) == [web]
     assert await listed(world.service, id="zzz") == []
@@ -534,7 +552,9 @@ async def test_list_filters(world: World) -> None:
     assert await listed(world.service, state=not_ready) == [db]
     assert await listed(world.service, label_selector={"tier": "front"}) == [web]
     assert await listed(world.service, label_selector={"app": "db", "tier": "x"}) == []
-    item = (await world.service.list_pod_sandbox(api_pb2.ListPodSandboxRequest())).items[0]
+    item = (
+        await sandbox_status.list_pod_sandbox(world.service, api_pb2.ListPodSandboxRequest())
+    ).items[0]
     assert (item.metadata.name, dict(item.annotations)) == ("web", {"note": "x"})
     assert item.runtime_handler == "runc"
 

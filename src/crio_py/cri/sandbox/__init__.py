@@ -9,7 +9,8 @@ namespace or the configuration asks for one (CRI-O's `drop_infra_ctr = false`).
 - `query.py`: records → CRI messages, and ListPodSandbox filters (pure);
 - `recover.py`: loading the records at start and undoing half-made sandboxes;
 - `records.py`: `SandboxRecords`, the records and what the container RPCs read of a sandbox;
-- `service.py`: `SandboxService`, the RPCs.
+- `run.py`, `lifecycle.py`, `status.py`, `runtime_config.py`: the RPCs, one group per module;
+- `service.py`: `SandboxService`, what the RPCs share, and their table.
 """
 
 from crio_py.cri.sandbox.records import SandboxRecords
