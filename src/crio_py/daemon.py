@@ -5,8 +5,8 @@ inside `capture_signals()`, which puts the previous signal handlers back afterwa
 
 - startup: bind the socket (parent dir created, a stale socket replaced, a live one refused,
   mode 0660 and the configured owner, as containerd's `sys.GetLocalListener`), start the grpc
-  server (RPCs answer UNAVAILABLE "crio-py is starting"), open the image service, mark the
-  servicers ready and tell systemd `READY=1`;
+  server (RPCs answer UNAVAILABLE "crio-py is starting"), open the image service, build the
+  object graph (`build_services`) and serve its RPC table, then tell systemd `READY=1`;
 - SIGTERM / SIGINT: stop accepting RPCs, give those in flight `GRACE_S`, close the image service.
   A second signal cancels what is still running;
 - SIGHUP: re-read the configuration file and say which changes need a restart (nothing is
@@ -164,7 +164,7 @@ class Daemon:
                 await self.shutdown()
 
     async def startup(self) -> None:
-        """Bind and start the server, then open the image service and mark the servicers ready."""
+        """Bind and start the server, then open the services and serve their RPC table."""
         logger.debug("Effective settings: %s", settings_json(self.settings))
         self.server = grpc.aio.server(options=self._grpc_options())
         add_to_server(self.server, self.routes)
@@ -195,16 +195,7 @@ class Daemon:
         network = CniExecPlugin.from_settings(settings.cni, settings.root_dir / "cni-cache")
         info = RuntimeInfo(settings, network, features)
         records = SandboxRecords(settings)
-        layout = Layout(settings.state_dir, settings.root_dir)
-        containers = ContainerContext(
-            settings,
-            records,
-            images,
-            host_features=features,
-            layout=layout,
-            store=ObjectStore(layout.records_dir, ContainerMetadata, ContainerStatus),
-            ops=ContainerOps(),
-        )
+        containers = container_context(settings, records, images, features)
 
         def user_namespaces(handler: RuntimeHandler) -> bool:
             return host.handler_features(handler, features).user_namespaces
@@ -329,6 +320,25 @@ class Daemon:
             log.setup(self.settings.log_level, self.settings.log_format)
         for service in self._reloadable:
             service.reload_settings(self.settings)
+
+
+def container_context(
+    settings: RuntimeSettings,
+    records: SandboxRecords,
+    images: ImageSource,
+    features: HostFeatures,
+) -> ContainerContext:
+    """The container RPCs' context on the real runtime, conmon and clock."""
+    layout = Layout(settings.state_dir, settings.root_dir)
+    return ContainerContext(
+        settings,
+        records,
+        images,
+        host_features=features,
+        layout=layout,
+        store=ObjectStore(layout.records_dir, ContainerMetadata, ContainerStatus),
+        ops=ContainerOps(),
+    )
 
 
 def changed_settings(old: RuntimeSettings, new: RuntimeSettings) -> list[str]:
