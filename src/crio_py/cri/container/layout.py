@@ -106,7 +106,7 @@ class Runtimes:
             container_name=metadata.name,
             runtime_args=tuple(runtime.monitor_args()),
             log_size_max=self.settings.log_size_max,
-            systemd_cgroup=runtime.systemd_cgroup,
+            systemd_cgroup=handler.cgroup_driver == "systemd",
             tty=tty,
             stdin=stdin,
             stdin_once=stdin_once,

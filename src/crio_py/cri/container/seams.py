@@ -30,7 +30,7 @@ Clock = Callable[[], int]
 
 def oci_runtime(handler: RuntimeHandler, state_dir: Path) -> OciRuntime:
     """The production runtime factory (`backends.oci`)."""
-    return runtime_for(handler, state_dir=state_dir, systemd_cgroup=False)
+    return runtime_for(handler, state_dir=state_dir)
 
 
 async def _create(options: ConmonOptions) -> int:
