@@ -5,8 +5,8 @@ inside `capture_signals()`, which puts the previous signal handlers back afterwa
 
 - startup: bind the socket (parent dir created, a stale socket replaced, a live one refused,
   mode 0660 and the configured owner, as containerd's `sys.GetLocalListener`), start the grpc
-  server (RPCs answer UNAVAILABLE "crio-py is starting"), open the image service, mark the
-  servicers ready and tell systemd `READY=1`;
+  server (RPCs answer UNAVAILABLE "crio-py is starting"), open the image service, build the
+  object graph (`build_services`) and serve its RPC table, then tell systemd `READY=1`;
 - SIGTERM / SIGINT: stop accepting RPCs, give those in flight `GRACE_S`, close the image service.
   A second signal cancels what is still running;
 - SIGHUP: re-read the configuration file and say which changes need a restart (nothing is
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -36,15 +37,27 @@ from crio_py.config.diagnostics import Diagnostic
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
 from crio_py.config.redact import settings_json
-from crio_py.cri.container import ContainerService, ImageSource, host
-from crio_py.cri.handlers import ImageHandlers
+from crio_py.cri.container import (
+    ContainerContext,
+    ContainerOps,
+    ImageSource,
+    PodContainers,
+    host,
+    images_in_use,
+    recover,
+    rpc_table,
+)
+from crio_py.cri.container.layout import Layout
 from crio_py.cri.image import ImageService
-from crio_py.cri.instrument import Readiness
+from crio_py.cri.rpcs import ImageRpcs, RpcTable, image_rpcs, merged
 from crio_py.cri.runtime_info import RuntimeInfo
-from crio_py.cri.sandbox import SandboxService
-from crio_py.cri.servicer import ImageServicer, RuntimeServicer, add_to_server
+from crio_py.cri.sandbox import NamespaceOps, SandboxRecords, SandboxService
+from crio_py.cri.servicer import Routes, add_to_server
 from crio_py.errors import ConfigError, PermissionDeniedError, UnavailableError
+from crio_py.ocispec import HostFeatures
 from crio_py.store import dirs
+from crio_py.store.objects import ObjectStore
+from crio_py.store.records import ContainerMetadata, ContainerStatus
 from crio_py.streaming.server import StreamServer
 
 logger = logging.getLogger(__name__)
@@ -76,7 +89,7 @@ class Reloadable(Protocol):
         """Use `settings` from the next request on."""
 
 
-class ImageServiceLike(ImageHandlers, ImageSource, Reloadable, Protocol):
+class ImageServiceLike(ImageRpcs, ImageSource, Reloadable, Protocol):
     """What the daemon needs of the image service: the RPC handlers, what containers need of
     images, the view of images in use it is given, and `close()`."""
 
@@ -126,9 +139,7 @@ class Daemon:
         self.settings = settings
         self.config_path = config_path
         self.image_service_factory = image_service_factory
-        self.readiness = Readiness()
-        self.image_servicer = ImageServicer(self.readiness)
-        self.runtime_servicer = RuntimeServicer(self.readiness)
+        self.routes = Routes()
         self.image_service: ImageServiceLike | None = None
         self.server: grpc.aio.Server | None = None
         self.should_exit = asyncio.Event()
@@ -153,10 +164,10 @@ class Daemon:
                 await self.shutdown()
 
     async def startup(self) -> None:
-        """Bind and start the server, then open the image service and mark the servicers ready."""
+        """Bind and start the server, then open the services and serve their RPC table."""
         logger.debug("Effective settings: %s", settings_json(self.settings))
         self.server = grpc.aio.server(options=self._grpc_options())
-        add_to_server(self.server, self.runtime_servicer, self.image_servicer)
+        add_to_server(self.server, self.routes)
         prepare_socket_path(self.socket_path)
         self.server.add_insecure_port(f"unix://{self.socket_path}")
         await self.server.start()
@@ -164,39 +175,50 @@ class Daemon:
         logger.info("Listening for CRI on unix://%s", self.socket_path)
         dirs.secure(self.settings.root_dir, self.settings.state_dir)
         self.image_service = await self.image_service_factory(self.settings)
-        self.image_servicer.attach(self.image_service)
-        network = CniExecPlugin.from_settings(
-            self.settings.cni, self.settings.root_dir / "cni-cache"
-        )
         features = await host.probe_host_fully(self.settings.root_dir, self.settings.state_dir)
-        self.runtime_servicer.attach(RuntimeInfo(self.settings, network, features))
-
-        def user_namespaces(handler: RuntimeHandler) -> bool:
-            return host.handler_features(handler, features).user_namespaces
-
-        sandboxes = await SandboxService.open(self.settings, network, user_namespaces)
         self.stream_server = StreamServer(
             self.settings.stream, cert_dir=self.settings.state_dir / "streaming"
         )
         await self.stream_server.start()
-        containers = ContainerService(
-            self.settings,
-            sandboxes,
-            self.image_service,
-            host_features=features,
-            stream_server=self.stream_server,
+        self.routes.serve(
+            await self.build_services(self.image_service, features, self.stream_server)
         )
-        await containers.load()
-        sandboxes.members = containers
-        self.image_service.images_in_use = containers.images_in_use
-        self.runtime_servicer.attach_sandboxes(sandboxes)
-        self.runtime_servicer.attach_containers(containers)
-        self._reloadable = [self.image_service, sandboxes, containers]
-        self._spawn(containers.watch_exits())
-        self.readiness.mark_ready()
         self.started.set()
         notify_systemd("READY=1")
         logger.info("crio-py is ready")
+
+    async def build_services(
+        self, images: ImageServiceLike, features: HostFeatures, streams: StreamServer
+    ) -> RpcTable:
+        """The object graph, its records loaded; the RPC table of all of it."""
+        settings = self.settings
+        network = CniExecPlugin.from_settings(settings.cni, settings.root_dir / "cni-cache")
+        info = RuntimeInfo(settings, network, features)
+        records = SandboxRecords(settings)
+        containers = container_context(settings, records, images, features)
+
+        def user_namespaces(handler: RuntimeHandler) -> bool:
+            return host.handler_features(handler, features).user_namespaces
+
+        sandboxes = SandboxService(
+            settings,
+            records,
+            network=network,
+            members=PodContainers(containers),
+            namespaces=NamespaceOps(),
+            user_namespaces=user_namespaces,
+        )
+        await sandboxes.load()
+        await recover.load(containers)
+        images.images_in_use = functools.partial(images_in_use, containers)
+        self._reloadable = [images, sandboxes, containers]
+        self._spawn(recover.watch_exits(containers))
+        return merged(
+            info.rpcs(),
+            image_rpcs(images),
+            sandboxes.rpcs(),
+            rpc_table(containers, streams),
+        )
 
     async def main_loop(self) -> None:
         """Wait for SIGTERM or SIGINT."""
@@ -298,6 +320,25 @@ class Daemon:
             log.setup(self.settings.log_level, self.settings.log_format)
         for service in self._reloadable:
             service.reload_settings(self.settings)
+
+
+def container_context(
+    settings: RuntimeSettings,
+    records: SandboxRecords,
+    images: ImageSource,
+    features: HostFeatures,
+) -> ContainerContext:
+    """The container RPCs' context on the real runtime, conmon and clock."""
+    layout = Layout(settings.state_dir, settings.root_dir)
+    return ContainerContext(
+        settings,
+        records,
+        images,
+        host_features=features,
+        layout=layout,
+        store=ObjectStore(layout.records_dir, ContainerMetadata, ContainerStatus),
+        ops=ContainerOps(),
+    )
 
 
 def changed_settings(old: RuntimeSettings, new: RuntimeSettings) -> list[str]:

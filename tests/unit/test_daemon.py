@@ -23,7 +23,7 @@ from crio_py.config.defaults import default_text
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeSettings
 from crio_py.daemon import Daemon, notify_systemd, prepare_socket_path
-from crio_py.errors import UnavailableError
+from crio_py.errors import UnavailableError, UnimplementedError
 from tests.unit.cri.fakes import FakeImageService, sample_images, short_tmp_dir
 
 DEFAULT, _ = load_settings(None)
@@ -102,7 +102,23 @@ async def test_the_socket_is_0660_and_version_answers(running: Running) -> None:
     assert (path.stat().st_uid, path.stat().st_gid) == (os.getuid(), os.getgid())
     response = await version(path)
     assert response.runtime_name == "crio-py"
-    assert running.daemon.readiness.ready
+    assert running.daemon.routes.ready
+
+
+UNSERVED = {"CheckpointContainer", "GetContainerEvents", "UpdatePodSandboxResources"}
+
+
+async def test_the_daemon_serves_every_rpc_but_the_unimplemented_ones(running: Running) -> None:
+    names = {
+        method.name
+        for service in ("RuntimeService", "ImageService")
+        for method in api_pb2.DESCRIPTOR.services_by_name[service].methods
+    }
+    for name in names - UNSERVED:
+        assert callable(running.daemon.routes.handler(name)), name
+    for name in UNSERVED:
+        with pytest.raises(UnimplementedError, match=f"{name} is not implemented"):
+            running.daemon.routes.handler(name)
 
 
 async def test_sigterm_stops_gracefully_and_keeps_the_state_dir(running: Running) -> None:
@@ -207,7 +223,7 @@ async def test_notify_socket_gets_ready(tmp_dir: Path, monkeypatch: pytest.Monke
         loop = asyncio.get_running_loop()
         message = await asyncio.wait_for(loop.sock_recv(listener, 64), 10)
         assert message == b"READY=1"
-        assert instance.readiness.ready
+        assert instance.routes.ready
         instance.should_exit.set()
         await asyncio.wait_for(task, 10)
         assert await asyncio.wait_for(loop.sock_recv(listener, 64), 10) == b"STOPPING=1"

@@ -5,7 +5,9 @@ Modelled on containerd `internal/cri/instrument/instrumented_service.go`. For ea
 2. binds a fresh request id, the RPC name and any sandbox/container id of the request in the
    `crio_py.log` contextvars, so every record logged while serving it carries them;
 3. logs start and outcome at INFO for RPCs that change state and at DEBUG for polled ones
-   (`List*`, `*Status`, `Version`, `ImageFsInfo`, stats, …), as containerd does;
+   (`List*`, `*Status`, `Version`, `ImageFsInfo`, stats, …), as containerd does; the outcome
+   names the id the RPC returns (pod_sandbox_id, container_id, image_ref), as containerd's
+   "RunPodSandbox for … returns sandbox id" does;
 4. turns a failure into one ERROR record (with a traceback only when the exception is not a
    `CrioPyError`, i.e. a bug) and `context.abort(code, message)` with the code from
    `status_codes.py`. This is the only code in crio-py that calls `abort`.
@@ -98,6 +100,7 @@ Method = Callable[[ServicerT, RequestT, Context], Awaitable[ResponseT]]
 Wrapped = Callable[[ServicerT, RequestT, Context], Coroutine[Any, Any, ResponseT]]
 
 _REQUEST_IDS = (("pod_sandbox_id", "sandbox_id"), ("container_id", "container_id"))
+_RESPONSE_IDS = ("pod_sandbox_id", "container_id", "image_ref")
 
 
 def new_request_id() -> str:
@@ -120,6 +123,15 @@ def _describe(request: object) -> str:
     spec = getattr(request, "image", None)
     ref = getattr(spec, "image", None)
     return f" for image {quote(ref)}" if isinstance(ref, str) and ref else ""
+
+
+def _returned(response: object) -> str:
+    """What the finish record says of the id a response carries, if any."""
+    for field in _RESPONSE_IDS:
+        value = getattr(response, field, None)
+        if isinstance(value, str) and value:
+            return f" and returned {field} {quote(value, ID_LIMIT)}"
+    return ""
 
 
 def rpc(method: Method[ServicerT, RequestT, ResponseT]) -> Wrapped[ServicerT, RequestT, ResponseT]:
@@ -145,7 +157,8 @@ def rpc(method: Method[ServicerT, RequestT, ResponseT]) -> Wrapped[ServicerT, Re
             except Exception as exc:
                 await _fail(context, name, exc, time.monotonic() - started)
                 raise  # unreachable: abort raises
-            logger.log(level, "%s finished in %.3fs", name, time.monotonic() - started)
+            elapsed_s = time.monotonic() - started
+            logger.log(level, "%s finished in %.3fs%s", name, elapsed_s, _returned(response))
             return response
 
     return wrapper

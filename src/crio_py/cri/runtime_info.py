@@ -1,15 +1,32 @@
-"""Runtime-wide RPCs: Status (RuntimeReady, and NetworkReady from the CNI configuration) and
-RuntimeConfig (the cgroup driver the kubelet must use)."""
+"""Runtime-wide RPCs: Version, Status (RuntimeReady, and NetworkReady from the CNI
+configuration) and RuntimeConfig (the cgroup driver the kubelet must use)."""
 
 from __future__ import annotations
 
 from cri_api.v1 import api_pb2
 
+from crio_py import __version__
 from crio_py.backends.cni import CniExecPlugin
 from crio_py.config.model import RuntimeSettings
 from crio_py.config.redact import settings_json
 from crio_py.cri.container.host import handler_features
+from crio_py.cri.rpcs import Handler
 from crio_py.ocispec import HostFeatures
+
+RUNTIME_NAME = "crio-py"
+RUNTIME_API_VERSION = "v1"
+KUBELET_API_VERSION = "0.1.0"
+"""`VersionResponse.version`: the version of the kubelet runtime API, "0.1.0" for every runtime."""
+
+
+async def version(request: api_pb2.VersionRequest) -> api_pb2.VersionResponse:
+    """Version: the same for every request."""
+    return api_pb2.VersionResponse(
+        version=KUBELET_API_VERSION,
+        runtime_name=RUNTIME_NAME,
+        runtime_version=__version__,
+        runtime_api_version=RUNTIME_API_VERSION,
+    )
 
 
 class RuntimeInfo:
@@ -29,6 +46,10 @@ class RuntimeInfo:
     def open(cls, settings: RuntimeSettings) -> RuntimeInfo:
         cache = settings.root_dir / "cni-cache"
         return cls(settings, CniExecPlugin.from_settings(settings.cni, cache))
+
+    def rpcs(self) -> dict[str, Handler]:
+        """The runtime-wide RPCs."""
+        return {"Version": version, "Status": self.status, "RuntimeConfig": self.runtime_config}
 
     def _handlers(self) -> list[api_pb2.RuntimeHandler]:
         """Each handler with what it can do, then the default again under the name "" (as

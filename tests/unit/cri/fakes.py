@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc.aio
-from cri_api.v1 import api_pb2, api_pb2_grpc
+from cri_api.v1 import api_pb2
 
 from crio_py.config.model import RuntimeSettings
-from crio_py.cri.instrument import Readiness
-from crio_py.cri.servicer import ImageServicer, RuntimeServicer
+from crio_py.cri.rpcs import RpcTable, image_rpcs
+from crio_py.cri.runtime_info import version
+from crio_py.cri.servicer import Routes, add_to_server
 
 BUSYBOX_ID = "sha256:" + "b" * 64
 PAUSE_ID = "sha256:" + "a" * 64
@@ -186,13 +187,33 @@ def short_tmp_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+async def network_not_ready(request: api_pb2.StatusRequest) -> api_pb2.StatusResponse:
+    """Status of a runtime without a network: RuntimeReady, NetworkReady false."""
+    conditions = [
+        api_pb2.RuntimeCondition(type="RuntimeReady", status=True),
+        api_pb2.RuntimeCondition(
+            type="NetworkReady", status=False, reason="NetworkPluginNotReady", message="no CNI"
+        ),
+    ]
+    return api_pb2.StatusResponse(status=api_pb2.RuntimeStatus(conditions=conditions))
+
+
+def fake_table(images: FakeImageService) -> RpcTable:
+    """Version, Status and the image RPCs of `images`."""
+    return {"Version": version, "Status": network_not_ready, **image_rpcs(images)}
+
+
 @dataclass
 class FakeServer:
     """A running grpc.aio server with the real servicers over a FakeImageService."""
 
     socket_path: Path
     images: FakeImageService
-    readiness: Readiness
+    routes: Routes
+
+    def serve(self) -> None:
+        """Mark the server ready, as the daemon does once it has started."""
+        self.routes.serve(fake_table(self.images))
 
     @property
     def endpoint(self) -> str:
@@ -206,17 +227,16 @@ async def serve_fake(
 ) -> AsyncIterator[FakeServer]:
     """Serve both servicers on a temporary unix socket."""
     fake = images if images is not None else FakeImageService(sample_images())
-    readiness = Readiness()
-    if ready:
-        readiness.mark_ready()
     with short_tmp_dir() as tmp:
         socket_path = tmp / "crio.sock"
         server = grpc.aio.server()
-        api_pb2_grpc.add_ImageServiceServicer_to_server(ImageServicer(readiness, fake), server)
-        api_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeServicer(readiness), server)
+        running = FakeServer(socket_path, fake, Routes())
+        add_to_server(server, running.routes)
+        if ready:
+            running.serve()
         server.add_insecure_port(f"unix://{socket_path}")
         await server.start()
         try:
-            yield FakeServer(socket_path, fake, readiness)
+            yield running
         finally:
             await server.stop(None)

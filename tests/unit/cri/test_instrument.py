@@ -79,6 +79,8 @@ async def test_mutations_log_at_info_with_the_request_context(json_log: io.Strin
     ]
     assert lines[0]["msg"] == "PullImage started for image 'busybox:1.37'"
     assert lines[2]["msg"].startswith("PullImage finished in ")
+    # The id the RPC returns is in the finish record, as containerd logs it.
+    assert lines[2]["msg"].endswith(" and returned image_ref 'sha256:" + "e" * 64 + "'")
     assert len({r["request_id"] for r in lines}) == 1
     assert "hunter2" not in json_log.getvalue()
 
@@ -97,6 +99,7 @@ async def test_polled_rpcs_log_at_debug_and_failures_once_at_error(
             )
     listed = [r for r in records(json_log) if r.get("rpc") == "ListImages"]
     assert {r["level"] for r in listed} == {"debug"}
+    assert "returned" not in listed[-1]["msg"]  # a response without an id says nothing more
     status = [r for r in records(json_log) if r.get("rpc") == "ImageStatus"]
     assert [r["level"] for r in status] == ["debug", "error"]
     assert status[1]["msg"].endswith("NOT_FOUND: image busybox:9 not found")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cri_api.v1 import api_pb2
 
-from crio_py.cri.container import metrics
+from crio_py.cri import pod_metrics as metrics
 
 
 async def test_descriptors_name_help_and_labels() -> None:

@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 from cri_api.v1 import api_pb2
 
-from crio_py.backends.cni_types import (
-    LOOPBACK_NETWORK,
-    CachedAttachment,
-    CniIp,
-    CniResult,
-    CniSandbox,
-    NetworkConfig,
-    PluginConfig,
-)
 from crio_py.backends.netns import IdMap, IdMaps
-from crio_py.config.load import load_settings
-from crio_py.config.model import RuntimeHandler, RuntimeSettings
-from crio_py.cri.sandbox import NamespaceOps, SandboxService
-from crio_py.cri.sandbox.service import SandboxEntry
+from crio_py.config.model import RuntimeHandler
+from crio_py.cri.sandbox import SandboxRecords, SandboxService
+from crio_py.cri.sandbox import lifecycle as sandbox_lifecycle
+from crio_py.cri.sandbox import run as sandbox_run
+from crio_py.cri.sandbox import status as sandbox_status
 from crio_py.errors import (
     AlreadyExistsError,
     InvalidArgumentError,
@@ -32,139 +23,10 @@ from crio_py.errors import (
     UnavailableError,
     UnimplementedError,
 )
-
-NETWORK = NetworkConfig(
-    name="pods", cni_version="1.0.0", plugins=(PluginConfig("bridge", {"type": "bridge"}),)
+from tests.fakes.sandboxes import (
+    World,
+    settings_in,
 )
-
-
-class FakeNetworkPlugin:
-    """Hands out 10.99.0.N addresses; `fail_add` makes ADD fail."""
-
-    def __init__(self, network: NetworkConfig | None = NETWORK) -> None:
-        self.network = network
-        self.fail_add = False
-        self.fail_delete = False
-        self.added: dict[str, CniSandbox] = {}
-        self.deleted: list[CniSandbox] = []
-        self.loopback: set[str] = set()  # sandboxes whose lo the loopback network brought up
-        self._next = 2
-
-    def load(self) -> NetworkConfig | None:
-        return self.network
-
-    async def add(self, network: NetworkConfig, sandbox: CniSandbox) -> CniResult:
-        if network == LOOPBACK_NETWORK:
-            self.loopback.add(sandbox.container_id)
-            return CniResult("0.3.1", raw={})
-        if self.fail_add:
-            raise UnavailableError("CNI ADD failed")
-        ip = f"10.99.0.{self._next}"
-        self._next += 1
-        self.added[sandbox.container_id] = sandbox
-        return CniResult("1.0.0", ips=(CniIp(f"{ip}/24"), CniIp("fd00::5/64")), raw={"ip": ip})
-
-    async def delete(self, network: NetworkConfig | None, sandbox: CniSandbox) -> None:
-        if self.fail_delete:
-            raise UnavailableError("CNI DEL failed")
-        if network in (None, LOOPBACK_NETWORK):  # None: every cached network, lo included
-            self.loopback.discard(sandbox.container_id)
-        if network == LOOPBACK_NETWORK:
-            return
-        self.deleted.append(sandbox)
-        self.added.pop(sandbox.container_id, None)
-
-    def cached_attachments(self, container_id: str) -> list[CachedAttachment]:
-        sandbox = self.added.get(container_id)
-        if sandbox is None or self.network is None:
-            return []
-        return [
-            CachedAttachment(self.network, container_id, "eth0", sandbox.netns_path, (), {},
-                             {"cniVersion": "1.0.0"})
-        ]
-
-
-class FakeNamespaces:
-    """Pins as plain bookkeeping; `fail_create` makes creation fail."""
-
-    def __init__(self) -> None:
-        self.pinned: set[Path] = set()
-        self.hostnames: dict[str, str | None] = {}
-        self.kinds: dict[str, list[str]] = {}
-        self.id_maps: dict[str, IdMaps | None] = {}
-        self.fail_create = False
-        self.removed: list[Path] = []
-        self.shm: set[Path] = set()
-
-    async def create(
-        self,
-        pin_dir: Path,
-        sandbox_id: str,
-        kinds: Sequence[str],
-        hostname: str | None,
-        id_maps: IdMaps | None,
-    ) -> dict[str, Path]:
-        if self.fail_create:
-            raise UnavailableError("unshare failed")
-        paths = {kind: pin_dir / f"{kind}ns" / sandbox_id for kind in kinds}
-        self.pinned.update(paths.values())
-        self.hostnames[sandbox_id] = hostname
-        self.id_maps[sandbox_id] = id_maps
-        self.kinds[sandbox_id] = list(kinds)
-        return paths
-
-    async def remove(self, paths: Mapping[str, Path]) -> None:
-        for path in paths.values():
-            self.pinned.discard(path)
-            self.removed.append(path)
-
-    def is_pinned(self, path: Path) -> bool:
-        return path in self.pinned
-
-    async def mount_shm(self, path: Path) -> None:
-        self.shm.add(path)
-
-    async def unmount_shm(self, path: Path) -> None:
-        self.shm.discard(path)
-
-    def ops(self) -> NamespaceOps:
-        return NamespaceOps(
-            create=self.create,
-            remove=self.remove,
-            is_pinned=self.is_pinned,
-            mount_shm=self.mount_shm,
-            unmount_shm=self.unmount_shm,
-        )
-
-
-def _settings(tmp_path: Path, **update: object) -> RuntimeSettings:
-    settings, _ = load_settings(None)
-    return settings.model_copy(
-        update={
-            "root_dir": tmp_path / "root",
-            "state_dir": tmp_path / "state",
-            # The embedded default is containerd's, which always wants an infra container.
-            "drop_infra_container": True,
-            **update,
-        }
-    )
-
-
-class World:
-    def __init__(self, tmp_path: Path, **update: object) -> None:
-        self.settings = _settings(tmp_path, **update)
-        self.network = FakeNetworkPlugin()
-        self.ns = FakeNamespaces()
-        self.userns_handlers = {"runc"}  # the handlers that can run user namespaces here
-        self.service = SandboxService(
-            self.settings,
-            self.network,
-            self.ns.ops(),
-            user_namespaces=lambda handler: handler.name in self.userns_handlers,
-        )
-
-    def restarted(self) -> SandboxService:
-        return SandboxService(self.settings, self.network, self.ns.ops())
 
 
 @pytest.fixture
@@ -205,20 +67,20 @@ async def run(
     service: SandboxService, cfg: api_pb2.PodSandboxConfig | None = None, handler: str = ""
 ) -> str:
     request = api_pb2.RunPodSandboxRequest(config=cfg or config(), runtime_handler=handler)
-    return (await service.run_pod_sandbox(request)).pod_sandbox_id
+    return (await sandbox_run.run_pod_sandbox(service, request)).pod_sandbox_id
 
 
 async def status(
     service: SandboxService, sandbox_id: str, verbose: bool = False
 ) -> api_pb2.PodSandboxStatusResponse:
-    return await service.pod_sandbox_status(
-        api_pb2.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=verbose)
+    return await sandbox_status.pod_sandbox_status(
+        service, api_pb2.PodSandboxStatusRequest(pod_sandbox_id=sandbox_id, verbose=verbose)
     )
 
 
 async def listed(service: SandboxService, **filters: object) -> list[str]:
     request = api_pb2.ListPodSandboxRequest(filter=api_pb2.PodSandboxFilter(**filters))  # type: ignore[arg-type]
-    return [item.id for item in (await service.list_pod_sandbox(request)).items]
+    return [item.id for item in (await sandbox_status.list_pod_sandbox(service, request)).items]
 
 
 def nothing_left(w: World) -> None:
@@ -226,7 +88,7 @@ def nothing_left(w: World) -> None:
     assert w.network.added == {}
     assert w.network.loopback == set()
     assert not any((w.settings.root_dir / "sandboxes").glob("*/*"))
-    assert w.service.names.holder("web_ns_uid-1_0") is None
+    assert w.service.records.names.holder("web_ns_uid-1_0") is None
 
 
 async def test_run_pins_attaches_and_writes_files(world: World) -> None:
@@ -246,7 +108,7 @@ async def test_run_pins_attaches_and_writes_files(world: World) -> None:
         "nameserver 1.1.1.1\nsearch svc.local\noptions ndots:5\n"
     )
     assert (directory / "hostname").read_text() == "web\n"
-    assert world.service.names.holder("web_ns_uid-1_0") == sandbox_id
+    assert world.service.records.names.holder("web_ns_uid-1_0") == sandbox_id
 
 
 async def test_no_hostname_means_the_nodes(world: World) -> None:
@@ -275,10 +137,10 @@ async def test_a_pod_user_namespace_owns_the_pod_namespaces(world: World) -> Non
     sandbox_id = await run(world.service, _userns(api_pb2.POD, MAPPING))
     assert world.ns.kinds[sandbox_id] == ["user", "net", "uts", "ipc"]
     assert world.ns.id_maps[sandbox_id] == IdMaps(IdMap(0, 1000, 100000), IdMap(0, 1000, 100000))
-    entry = world.service.get(sandbox_id)
-    idmap = SandboxService.idmap(entry)
+    entry = world.service.records.get(sandbox_id)
+    idmap = SandboxRecords.idmap(entry)
     assert idmap is not None and (idmap.root_uid, idmap.root_gid) == (1000, 1000)
-    assert SandboxService.namespace_paths(entry)["user"] == str(idmap.userns_path)
+    assert SandboxRecords.namespace_paths(entry)["user"] == str(idmap.userns_path)
     other = _userns(api_pb2.NODE)
     other.metadata.uid = "uid-2"
     node = await run(world.service, other)
@@ -349,13 +211,6 @@ async def test_a_name_clash_names_the_holder(world: World) -> None:
     ("cfg", "error", "message"),
     [
         (api_pb2.PodSandboxConfig(), InvalidArgumentError, "name, namespace, uid"),
-        (
-            api_pb2.PodSandboxConfig(
-                metadata=api_pb2.PodSandboxMetadata(name="a", namespace="b", uid="c")
-            ),
-            UnimplementedError,
-            "no infra container either",
-        ),
     ],
 )
 async def test_invalid_requests(
@@ -366,39 +221,22 @@ async def test_invalid_requests(
     nothing_left(world)
 
 
-class FakeMembers:
-    """The container service as the sandbox service sees it; `fail_infra` makes it fail."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str]] = []
-        self.fail_infra = False
-
-    async def stop_all(self, sandbox_id: str) -> None:
-        self.calls.append(("stop_all", sandbox_id))
-
-    async def remove_all(self, sandbox_id: str) -> None:
-        self.calls.append(("remove_all", sandbox_id))
-
-    async def run_infra(self, sandbox: SandboxEntry) -> None:
-        self.calls.append(("run_infra", sandbox.metadata.id))
-        if self.fail_infra:
-            raise UnavailableError("pause image not found")
-
-
 async def test_an_infra_container_when_the_config_asks(tmp_path: Path) -> None:
     w = World(tmp_path, drop_infra_container=False)
-    members = w.service.members = FakeMembers()
+    members = w.members
     sandbox_id = await run(w.service)
     assert members.calls == [("run_infra", sandbox_id)]
-    entry = w.service.get(sandbox_id)
+    entry = w.service.records.get(sandbox_id)
     assert entry.metadata.infra_container_id == sandbox_id
-    await w.service.remove_pod_sandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id))
+    await sandbox_lifecycle.remove_pod_sandbox(
+        w.service, api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
+    )
     assert members.calls[1:] == [("stop_all", sandbox_id), ("remove_all", sandbox_id)]
     nothing_left(w)
 
 
 async def test_a_failed_infra_container_undoes_the_sandbox(world: World) -> None:
-    members = world.service.members = FakeMembers()
+    members = world.members
     members.fail_infra = True
     shared = config()
     shared.linux.security_context.namespace_options.pid = api_pb2.POD
@@ -406,12 +244,12 @@ async def test_a_failed_infra_container_undoes_the_sandbox(world: World) -> None
         await run(world.service, shared)
     assert [c[0] for c in members.calls] == ["run_infra", "remove_all"]
     nothing_left(world)
-    assert world.service.store.find(members.calls[0][1]) is None
+    assert world.service.records.store.find(members.calls[0][1]) is None
     assert world.ns.shm == set()
 
 
 async def test_runtime_handlers(tmp_path: Path) -> None:
-    base = _settings(tmp_path).runtimes["runc"]
+    base = settings_in(tmp_path).runtimes["runc"]
     kata = RuntimeHandler(**{**base.model_dump(), "name": "kata", "kind": "vm"})
     w = World(tmp_path, runtimes={"runc": base, "kata": kata})
     with pytest.raises(NotFoundError, match="'nope'"):
@@ -450,7 +288,7 @@ async def test_undo_when_the_records_cannot_be_written(
     def broken(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(world.service.store, "create", broken)
+    monkeypatch.setattr(world.service.records.store, "create", broken)
     with pytest.raises(OSError, match="disk full"):
         await run(world.service)
     nothing_left(world)
@@ -463,7 +301,7 @@ async def test_a_failing_undo_step_keeps_the_original_error(
     def broken(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(world.service.store, "create", broken)
+    monkeypatch.setattr(world.service.records.store, "create", broken)
     world.network.fail_delete = True
     with pytest.raises(OSError, match="disk full"):
         await run(world.service)
@@ -483,25 +321,25 @@ async def test_host_network_skips_cni_and_the_netns(world: World) -> None:
 async def test_stop_and_remove_are_idempotent(world: World) -> None:
     sandbox_id = await run(world.service)
     stop = api_pb2.StopPodSandboxRequest(pod_sandbox_id=sandbox_id)
-    await world.service.stop_pod_sandbox(stop)
+    await sandbox_lifecycle.stop_pod_sandbox(world.service, stop)
     s = (await status(world.service, sandbox_id)).status
     assert s.state == api_pb2.SANDBOX_NOTREADY
-    assert world.service.store.get(sandbox_id).status.stopped_at > 0
+    assert world.service.records.store.get(sandbox_id).status.stopped_at > 0
     assert world.ns.pinned == set() and world.network.added == {}
-    await world.service.stop_pod_sandbox(stop)
+    await sandbox_lifecycle.stop_pod_sandbox(world.service, stop)
     remove = api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
-    await world.service.remove_pod_sandbox(remove)
-    await world.service.remove_pod_sandbox(remove)
+    await sandbox_lifecycle.remove_pod_sandbox(world.service, remove)
+    await sandbox_lifecycle.remove_pod_sandbox(world.service, remove)
     nothing_left(world)
     with pytest.raises(NotFoundError):
         await status(world.service, sandbox_id)
-    await world.service.stop_pod_sandbox(stop)  # unknown: OK per CRI
+    await sandbox_lifecycle.stop_pod_sandbox(world.service, stop)  # unknown: OK per CRI
 
 
 async def test_remove_stops_a_ready_sandbox(world: World) -> None:
     sandbox_id = await run(world.service)
     request = api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
-    await world.service.remove_pod_sandbox(request)
+    await sandbox_lifecycle.remove_pod_sandbox(world.service, request)
     nothing_left(world)
     assert await listed(world.service) == []
     await run(world.service)  # the name is free again
@@ -511,23 +349,29 @@ async def test_a_failed_stop_during_remove_keeps_the_sandbox(world: World) -> No
     sandbox_id = await run(world.service)
     world.network.fail_delete = True
     with pytest.raises(UnavailableError):
-        await world.service.remove_pod_sandbox(
-            api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
+        await sandbox_lifecycle.remove_pod_sandbox(
+            world.service, api_pb2.RemovePodSandboxRequest(pod_sandbox_id=sandbox_id)
         )
-    assert world.service.store.get(sandbox_id).status.removing is False
+    assert world.service.records.store.get(sandbox_id).status.removing is False
     assert await listed(world.service) == [sandbox_id]
 
 
 async def test_unknown_ids_stop_and_remove_ok_on_a_fresh_service(world: World) -> None:
-    await world.service.stop_pod_sandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id="abc"))
-    await world.service.remove_pod_sandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id="abc"))
+    await sandbox_lifecycle.stop_pod_sandbox(
+        world.service, api_pb2.StopPodSandboxRequest(pod_sandbox_id="abc")
+    )
+    await sandbox_lifecycle.remove_pod_sandbox(
+        world.service, api_pb2.RemovePodSandboxRequest(pod_sandbox_id="abc")
+    )
     assert await listed(world.service) == []
 
 
 async def test_list_filters(world: World) -> None:
     web = await run(world.service, config("web", labels={"app": "web", "tier": "front"}))
     db = await run(world.service, config("db", uid="uid-2", labels={"app": "db"}))
-    await world.service.stop_pod_sandbox(api_pb2.StopPodSandboxRequest(pod_sandbox_id=db))
+    await sandbox_lifecycle.stop_pod_sandbox(
+        world.service, api_pb2.StopPodSandboxRequest(pod_sandbox_id=db)
+    )
     assert await listed(world.service) == [web, db]
     assert await listed(world.service, id=web[:8]) == [web]
     assert await listed(world.service, id="zzz") == []
@@ -537,7 +381,9 @@ async def test_list_filters(world: World) -> None:
     assert await listed(world.service, state=not_ready) == [db]
     assert await listed(world.service, label_selector={"tier": "front"}) == [web]
     assert await listed(world.service, label_selector={"app": "db", "tier": "x"}) == []
-    item = (await world.service.list_pod_sandbox(api_pb2.ListPodSandboxRequest())).items[0]
+    item = (
+        await sandbox_status.list_pod_sandbox(world.service, api_pb2.ListPodSandboxRequest())
+    ).items[0]
     assert (item.metadata.name, dict(item.annotations)) == ("web", {"note": "x"})
     assert item.runtime_handler == "runc"
 
@@ -560,7 +406,9 @@ async def test_load_reserves_names_and_marks_lost_namespaces_not_ready(world: Wo
 
 
 async def test_open_on_a_fresh_root_creates_nothing(tmp_path: Path) -> None:
-    settings = _settings(tmp_path)
-    service = await SandboxService.open(settings, FakeNetworkPlugin())
+    world = World(tmp_path)
+    settings = world.settings
+    service = world.restarted()
+    await service.load()
     assert await listed(service) == []
     assert not (settings.root_dir / "sandboxes").exists()

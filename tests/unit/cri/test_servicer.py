@@ -12,10 +12,11 @@ import pytest
 from cri_api.v1 import api_pb2, api_pb2_grpc
 
 from crio_py import __version__
+from crio_py.cri.rpcs import merged
 from crio_py.cri.servicer import ImageServicer, RuntimeServicer
 from tests.unit.cri.fakes import BUSYBOX_ID, FakeServer, image, serve_fake
 
-IMPLEMENTED = {"Version", "Status", "RuntimeConfig"}
+IMPLEMENTED = {"Version", "Status"}  # what the fake table serves
 RUNTIME_RPCS = api_pb2.DESCRIPTOR.services_by_name["RuntimeService"].methods
 
 
@@ -52,7 +53,7 @@ async def test_status_says_the_runtime_is_ready_and_the_network_is_not(
     network = conditions["NetworkReady"]
     assert network.status is False
     assert network.reason == "NetworkPluginNotReady"
-    assert network.message == "the runtime service is not implemented yet"
+    assert network.message == "no CNI"
 
 
 def test_every_runtime_rpc_is_defined_by_the_servicer() -> None:
@@ -113,3 +114,12 @@ async def test_image_rpcs_reach_the_image_service(
 def test_the_servicer_methods_keep_their_names() -> None:
     for name in ("ListImages", "ImageStatus", "PullImage", "RemoveImage", "ImageFsInfo"):
         assert getattr(ImageServicer, name).__name__ == name
+
+
+def test_a_table_serving_one_rpc_twice_is_refused() -> None:
+    async def answer(request: object) -> object:
+        return request
+
+    assert merged({"Version": answer}, {"Status": answer}) == {"Version": answer, "Status": answer}
+    with pytest.raises(ValueError, match="RPCs served twice: Version"):
+        merged({"Version": answer}, {"Version": answer})

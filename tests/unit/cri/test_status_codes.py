@@ -138,7 +138,7 @@ async def test_rpcs_are_unavailable_until_the_daemon_is_ready() -> None:
             assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
             assert raised.value.details() == "crio-py is starting"
         assert fake.calls == []
-        server.readiness.mark_ready()
+        server.serve()
         response = await images.ListImages(api_pb2.ListImagesRequest())
         assert len(response.images) == 3
 

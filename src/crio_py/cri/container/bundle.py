@@ -14,9 +14,8 @@ from crio_py.config.model import RuntimeSettings
 from crio_py.cri.container import host
 from crio_py.cri.container.layout import Layout, Runtimes
 from crio_py.cri.image import ContainerImage
-from crio_py.cri.sandbox import SandboxService
 from crio_py.cri.sandbox.query import config_from_json as sandbox_config_from_json
-from crio_py.cri.sandbox.service import SandboxEntry
+from crio_py.cri.sandbox.records import SandboxEntry, SandboxRecords
 from crio_py.fsutil import atomic_write_text, private_dir
 from crio_py.ocispec import HostFeatures, SandboxSpecRequest, SpecRequest
 from crio_py.ocispec import container_spec as build_container_spec
@@ -33,7 +32,7 @@ class BundleWriter:
     settings: RuntimeSettings
     layout: Layout
     runtimes: Runtimes
-    sandboxes: SandboxService
+    sandboxes: SandboxRecords
     host: HostFeatures
     daemon_oom_score_adj: int
 

@@ -1,8 +1,9 @@
 """What every container RPC shares: the settings, the sandbox and image services, the records
 with their lookups, and how an exit conmon recorded becomes a container's status.
 
-The RPC modules (`create`, `lifecycle`, `status`, `exec_sync`, `recover`) are functions of a
-`ContainerContext`; `service.ContainerService` builds one and hands each RPC to its module.
+The RPC modules (`create`, `lifecycle`, `status`, `exec_sync`, …) are functions of a
+`ContainerContext`, which is given its collaborators (`seams.ContainerOps`, the records, the
+image service and the sandbox records); `rpcs.rpc_table` maps each RPC name to its function.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from crio_py.config.model import RuntimeSettings
 from crio_py.cri.container import exits, host, query
 from crio_py.cri.container.bundle import BundleWriter
 from crio_py.cri.container.layout import Layout, Runtimes
+from crio_py.cri.container.seams import ContainerOps
 from crio_py.cri.image import ContainerImage
-from crio_py.cri.sandbox import SandboxService
+from crio_py.cri.sandbox.records import SandboxRecords
 from crio_py.errors import (
     DeadlineExceededError,
     FailedPreconditionError,
@@ -84,24 +86,28 @@ class ContainerContext:
     def __init__(
         self,
         settings: RuntimeSettings,
-        sandboxes: SandboxService,
+        sandboxes: SandboxRecords,
         images: ImageSource,
-        host_features: HostFeatures | None = None,
+        *,
+        host_features: HostFeatures,
+        layout: Layout,
+        store: ObjectStore[ContainerMetadata, ContainerStatus],
+        ops: ContainerOps,
     ) -> None:
         self.settings = settings
         self.sandboxes = sandboxes
         self.images = images
-        self.layout = Layout(settings.state_dir, settings.root_dir)
-        self.runtimes = Runtimes(settings, self.layout)
-        self.host = host_features or host.probe_host()
+        self.layout = layout
+        self.ops = ops
+        self.clock = ops.clock
+        self.runtimes = Runtimes(settings, layout, ops.runtime_for)
+        self.host = host_features
         self.bundles = BundleWriter(
-            settings, self.layout, self.runtimes, sandboxes, self.host, host.daemon_oom_score_adj()
+            settings, layout, self.runtimes, sandboxes, host_features, host.daemon_oom_score_adj()
         )
         self.names = NameRegistrar()
         self.index = TruncIndex()
-        self.store: ObjectStore[ContainerMetadata, ContainerStatus] = ObjectStore(
-            self.layout.records_dir, ContainerMetadata, ContainerStatus
-        )
+        self.store = store
         self._configs: dict[str, api_pb2.ContainerConfig] = {}
 
     def reload_settings(self, settings: RuntimeSettings) -> None:

@@ -9,14 +9,12 @@ import contextlib
 import logging
 import os
 import shutil
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from cri_api.v1 import api_pb2
 
 from crio_py import crashpoint
-from crio_py.backends import conmon
 from crio_py.cri import validate
 from crio_py.cri.container import host, lifecycle, query, volumes
 from crio_py.cri.container.bundle import Spec, process_user
@@ -24,7 +22,7 @@ from crio_py.cri.container.context import ContainerContext, ContainerEntry
 from crio_py.cri.image import ContainerImage
 from crio_py.cri.sandbox import userns
 from crio_py.cri.sandbox.query import config_from_json as sandbox_config_from_json
-from crio_py.cri.sandbox.service import SandboxEntry
+from crio_py.cri.sandbox.records import SandboxEntry
 from crio_py.cri.undo import best_effort
 from crio_py.errors import FailedPreconditionError, InvalidArgumentError, quote
 from crio_py.ids import new_id
@@ -68,7 +66,7 @@ async def create_container(
         log_path=str(log_path),
         stop_signal=stop_signal(image.config, config),
         image_volumes=volumes.image_ids(ctx, list(config.mounts)),
-        created_at=time.time_ns(),
+        created_at=ctx.clock(),
     )
 
     def write(rootfs: Path, mounts: list[api_pb2.Mount]) -> Spec:
@@ -97,7 +95,7 @@ async def run_infra(ctx: ContainerContext, sandbox: SandboxEntry) -> None:
         log_path=str(ctx.layout.default_log_path(container_id)),
         stop_signal=stop_signal(image.config, api_pb2.ContainerConfig()),
         infra=True,
-        created_at=time.time_ns(),
+        created_at=ctx.clock(),
     )
 
     def write(rootfs: Path, _: list[api_pb2.Mount]) -> Spec:
@@ -140,7 +138,7 @@ async def _create(
             lambda: ctx.runtime(entry).delete(container_id, force=True),
         )
         crashpoint.reached("CreateContainer:recorded")
-        pid = await conmon.create_container(ctx.conmon(entry))
+        pid = await ctx.ops.create(ctx.conmon(entry))
         crashpoint.reached("CreateContainer:runtime-created")
         await ctx.images.release_volumes(container_id)
         ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"pid": pid}))

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crio_py.backends.conmon import DEFAULT_ENV, ConmonOptions
-from crio_py.backends.oci import OciRuntime, runtime_for
+from crio_py.backends.oci import OciRuntime
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
+from crio_py.cri.container.seams import RuntimeFactory, oci_runtime
 from crio_py.errors import FailedPreconditionError, quote
 from crio_py.store.records import ContainerMetadata
 
@@ -58,9 +59,15 @@ class Layout:
 class Runtimes:
     """The OCI runtime of each handler (made once) and the conmon options of a container."""
 
-    def __init__(self, settings: RuntimeSettings, layout: Layout) -> None:
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        layout: Layout,
+        runtime_for: RuntimeFactory = oci_runtime,
+    ) -> None:
         self.settings = settings
         self.layout = layout
+        self._runtime_for = runtime_for
         self._runtimes: dict[str, OciRuntime] = {}
         self._binaries: dict[str, Path] = {}
 
@@ -74,7 +81,7 @@ class Runtimes:
         runtime = self._runtimes.get(name)
         if runtime is None:
             handler = self.handler(name)
-            runtime = runtime_for(handler, state_dir=self.settings.state_dir)
+            runtime = self._runtime_for(handler, self.settings.state_dir)
             self._runtimes[name] = runtime
         return runtime
 

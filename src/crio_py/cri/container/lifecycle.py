@@ -7,7 +7,6 @@ import asyncio
 import logging
 import shutil
 import signal
-import time
 
 from cri_api.v1 import api_pb2
 
@@ -46,10 +45,11 @@ async def start_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
         crashpoint.reached("StartContainer:runtime-started")
     except CrioPyError as exc:
         message = str(exc)
-        ctx.store.update_locked(entry.metadata.id, lambda s: _start_failed(s, message))
+        now = ctx.clock()
+        ctx.store.update_locked(entry.metadata.id, lambda s: _start_failed(s, message, now))
         raise
     ctx.store.update_locked(
-        entry.metadata.id, lambda s: s.model_copy(update={"started_at": time.time_ns()})
+        entry.metadata.id, lambda s: s.model_copy(update={"started_at": ctx.clock()})
     )
     ctx.refresh_locked(entry)  # a command that exits at once
     logger.info("Started container %s", entry.metadata.id)
@@ -132,10 +132,10 @@ async def remove_all(ctx: ContainerContext, sandbox_id: str) -> None:
             await remove_locked(ctx, entry)
 
 
-def _start_failed(status: ContainerStatus, message: str) -> ContainerStatus:
+def _start_failed(status: ContainerStatus, message: str, now: int) -> ContainerStatus:
     return status.model_copy(
         update={
-            "finished_at": time.time_ns(),
+            "finished_at": now,
             "exit_code": START_ERROR_EXIT_CODE,
             "reason": "StartError",
             "message": message,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import time
 from pathlib import Path
 
 from crio_py.backends import conmon
@@ -110,7 +109,7 @@ async def _recover_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
     elif state.status == "running" and not entry.status.started_at:
         # StartContainer was cut short after the runtime had started the process.
         ctx.store.update_locked(
-            entry.metadata.id, lambda s: s.model_copy(update={"started_at": time.time_ns()})
+            entry.metadata.id, lambda s: s.model_copy(update={"started_at": ctx.clock()})
         )
         logger.info("Container %s was started while the daemon went down", entry.metadata.id)
 

@@ -1,7 +1,6 @@
-"""ContainerStats, ListContainerStats, PodSandboxStats and ListPodSandboxStats: what the
-kubelet's summary API (and with it eviction and `kubectl top`) reads. Usage comes from the
-cgroups of each running container's init process; a pod's is the sum of its containers',
-and its network counters are those of its namespace."""
+"""ContainerStats and ListContainerStats: what the kubelet's summary API (and with it
+eviction and `kubectl top`) reads of containers. Usage comes from the cgroups of each running
+container's init process (the pod stats RPCs are in `cri/pod_stats.py`)."""
 
 from __future__ import annotations
 
@@ -12,16 +11,14 @@ from cri_api.v1 import api_pb2
 
 from crio_py.backends import cgroup_stats
 from crio_py.cri.container.context import ContainerContext, ContainerEntry
-from crio_py.cri.sandbox.query import config_from_json as sandbox_config_from_json
-from crio_py.cri.sandbox.service import SandboxEntry
 from crio_py.store.records import ContainerState
 
 
-def _value(number: int | None) -> api_pb2.UInt64Value | None:
+def uint64(number: int | None) -> api_pb2.UInt64Value | None:
     return api_pb2.UInt64Value(value=number) if number is not None else None
 
 
-def _container_stats(ctx: ContainerContext, entry: ContainerEntry) -> api_pb2.ContainerStats:
+def stats_of(ctx: ContainerContext, entry: ContainerEntry) -> api_pb2.ContainerStats:
     config = ctx.config(entry)
     now = time.time_ns()
     stats = api_pb2.ContainerStats(
@@ -35,8 +32,8 @@ def _container_stats(ctx: ContainerContext, entry: ContainerEntry) -> api_pb2.Co
     running = entry.status.state(entry.metadata.created_at) == ContainerState.RUNNING
     usage = cgroup_stats.usage(entry.status.pid) if running and entry.status.pid else None
     if usage is not None:
-        stats.cpu.CopyFrom(_cpu(usage, now))
-        stats.memory.CopyFrom(_memory(usage, now))
+        stats.cpu.CopyFrom(cpu_usage(usage, now))
+        stats.memory.CopyFrom(memory_usage(usage, now))
     used, inodes = ctx.images.writable_usage(entry.metadata.id)
     stats.writable_layer.CopyFrom(
         api_pb2.FilesystemUsage(
@@ -49,18 +46,18 @@ def _container_stats(ctx: ContainerContext, entry: ContainerEntry) -> api_pb2.Co
     return stats
 
 
-def _cpu(usage: cgroup_stats.Usage, now: int) -> api_pb2.CpuUsage:
-    return api_pb2.CpuUsage(timestamp=now, usage_core_nano_seconds=_value(usage.cpu_ns))
+def cpu_usage(usage: cgroup_stats.Usage, now: int) -> api_pb2.CpuUsage:
+    return api_pb2.CpuUsage(timestamp=now, usage_core_nano_seconds=uint64(usage.cpu_ns))
 
 
-def _memory(usage: cgroup_stats.Usage, now: int) -> api_pb2.MemoryUsage:
+def memory_usage(usage: cgroup_stats.Usage, now: int) -> api_pb2.MemoryUsage:
     return api_pb2.MemoryUsage(
         timestamp=now,
-        working_set_bytes=_value(usage.working_set_bytes),
-        usage_bytes=_value(usage.memory_bytes),
-        rss_bytes=_value(usage.rss_bytes),
-        page_faults=_value(usage.page_faults),
-        major_page_faults=_value(usage.major_page_faults),
+        working_set_bytes=uint64(usage.working_set_bytes),
+        usage_bytes=uint64(usage.memory_bytes),
+        rss_bytes=uint64(usage.rss_bytes),
+        page_faults=uint64(usage.page_faults),
+        major_page_faults=uint64(usage.major_page_faults),
     )
 
 
@@ -68,7 +65,7 @@ async def container_stats(
     ctx: ContainerContext, request: api_pb2.ContainerStatsRequest
 ) -> api_pb2.ContainerStatsResponse:
     entry = ctx.get(request.container_id)
-    stats = await asyncio.to_thread(_container_stats, ctx, entry)
+    stats = await asyncio.to_thread(stats_of, ctx, entry)
     return api_pb2.ContainerStatsResponse(stats=stats)
 
 
@@ -77,98 +74,5 @@ async def list_container_stats(
 ) -> api_pb2.ListContainerStatsResponse:
     wanted = request.filter if request.HasField("filter") else api_pb2.ContainerStatsFilter()
     entries = ctx.select(wanted.id, wanted.pod_sandbox_id, dict(wanted.label_selector))
-    stats = await asyncio.to_thread(lambda: [_container_stats(ctx, e) for e in entries])
+    stats = await asyncio.to_thread(lambda: [stats_of(ctx, e) for e in entries])
     return api_pb2.ListContainerStatsResponse(stats=stats)
-
-
-def _sandbox_stats(ctx: ContainerContext, sandbox: SandboxEntry) -> api_pb2.PodSandboxStats:
-    config = sandbox_config_from_json(sandbox.metadata.config)
-    now = time.time_ns()
-    members = ctx.in_sandbox(sandbox.metadata.id)
-    containers = [_container_stats(ctx, e) for e in members if not e.metadata.infra]
-    linux = api_pb2.LinuxPodSandboxStats(containers=containers)
-    samples = [
-        cgroup_stats.usage(e.status.pid)
-        for e in members
-        if e.status.state(e.metadata.created_at) == ContainerState.RUNNING and e.status.pid
-    ]
-    usages = [u for u in samples if u is not None]
-    if usages:
-        total = cgroup_stats.Usage(
-            **{field: _sum([getattr(u, field) for u in usages]) for field in _FIELDS}
-        )
-        linux.cpu.CopyFrom(_cpu(total, now))
-        linux.memory.CopyFrom(_memory(total, now))
-        linux.process.CopyFrom(
-            api_pb2.ProcessUsage(timestamp=now, process_count=_value(total.processes))
-        )
-        pid = next(e.status.pid for e in members if e.status.pid)
-        linux.network.CopyFrom(_network(pid, now))
-    return api_pb2.PodSandboxStats(
-        attributes=api_pb2.PodSandboxAttributes(
-            id=sandbox.metadata.id,
-            metadata=config.metadata,
-            labels=dict(config.labels),
-            annotations=dict(config.annotations),
-        ),
-        linux=linux,
-    )
-
-
-_FIELDS = (
-    "cpu_ns", "memory_bytes", "working_set_bytes", "rss_bytes", "page_faults",
-    "major_page_faults", "processes",
-)  # fmt: skip
-
-
-def _sum(values: list[int | None]) -> int | None:
-    present = [v for v in values if v is not None]
-    return sum(present) if present else None
-
-
-def _network(pid: int, now: int) -> api_pb2.NetworkUsage:
-    counters = [
-        api_pb2.NetworkInterfaceUsage(
-            name=c.name,
-            rx_bytes=api_pb2.UInt64Value(value=c.rx_bytes),
-            rx_errors=api_pb2.UInt64Value(value=c.rx_errors),
-            tx_bytes=api_pb2.UInt64Value(value=c.tx_bytes),
-            tx_errors=api_pb2.UInt64Value(value=c.tx_errors),
-        )
-        for c in cgroup_stats.interfaces(pid)
-    ]
-    network = api_pb2.NetworkUsage(timestamp=now, interfaces=counters)
-    default = next((c for c in counters if c.name == "eth0"), counters[0] if counters else None)
-    if default is not None:
-        network.default_interface.CopyFrom(default)
-    return network
-
-
-async def pod_sandbox_stats(
-    ctx: ContainerContext, request: api_pb2.PodSandboxStatsRequest
-) -> api_pb2.PodSandboxStatsResponse:
-    sandbox = ctx.sandboxes.get(request.pod_sandbox_id)
-    stats = await asyncio.to_thread(_sandbox_stats, ctx, sandbox)
-    return api_pb2.PodSandboxStatsResponse(stats=stats)
-
-
-async def list_pod_sandbox_stats(
-    ctx: ContainerContext, request: api_pb2.ListPodSandboxStatsRequest
-) -> api_pb2.ListPodSandboxStatsResponse:
-    wanted = request.filter if request.HasField("filter") else None
-    sandboxes = ctx.sandboxes.all()
-    if wanted is not None and wanted.id:
-        found = ctx.sandboxes.find(wanted.id)
-        sandboxes = [found] if found is not None else []
-    if wanted is not None and wanted.label_selector:
-        labels = dict(wanted.label_selector)
-        sandboxes = [
-            s
-            for s in sandboxes
-            if all(
-                sandbox_config_from_json(s.metadata.config).labels.get(k) == v
-                for k, v in labels.items()
-            )
-        ]
-    stats = await asyncio.to_thread(lambda: [_sandbox_stats(ctx, s) for s in sandboxes])
-    return api_pb2.ListPodSandboxStatsResponse(stats=stats)

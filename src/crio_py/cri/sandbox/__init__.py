@@ -8,10 +8,13 @@ namespace or the configuration asks for one (CRI-O's `drop_infra_ctr = false`).
 - `network.py`: CNI ADD and DEL with port mappings and the pod CIDR;
 - `query.py`: records → CRI messages, and ListPodSandbox filters (pure);
 - `recover.py`: loading the records at start and undoing half-made sandboxes;
-- `service.py`: `SandboxService`, the RPCs.
+- `records.py`: `SandboxRecords`, the records and what the container RPCs read of a sandbox;
+- `run.py`, `lifecycle.py`, `status.py`, `runtime_config.py`: the RPCs, one group per module;
+- `service.py`: `SandboxService`, what the RPCs share, and their table.
 """
 
+from crio_py.cri.sandbox.records import SandboxRecords
 from crio_py.cri.sandbox.seams import NamespaceOps, NetworkPlugin
-from crio_py.cri.sandbox.service import SandboxService
+from crio_py.cri.sandbox.service import PodMembers, SandboxService
 
-__all__ = ["NamespaceOps", "NetworkPlugin", "SandboxService"]
+__all__ = ["NamespaceOps", "NetworkPlugin", "PodMembers", "SandboxRecords", "SandboxService"]

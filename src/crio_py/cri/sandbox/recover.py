@@ -29,41 +29,44 @@ def stopped(status: SandboxStatus) -> SandboxStatus:
 
 async def load(service: SandboxService) -> None:
     """Load the records, reserve their names again, and settle each sandbox."""
-    if not service.records_dir.is_dir():
+    if not service.records.records_dir.is_dir():
         return
-    for broken in service.store.load():
-        if (service.records_dir / broken / METADATA).exists():
+    for broken in service.records.store.load():
+        if (service.records.records_dir / broken / METADATA).exists():
             logger.error("Sandbox %s has an unreadable record; leaving it alone", broken)
     await _sweep(service)
-    for sandbox_id, entry in service.store:
-        service.names.reserve(entry.metadata.name, sandbox_id)
-        service.index.add(sandbox_id)
+    for sandbox_id, entry in service.records.store:
+        service.records.names.reserve(entry.metadata.name, sandbox_id)
+        service.records.index.add(sandbox_id)
         pins = [Path(p) for p in entry.metadata.namespaces.values()]
         if entry.status.ready and not all(service.namespaces.is_pinned(p) for p in pins):
             logger.warning("Sandbox %s lost its namespaces; marking it not ready", sandbox_id)
-            await service.store.update(sandbox_id, stopped)
-    logger.info("Loaded %d sandboxes", len(service.store))
+            await service.records.store.update(sandbox_id, stopped)
+    logger.info("Loaded %d sandboxes", len(service.records.store))
 
 
 async def _sweep(service: SandboxService) -> None:
-    known = {sandbox_id for sandbox_id, _ in service.store}
-    found = {path.name for path in _children(service.records_dir)}
+    known = {sandbox_id for sandbox_id, _ in service.records.store}
+    found = {path.name for path in _children(service.records.records_dir)}
     for kind in PIN_DIRS.values():
-        found |= {p.name for p in _children(service.pin_dir / kind)}
-    found |= {p.name for p in _children(service.shm_dir)}
+        found |= {p.name for p in _children(service.records.pin_dir / kind)}
+    found |= {p.name for p in _children(service.records.shm_dir)}
     await sweep_incomplete(
-        "sandbox", found - known, service.records_dir, lambda i: _forget_incomplete(service, i)
+        "sandbox",
+        found - known,
+        service.records.records_dir,
+        lambda i: _forget_incomplete(service, i),
     )
 
 
 async def _forget_incomplete(service: SandboxService, sandbox_id: str) -> None:
-    paths = {kind: service.pin_dir / name / sandbox_id for kind, name in PIN_DIRS.items()}
+    paths = {kind: service.records.pin_dir / name / sandbox_id for kind, name in PIN_DIRS.items()}
     net = paths["net"]
     netns = str(net) if service.namespaces.is_pinned(net) else ""
     await service.pod_network.detach_unrecorded(sandbox_id, netns)
     await service.namespaces.remove(paths)
-    await service.namespaces.unmount_shm(service.shm_dir / sandbox_id)
-    await asyncio.to_thread(shutil.rmtree, service.records_dir / sandbox_id, True)
+    await service.namespaces.unmount_shm(service.records.shm_dir / sandbox_id)
+    await asyncio.to_thread(shutil.rmtree, service.records.records_dir / sandbox_id, True)
 
 
 def _children(directory: Path) -> list[Path]:

@@ -21,7 +21,7 @@ from cri_api.v1 import api_pb2
 from crio_py.backends import cgroup_metrics
 from crio_py.cri.container.context import ContainerContext, ContainerEntry
 from crio_py.cri.sandbox.query import config_from_json as sandbox_config_from_json
-from crio_py.cri.sandbox.service import SandboxEntry
+from crio_py.cri.sandbox.records import SandboxEntry
 from crio_py.store.records import ContainerState
 
 BASE_LABELS = ("pod", "namespace", "container", "id", "image")

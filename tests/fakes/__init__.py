@@ -1,0 +1,1 @@
+"""Fakes for the seams of the CRI services (`bin/` holds fake executables)."""
