@@ -107,6 +107,35 @@ async def test_polled_rpcs_log_at_debug_and_failures_once_at_error(
     assert status[0]["request_id"] != listed[0]["request_id"]
 
 
+@pytest.fixture
+def info_log() -> Iterator[io.StringIO]:
+    """As json_log, at the info level (the daemon's default)."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    stream = io.StringIO()
+    handler = log.setup("info", "json", stream)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+async def test_a_quiet_polled_rpc_still_logs_its_failure(info_log: io.StringIO) -> None:
+    """Below debug, a polled RPC binds no log context, but a failure is logged with it."""
+    fake = FakeImageService(sample_images())
+    fake.errors["image_status"] = NotFoundError("image busybox:9 not found")
+    async with serve_fake(fake) as server, grpc.aio.insecure_channel(server.endpoint) as channel:
+        stub = api_pb2_grpc.ImageServiceStub(channel)
+        await stub.ListImages(api_pb2.ListImagesRequest())
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ImageStatus(
+                api_pb2.ImageStatusRequest(image=api_pb2.ImageSpec(image="busybox:9"))
+            )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    logged = [r for r in records(info_log) if r.get("rpc")]
+    assert [(r["rpc"], r["level"]) for r in logged] == [("ImageStatus", "error")]
+    assert logged[0]["request_id"]
+
+
 def test_the_text_format_appends_the_context() -> None:
     stream = io.StringIO()
     root = logging.getLogger()

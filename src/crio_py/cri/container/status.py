@@ -9,6 +9,8 @@ from cri_api.v1 import api_pb2
 
 from crio_py.cri.container import query
 from crio_py.cri.container.context import ContainerContext, ContainerEntry
+from crio_py.cri.memo import PerObject
+from crio_py.store.records import ContainerStatus
 
 
 async def container_status(
@@ -41,6 +43,18 @@ def _verbose_info(ctx: ContainerContext, entry: ContainerEntry) -> dict[str, obj
     }
 
 
+# ListContainers items by the status record they show (a new record on every change).
+_items: PerObject[ContainerStatus, tuple[str, api_pb2.Container]] = PerObject()
+
+
+def _item(ctx: ContainerContext, entry: ContainerEntry) -> api_pb2.Container:
+    def make(status: ContainerStatus) -> tuple[str, api_pb2.Container]:
+        return entry.metadata.id, query.container(entry.metadata, status, ctx.config(entry))
+
+    owner, item = _items.get(entry.status, make)
+    return item if owner == entry.metadata.id else make(entry.status)[1]
+
+
 async def list_containers(
     ctx: ContainerContext, request: api_pb2.ListContainersRequest
 ) -> api_pb2.ListContainersResponse:
@@ -48,10 +62,11 @@ async def list_containers(
     those the exit watcher has recorded (it looks every WATCH_INTERVAL_S)."""
     wanted = request.filter if request.HasField("filter") else api_pb2.ContainerFilter()
     entries = ctx.select(wanted.id, wanted.pod_sandbox_id)
-    items = [query.container(e.metadata, e.status, ctx.config(e)) for e in entries]
-    checks = api_pb2.ContainerFilter(label_selector=wanted.label_selector)
-    if wanted.HasField("state"):
-        checks.state.CopyFrom(wanted.state)
-    items = [item for item in items if query.matches(item, checks)]
+    items = [_item(ctx, e) for e in entries]
+    if wanted.HasField("state") or wanted.label_selector:
+        checks = api_pb2.ContainerFilter(label_selector=wanted.label_selector)
+        if wanted.HasField("state"):
+            checks.state.CopyFrom(wanted.state)
+        items = [item for item in items if query.matches(item, checks)]
     items.sort(key=lambda item: item.created_at)
     return api_pb2.ListContainersResponse(containers=items)

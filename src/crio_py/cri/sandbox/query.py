@@ -12,6 +12,7 @@ from typing import Any
 from cri_api.v1 import api_pb2
 
 from crio_py.cri.convert import message_from_json, message_to_json
+from crio_py.cri.memo import PerObject
 from crio_py.store.records import SandboxMetadata, SandboxStatus
 
 
@@ -23,6 +24,16 @@ def config_to_json(config: api_pb2.PodSandboxConfig) -> dict[str, Any]:
 def config_from_json(data: Mapping[str, Any]) -> api_pb2.PodSandboxConfig:
     """The PodSandboxConfig back from `SandboxMetadata.config`."""
     return message_from_json(data, api_pb2.PodSandboxConfig())
+
+
+# Parsed configs of the sandboxes' metadata: ListPodSandbox and PodSandboxStatus are polled,
+# and protobuf's JSON parser is slow.
+_parsed: PerObject[SandboxMetadata, api_pb2.PodSandboxConfig] = PerObject()
+
+
+def parsed_config(metadata: SandboxMetadata) -> api_pb2.PodSandboxConfig:
+    """The sandbox's config, parsed once; read-only (copy it before changing it)."""
+    return _parsed.get(metadata, lambda m: config_from_json(m.config))
 
 
 def namespace_options(config: api_pb2.PodSandboxConfig) -> api_pb2.NamespaceOption:
@@ -37,7 +48,7 @@ def state_of(status: SandboxStatus) -> int:
 
 def pod_sandbox(metadata: SandboxMetadata, status: SandboxStatus) -> api_pb2.PodSandbox:
     """One ListPodSandbox item."""
-    config = config_from_json(metadata.config)
+    config = parsed_config(metadata)
     return api_pb2.PodSandbox(
         id=metadata.id,
         metadata=config.metadata,
@@ -53,7 +64,7 @@ def pod_sandbox_status(
     metadata: SandboxMetadata, status: SandboxStatus
 ) -> api_pb2.PodSandboxStatus:
     """PodSandboxStatus.status."""
-    config = config_from_json(metadata.config)
+    config = parsed_config(metadata)
     network = api_pb2.PodSandboxNetworkStatus()
     if status.ips:
         network.ip = status.ips[0]

@@ -97,6 +97,21 @@ async def test_list_containers_filters_by_id_state_and_sandbox(world: ContainerW
     assert await listed(pod_sandbox_id=UNKNOWN) == []
 
 
+async def test_list_containers_shows_each_change_of_state(world: ContainerWorld) -> None:
+    """Items are kept per status record: a start (a new record) is seen at once."""
+    container_id = await world.create("c")
+    rpcs = table(world)
+
+    async def state() -> int:
+        listed = await rpcs["ListContainers"](api_pb2.ListContainersRequest())
+        return next(c.state for c in listed.containers if c.id == container_id)
+
+    assert await state() == api_pb2.CONTAINER_CREATED
+    assert await state() == api_pb2.CONTAINER_CREATED  # the kept item
+    await world.start(container_id)
+    assert await state() == api_pb2.CONTAINER_RUNNING
+
+
 async def test_exec_sync_runs_in_a_running_container_only(world: ContainerWorld) -> None:
     container_id = await world.create()
     rpcs = table(world)
