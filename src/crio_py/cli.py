@@ -225,13 +225,20 @@ def _serve(args: argparse.Namespace) -> int:
     for diagnostic in warnings:
         logger.warning("%s", daemon.format_diagnostic(diagnostic))
     try:
-        asyncio.run(daemon.serve(settings, config_path=args.config))
+        asyncio.run(_serve_until_stopped(settings, args.config))
     except KeyboardInterrupt:  # before the signal handlers were installed
         return 130
     except CrioPyError as exc:
         logger.error("crio-py cannot serve: %s", exc)
         return EXIT_ERRORS
     return EXIT_OK
+
+
+async def _serve_until_stopped(settings: RuntimeSettings, config_path: Path | None) -> None:
+    from crio_py import daemon
+
+    daemon.watch_children_by_pidfd()
+    await daemon.serve(settings, config_path=config_path)
 
 
 def _migrate(args: argparse.Namespace) -> int:
