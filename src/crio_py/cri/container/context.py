@@ -7,16 +7,17 @@ The RPC modules (`create`, `lifecycle`, `status`, `exec_sync`, `recover`) are fu
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.conmon import ConmonOptions
+from crio_py.backends.exit_monitor import ExitMonitor
 from crio_py.backends.mountapi import Idmap
 from crio_py.backends.oci import OciRuntime
 from crio_py.config.model import RuntimeSettings
@@ -41,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 ContainerEntry = Entry[ContainerMetadata, ContainerStatus]
 LIVE_STATES = (ContainerState.CREATED, ContainerState.RUNNING)
-EXIT_POLL_S = 0.02
 
 
 class ImageSource(Protocol):
@@ -103,6 +103,7 @@ class ContainerContext:
             self.layout.records_dir, ContainerMetadata, ContainerStatus
         )
         self._configs: dict[str, api_pb2.ContainerConfig] = {}
+        self.exit_monitor = ExitMonitor(self.layout.exits_dir)
 
     def reload_settings(self, settings: RuntimeSettings) -> None:
         """SIGHUP: new containers get `settings` (handlers and paths never change live)."""
@@ -186,14 +187,16 @@ class ContainerContext:
 
     # Exits
 
-    def collect_exits(self) -> None:
-        """Record every exit conmon wrote for a container that is not busy."""
-        for container_id in exits.exited_ids(self.layout.exits_dir):
+    async def collect_exits(self, container_ids: Iterable[str]) -> None:
+        """Record the exits conmon wrote for these containers, each under its lock. A busy
+        container is skipped: whoever holds its lock records its exit."""
+        for container_id in container_ids:
             entry = self.store.find(container_id)
             if entry is None or entry.lock.locked():
                 continue
             if entry.status.state(entry.metadata.created_at) in LIVE_STATES:
-                self.refresh_locked(entry)
+                async with entry.lock:
+                    self.refresh_locked(entry)
 
     def refresh_locked(self, entry: ContainerEntry) -> bool:
         """Record the exit conmon wrote, if any; True when the container has exited."""
@@ -224,11 +227,12 @@ class ContainerContext:
         """Wait for the exit; False (or DeadlineExceededError when `required`) on timeout."""
         deadline = time.monotonic() + timeout_s
         while not self.refresh_locked(entry):
-            if time.monotonic() >= deadline:
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
                 if required:
                     raise DeadlineExceededError(
                         f"container {entry.metadata.id} did not exit within {timeout_s:.0f} s"
                     )
                 return False
-            await asyncio.sleep(EXIT_POLL_S)
+            await self.exit_monitor.wait(entry.metadata.id, remaining_s)
         return True

@@ -110,7 +110,7 @@ async def remove_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
     await ctx.images.unmount_rootfs(container_id)
     crashpoint.reached("RemoveContainer:rootfs-removed")
     await asyncio.to_thread(shutil.rmtree, ctx.layout.bundle(container_id), ignore_errors=True)
-    conmon.exit_file_path(ctx.layout.exits_dir, container_id).unlink(missing_ok=True)
+    conmon.remove_exit(ctx.layout.exits_dir, container_id)
     ctx.layout.attach_link(container_id).unlink(missing_ok=True)
     await asyncio.to_thread(ctx.store.delete, container_id)
     ctx.forget(container_id)

@@ -19,8 +19,6 @@ from crio_py.store.objects import METADATA
 
 logger = logging.getLogger(__name__)
 
-WATCH_INTERVAL_S = 0.1
-
 
 async def load(ctx: ContainerContext) -> None:
     """Load the records, reserve names, and settle containers that changed meanwhile."""
@@ -74,7 +72,7 @@ async def _forget_incomplete(ctx: ContainerContext, container_id: str, handler: 
     runtime = ctx.runtimes.runtime(handler or ctx.settings.default_runtime)
     await runtime.delete(container_id, force=True)
     await ctx.images.unmount_rootfs(container_id)
-    conmon.exit_file_path(ctx.layout.exits_dir, container_id).unlink(missing_ok=True)
+    conmon.remove_exit(ctx.layout.exits_dir, container_id)
     ctx.layout.attach_link(container_id).unlink(missing_ok=True)
     for directory in (ctx.layout.bundle(container_id), ctx.layout.records_dir / container_id):
         await asyncio.to_thread(shutil.rmtree, directory, True)
@@ -117,9 +115,4 @@ async def _recover_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
 
 async def watch_exits(ctx: ContainerContext) -> None:
     """Record exits as conmon reports them (a task for the daemon's lifetime)."""
-    while True:
-        await asyncio.sleep(WATCH_INTERVAL_S)
-        try:
-            ctx.collect_exits()
-        except Exception:
-            logger.exception("Could not record container exits")
+    await ctx.exit_monitor.run(ctx.collect_exits)
