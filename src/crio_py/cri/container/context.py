@@ -129,11 +129,10 @@ class ContainerContext:
             raise NotFoundError(f"container {quote(container_id)} not found")
         return entry
 
-    def running(self, container_id: str) -> ContainerEntry:
+    async def running(self, container_id: str) -> ContainerEntry:
         """The container, which must be running (FailedPreconditionError otherwise)."""
         entry = self.get(container_id)
-        if not entry.lock.locked():
-            self.refresh_locked(entry)
+        await self.refresh(entry)
         state = entry.status.state(entry.metadata.created_at)
         if state != ContainerState.RUNNING:
             raise FailedPreconditionError(
@@ -188,18 +187,25 @@ class ContainerContext:
     # Exits
 
     async def collect_exits(self, container_ids: Iterable[str]) -> None:
-        """Record the exits conmon wrote for these containers, each under its lock. A busy
-        container is skipped: whoever holds its lock records its exit."""
+        """Record the exits conmon wrote for these containers."""
         for container_id in container_ids:
             entry = self.store.find(container_id)
-            if entry is None or entry.lock.locked():
-                continue
-            if entry.status.state(entry.metadata.created_at) in LIVE_STATES:
-                async with entry.lock:
-                    self.refresh_locked(entry)
+            if entry is not None:
+                await self.refresh(entry)
 
-    def refresh_locked(self, entry: ContainerEntry) -> bool:
+    async def refresh(self, entry: ContainerEntry) -> None:
+        """`refresh_locked` under the container's lock, unless someone holds it: then the
+        holder records the exit, and a reader must not wait behind a StopContainer."""
+        if entry.lock.locked():
+            return
+        if entry.status.state(entry.metadata.created_at) in LIVE_STATES:
+            async with entry.lock:
+                await self.refresh_locked(entry)
+
+    async def refresh_locked(self, entry: ContainerEntry) -> bool:
         """Record the exit conmon wrote, if any; True when the container has exited."""
+        if not entry.lock.locked():
+            raise RuntimeError(f"container {entry.metadata.id} refreshed without its lock")
         if entry.status.state(entry.metadata.created_at) not in LIVE_STATES:
             return entry.status.finished_at != 0
         container_id = entry.metadata.id
@@ -207,7 +213,7 @@ class ContainerContext:
         exited = exits.exited_status(entry.status, self.layout.exits_dir, container_id, oom_dirs)
         if exited is None:
             return False
-        self.store.update_locked(container_id, lambda _: exited)
+        await self.store.update_locked(container_id, lambda _: exited)
         if entry.metadata.infra:
             self.sandboxes.infra_exited(entry.metadata.sandbox_id)
         logger.info(
@@ -215,9 +221,9 @@ class ContainerContext:
         )
         return True
 
-    def finish_locked(self, entry: ContainerEntry, code: int, message: str) -> None:
+    async def finish_locked(self, entry: ContainerEntry, code: int, message: str) -> None:
         """Record an exit nobody saw."""
-        self.store.update_locked(
+        await self.store.update_locked(
             entry.metadata.id, lambda s: exits.finished(s, code, message=message)
         )
 
@@ -226,7 +232,7 @@ class ContainerContext:
     ) -> bool:
         """Wait for the exit; False (or DeadlineExceededError when `required`) on timeout."""
         deadline = time.monotonic() + timeout_s
-        while not self.refresh_locked(entry):
+        while not await self.refresh_locked(entry):
             remaining_s = deadline - time.monotonic()
             if remaining_s <= 0:
                 if required:

@@ -132,20 +132,23 @@ async def _create(
         spec = await asyncio.to_thread(write_bundle, rootfs, bound)
         metadata = metadata.model_copy(update={"user": process_user(spec)})
         crashpoint.reached("CreateContainer:bundle-written")
-        entry = ctx.store.create(container_id, metadata, ContainerStatus())
+        entry = await ctx.store.create(container_id, metadata, ContainerStatus())
         undo.callback(ctx.store.delete, container_id)
-        undo.push_async_callback(
-            _best_effort,
-            "delete the runtime's container",
-            lambda: ctx.runtime(entry).delete(container_id, force=True),
-        )
-        crashpoint.reached("CreateContainer:recorded")
-        pid = await conmon.create_container(ctx.conmon(entry))
-        crashpoint.reached("CreateContainer:runtime-created")
-        await ctx.images.release_volumes(container_id)
-        ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"pid": pid}))
-        ctx.index.add(container_id)
-        undo.pop_all()
+        async with entry.lock:  # recorded: the exit monitor and StopPodSandbox can see it
+            undo.push_async_callback(
+                _best_effort,
+                "delete the runtime's container",
+                lambda: ctx.runtime(entry).delete(container_id, force=True),
+            )
+            crashpoint.reached("CreateContainer:recorded")
+            pid = await conmon.create_container(ctx.conmon(entry))
+            crashpoint.reached("CreateContainer:runtime-created")
+            await ctx.images.release_volumes(container_id)
+            await ctx.store.update_locked(
+                container_id, lambda s: s.model_copy(update={"pid": pid})
+            )
+            ctx.index.add(container_id)
+            undo.pop_all()
     logger.info("Created container %s (%s) with pid %d", container_id, name, pid)
     return entry
 

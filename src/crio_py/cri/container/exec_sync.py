@@ -27,7 +27,7 @@ async def exec_sync(
     if not request.cmd:
         raise InvalidArgumentError("ExecSync needs a command")
     validate.command("ExecSync cmd", request.cmd)
-    entry = ctx.running(request.container_id)
+    entry = await ctx.running(request.container_id)
     result = await conmon_exec.exec_sync(
         ctx.conmon(entry),
         list(request.cmd),
@@ -43,7 +43,7 @@ async def reopen_container_log(
     ctx: ContainerContext, request: api_pb2.ReopenContainerLogRequest
 ) -> api_pb2.ReopenContainerLogResponse:
     """Ask conmon to reopen the log file (after the kubelet rotated it) and wait for it."""
-    entry = ctx.running(request.container_id)
+    entry = await ctx.running(request.container_id)
     conmon.write_ctl(ctx.layout.bundle(entry.metadata.id), conmon.CTL_REOPEN_LOG)
     log_path = Path(entry.metadata.log_path)
     deadline = time.monotonic() + REOPEN_WAIT_S
@@ -58,7 +58,7 @@ async def update_container_resources(
     ctx: ContainerContext, request: api_pb2.UpdateContainerResourcesRequest
 ) -> api_pb2.UpdateContainerResourcesResponse:
     """The new limits through `<runtime> update`."""
-    entry = ctx.running(request.container_id)
+    entry = await ctx.running(request.container_id)
     resources = resources_section(request.linux, host=ctx.host)
     path = ctx.layout.bundle(entry.metadata.id) / "resources.json"
     await asyncio.to_thread(atomic_write_text, path, json.dumps(resources))

@@ -46,12 +46,12 @@ async def start_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
         crashpoint.reached("StartContainer:runtime-started")
     except CrioPyError as exc:
         message = str(exc)
-        ctx.store.update_locked(entry.metadata.id, lambda s: _start_failed(s, message))
+        await ctx.store.update_locked(entry.metadata.id, lambda s: _start_failed(s, message))
         raise
-    ctx.store.update_locked(
+    await ctx.store.update_locked(
         entry.metadata.id, lambda s: s.model_copy(update={"started_at": time.time_ns()})
     )
-    ctx.refresh_locked(entry)  # a command that exits at once
+    await ctx.refresh_locked(entry)  # a command that exits at once
     logger.info("Started container %s", entry.metadata.id)
 
 
@@ -70,7 +70,7 @@ async def stop_container(
 async def stop_locked(ctx: ContainerContext, entry: ContainerEntry, timeout_s: float) -> None:
     """The stop signal, then SIGKILL once `timeout_s` has passed; done when conmon has
     recorded the exit. A stopped container is fine."""
-    if ctx.refresh_locked(entry):
+    if await ctx.refresh_locked(entry):
         return
     state = entry.status.state(entry.metadata.created_at)
     runtime, container_id = ctx.runtime(entry), entry.metadata.id
@@ -103,7 +103,9 @@ async def remove_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
         return  # removed while we waited for the lock
     if entry.status.state(entry.metadata.created_at) in LIVE_STATES:
         await stop_locked(ctx, entry, 0)
-    ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"removing": True}))
+    await ctx.store.update_locked(
+        container_id, lambda s: s.model_copy(update={"removing": True})
+    )
     crashpoint.reached("RemoveContainer:marked")
     await ctx.runtime(entry).delete(container_id, force=True)
     crashpoint.reached("RemoveContainer:runtime-deleted")

@@ -95,19 +95,19 @@ def _children(directory: Path) -> list[Path]:
 async def _recover_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
     if entry.status.state(entry.metadata.created_at) not in LIVE_STATES:
         return
-    if ctx.refresh_locked(entry):
+    if await ctx.refresh_locked(entry):
         return
     try:
         state = await ctx.runtime(entry).state(entry.metadata.id)
     except CrioPyError as exc:
         logger.warning("Container %s vanished while we were down: %s", entry.metadata.id, exc)
-        ctx.finish_locked(entry, exits.EXIT_CODE_UNKNOWN, "container vanished")
+        await ctx.finish_locked(entry, exits.EXIT_CODE_UNKNOWN, "container vanished")
         return
     if state.status == "stopped":
-        ctx.finish_locked(entry, exits.EXIT_CODE_UNKNOWN, "exited without an exit file")
+        await ctx.finish_locked(entry, exits.EXIT_CODE_UNKNOWN, "exited without an exit file")
     elif state.status == "running" and not entry.status.started_at:
         # StartContainer was cut short after the runtime had started the process.
-        ctx.store.update_locked(
+        await ctx.store.update_locked(
             entry.metadata.id, lambda s: s.model_copy(update={"started_at": time.time_ns()})
         )
         logger.info("Container %s was started while the daemon went down", entry.metadata.id)

@@ -180,7 +180,7 @@ class SandboxService:
     ) -> SandboxEntry:
         """The files containers bind, then the records."""
         await asyncio.to_thread(pod_files.write, ips)
-        entry = self.store.create(metadata.id, metadata, SandboxStatus(ready=True, ips=ips))
+        entry = await self.store.create(metadata.id, metadata, SandboxStatus(ready=True, ips=ips))
         undo.callback(self.store.delete, metadata.id)
         return entry
 
@@ -206,7 +206,7 @@ class SandboxService:
                 raise outcome
         assert isinstance(attached, tuple)
         await asyncio.to_thread(pod_files.write, attached)
-        self.store.update_locked(metadata.id, lambda s: s.model_copy(update={"ips": attached}))
+        await self.store.update(metadata.id, lambda s: s.model_copy(update={"ips": attached}))
         return attached
 
     def _handler(self, name: str) -> RuntimeHandler:
@@ -318,7 +318,7 @@ class SandboxService:
         crashpoint.reached("StopPodSandbox:containers-stopped")
         was_ready = entry.status.ready
         if was_ready:  # from here on the pod is going: never ready without its network
-            self.store.update_locked(metadata.id, stopped)
+            await self.store.update_locked(metadata.id, stopped)
         paths = {kind: Path(p) for kind, p in metadata.namespaces.items()}
         net = paths.get("net")
         netns_path = str(net) if net is not None and self.namespaces.is_pinned(net) else ""
@@ -340,12 +340,14 @@ class SandboxService:
             return api_pb2.RemovePodSandboxResponse()
         sandbox_id = entry.metadata.id
         async with entry.lock:
-            self.store.update_locked(sandbox_id, lambda s: s.model_copy(update={"removing": True}))
+            await self.store.update_locked(
+                sandbox_id, lambda s: s.model_copy(update={"removing": True})
+            )
             crashpoint.reached("RemovePodSandbox:marked")
             try:
                 await self._stop_locked(entry)
             except BaseException:
-                self.store.update_locked(
+                await self.store.update_locked(
                     sandbox_id, lambda s: s.model_copy(update={"removing": False})
                 )
                 raise
@@ -423,11 +425,12 @@ class SandboxService:
         return [entry for _, entry in self.store] if self._store is not None else []
 
     def infra_exited(self, sandbox_id: str) -> None:
-        """The infra container is gone: the sandbox is not ready any more."""
+        """The infra container is gone: the sandbox is not ready any more. Only StopPodSandbox
+        and RemovePodSandbox hold a sandbox's lock, and they mark it not ready themselves."""
         entry = self.store.find(sandbox_id)
-        if entry is not None and entry.status.ready:
+        ready = entry is not None and entry.status.ready
+        if ready and self.store.update_if_free(sandbox_id, stopped):
             logger.warning("The infra container of sandbox %s exited", sandbox_id)
-            self.store.update_locked(sandbox_id, stopped)
 
     @staticmethod
     def idmap(entry: SandboxEntry) -> Idmap | None:
