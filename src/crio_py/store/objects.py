@@ -10,9 +10,10 @@ disk never disagree. A record that cannot be read is logged and skipped at load,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -30,13 +31,73 @@ METADATA = "metadata.json"
 STATUS = "status.json"
 
 
+class EntryLock:
+    """An object's lock: held exclusively (`async with lock`) by whoever changes its status,
+    or shared (`async with lock.shared()`) by those who only need it to stay as it is (a
+    CreateContainer keeps its sandbox from being removed). A waiting exclusive holder goes
+    before new shared ones. Taking a free lock never suspends; releasing never does."""
+
+    def __init__(self) -> None:
+        self._exclusive = False
+        self._exclusive_waiting = 0
+        self._shared = 0
+        self._wakers: list[asyncio.Future[None]] = []
+
+    def locked(self) -> bool:
+        """Whether it is held exclusively."""
+        return self._exclusive
+
+    async def __aenter__(self) -> None:
+        self._exclusive_waiting += 1
+        try:
+            await self._until(lambda: not self._exclusive and not self._shared)
+        except BaseException:
+            self._exclusive_waiting -= 1
+            self._wake()  # shared waiters held back by this one may go on
+            raise
+        self._exclusive_waiting -= 1
+        self._exclusive = True
+
+    async def __aexit__(self, *_: object) -> None:
+        self._exclusive = False
+        self._wake()
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        """Hold the lock shared for the block."""
+        await self._until(lambda: not self._exclusive and not self._exclusive_waiting)
+        self._shared += 1
+        try:
+            yield
+        finally:
+            self._shared -= 1
+            self._wake()
+
+    async def _until(self, free: Callable[[], bool]) -> None:
+        while not free():
+            waker = asyncio.get_running_loop().create_future()
+            self._wakers.append(waker)
+            try:
+                await waker
+            finally:
+                if waker in self._wakers:
+                    self._wakers.remove(waker)
+
+    def _wake(self) -> None:
+        """Every waiter looks again (each checks its own condition)."""
+        wakers, self._wakers = self._wakers, []
+        for waker in wakers:
+            if not waker.done():
+                waker.set_result(None)
+
+
 class Entry(Generic[M, S]):
     """One object: its immutable metadata and its current status."""
 
     def __init__(self, metadata: M, status: S) -> None:
         self.metadata = metadata
         self.status = status
-        self.lock = asyncio.Lock()
+        self.lock = EntryLock()
 
 
 class ObjectStore(Generic[M, S]):

@@ -162,3 +162,66 @@ async def test_a_cancelled_update_still_keeps_what_it_wrote(
     reopened = ObjectStore(tmp_path, ContainerMetadata, ContainerStatus)
     reopened.load()
     assert reopened.get("c1").status.pid == 7
+
+
+async def test_shared_holders_keep_an_exclusive_one_waiting() -> None:
+    lock = objects.EntryLock()
+    order: list[str] = []
+    release_shared = asyncio.Event()
+
+    async def shared(name: str) -> None:
+        async with lock.shared():
+            order.append(f"{name} in")
+            await release_shared.wait()
+
+    async def exclusive() -> None:
+        async with lock:
+            order.append("exclusive in")
+            assert lock.locked()
+
+    readers = [asyncio.create_task(shared("a")), asyncio.create_task(shared("b"))]
+    await asyncio.sleep(0)
+    writer = asyncio.create_task(exclusive())
+    await asyncio.sleep(0)
+    late = asyncio.create_task(shared("late"))  # behind the waiting exclusive holder
+    await asyncio.sleep(0.01)
+    assert order == ["a in", "b in"] and not lock.locked()
+    release_shared.set()
+    await asyncio.gather(*readers, writer, late)
+    assert order == ["a in", "b in", "exclusive in", "late in"]
+
+
+async def test_a_cancelled_exclusive_waiter_lets_shared_ones_go() -> None:
+    lock = objects.EntryLock()
+    entered = asyncio.Event()
+    async with lock.shared():
+        writer = asyncio.create_task(lock.__aenter__())
+        await asyncio.sleep(0)
+
+        async def reader() -> None:
+            async with lock.shared():
+                entered.set()
+
+        waiting = asyncio.create_task(reader())
+        await asyncio.sleep(0.01)
+        assert not entered.is_set()
+        writer.cancel()
+        await asyncio.wait_for(waiting, 1)
+    assert entered.is_set() and not lock.locked()
+
+
+async def test_a_free_lock_is_taken_without_suspending() -> None:
+    """What lets a reader record an exit under the lock without waiting its turn."""
+    lock = objects.EntryLock()
+    other_ran = False
+
+    async def other() -> None:
+        nonlocal other_ran
+        other_ran = True
+
+    task = asyncio.create_task(other())
+    async with lock:
+        assert not other_ran
+    async with lock.shared():
+        assert not other_ran
+    await task

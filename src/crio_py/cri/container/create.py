@@ -37,12 +37,21 @@ logger = logging.getLogger(__name__)
 async def create_container(
     ctx: ContainerContext, request: api_pb2.CreateContainerRequest
 ) -> api_pb2.CreateContainerResponse:
-    """A CRI container in a ready sandbox, from a pulled image."""
-    config = request.config
-    validate.container_config(config)
+    """A CRI container in a ready sandbox, from a pulled image. The sandbox's lock is held
+    shared throughout, so that a StopPodSandbox or RemovePodSandbox waits, then finds the
+    container; one that came first leaves the sandbox not ready."""
+    validate.container_config(request.config)
     sandbox = ctx.sandboxes.get(request.pod_sandbox_id)
-    if not sandbox.status.ready:
-        raise FailedPreconditionError(f"sandbox {sandbox.metadata.id} is not ready")
+    async with sandbox.lock.shared():
+        if not sandbox.status.ready:
+            raise FailedPreconditionError(f"sandbox {sandbox.metadata.id} is not ready")
+        return await _create_in_sandbox(ctx, request, sandbox)
+
+
+async def _create_in_sandbox(
+    ctx: ContainerContext, request: api_pb2.CreateContainerRequest, sandbox: SandboxEntry
+) -> api_pb2.CreateContainerResponse:
+    config = request.config
     sandbox_config = sandbox_config_from_json(sandbox.metadata.config)
     container_id = new_id()
     log_path = _log_path(ctx, container_id, sandbox_config, config)
