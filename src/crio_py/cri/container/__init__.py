@@ -3,12 +3,13 @@ ContainerStatus, ListContainers, ExecSync, ReopenContainerLog and UpdateContaine
 
 - `layout.py`: where a container's files are; the OCI runtime and conmon options of a handler;
 - `host.py`: host facts the spec needs (features, device nodes, bind-mount sources);
-- `exits.py`: conmon's exit and oom files → the container's final status;
+- `exits.py`: an exit `backends/conmon.py` read → the container's final status;
 - `query.py`: records → CRI messages, and ListContainers filters (pure);
 - `bundle.py`: the OCI bundle (config.json) from the spec builders;
-- `context.py`: what the RPCs share: records, lookups, exit recording;
+- `context.py`: what the RPCs share: records, lookups, exit recording and waiting (woken
+  by `backends/exit_monitor.py`);
 - `create.py`, `lifecycle.py`, `status.py`, `exec_sync.py`: the RPCs;
-- `recover.py`: loading the records at start, and the exit watcher;
+- `recover.py`: loading the records at start, and the exit watcher (the exit monitor's task);
 - `service.py`: `ContainerService`, which hands each RPC to its module.
 """
 
