@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 CONFORMANCE_DIR ?= ../shared/conformance
 
-.PHONY: run test conformance benchmark-conformance demo lint schemas system-packages venv clean
+.PHONY: run test conformance benchmark-conformance benchmark-load demo lint schemas system-packages venv clean
 
 run: system-packages $(STAMP)
 	$(VENV)/bin/crio-py serve
@@ -27,6 +27,11 @@ conformance: system-packages $(STAMP)
 # critest's benchmarks against crio-py, then containerd, in one run (bench/critest.py).
 benchmark-conformance: system-packages $(STAMP)
 	$(PY) -m bench.critest --conformance-dir $(CONFORMANCE_DIR)
+
+# Status and list callers while pods start, concurrent RunPodSandbox, ListContainers and image
+# RPCs: crio-py against containerd 1.6 in one run (bench/load.py; root, a few minutes).
+benchmark-load: system-packages $(STAMP)
+	$(PY) -m bench.load
 
 # A busybox pod end to end from a local registry, each step printed (root).
 demo: system-packages $(STAMP)

@@ -214,8 +214,9 @@ def crio_py(work: Path, registry: Registry, net_dir: Path, image: str) -> Iterat
             cri.remove_all()
 
 
-@contextmanager
-def containerd(work: Path, registry: Registry, net_dir: Path, image: str) -> Iterator[Cri]:
+def containerd_config(work: Path, registry: Registry, net_dir: Path) -> tuple[Path, Path]:
+    """A containerd configuration equivalent to crio-py's (same registry, CNI and pause
+    image) on private dirs under `work`; the config file and the socket it serves on."""
     certs = work / "certs.d" / _dir(registry.host)
     certs.mkdir(parents=True)
     (certs / "hosts.toml").write_text(f'server = "http://{registry.host}"\n')
@@ -231,6 +232,12 @@ def containerd(work: Path, registry: Registry, net_dir: Path, image: str) -> Ite
         f'{cri}.registry]\n  config_path = "{work / "certs.d"}"\n'
         f'{cri}.containerd.runtimes.runc]\n  runtime_type = "io.containerd.runc.v2"\n'
     )
+    return config, socket
+
+
+@contextmanager
+def containerd(work: Path, registry: Registry, net_dir: Path, image: str) -> Iterator[Cri]:
+    config, socket = containerd_config(work, registry, net_dir)
     log = (work / "containerd.log").open("wb")
     process = subprocess.Popen(["containerd", "--config", str(config)], stdout=log, stderr=log)
     try:

@@ -14,12 +14,12 @@ from pathlib import Path
 from crio_py import __version__
 from crio_py.config.defaults import default_text
 from crio_py.config.diagnostics import Diagnostic, has_errors
+from crio_py.config.lint.report import render, render_text
 from crio_py.config.load import FORMATS, LintOptions, lint_paths, load_settings
-from crio_py.config.migrate_report import MigrationResult, render_report
-from crio_py.config.migration import TARGETS, MigrateRequest, migrate, write_in_place
+from crio_py.config.migrate.report import MigrationResult, render_report
+from crio_py.config.migrate.steps import TARGETS, MigrateRequest, migrate, write_in_place
 from crio_py.config.model import RuntimeSettings
 from crio_py.config.render import settings_text
-from crio_py.config.report import render, render_text
 from crio_py.config.rules import Target, all_target_names, parse_target
 from crio_py.config.schema import schema_for
 from crio_py.ctl.args import add_ctl_parser

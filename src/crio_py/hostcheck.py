@@ -19,8 +19,8 @@ from pathlib import Path
 
 from crio_py.backends import _exec
 from crio_py.config.diagnostics import Diagnostic, Severity, make
+from crio_py.config.lint.provenance import Locator, Setting
 from crio_py.config.model import RuntimeSettings
-from crio_py.config.provenance import Locator, Setting
 from crio_py.errors import CommandError
 
 SYSTEMD_RUN_DIR = Path("/run/systemd/system")

@@ -99,9 +99,6 @@ class OciRuntime(Protocol):
         """The pids of the container's processes."""
         ...
 
-    systemd_cgroup: bool
-    """Whether the runtime uses the systemd cgroup driver."""
-
     def base_argv(self) -> list[str]:
         """The binary and its global flags, as the runtime is run here."""
         ...
@@ -112,18 +109,17 @@ class OciRuntime(Protocol):
         ...
 
 
-def runtime_for(handler: RuntimeHandler, *, state_dir: Path, systemd_cgroup: bool) -> OciRuntime:
+def runtime_for(handler: RuntimeHandler, *, state_dir: Path) -> OciRuntime:
     """The OciRuntime that drives `handler`.
 
     `state_dir` is the daemon's volatile state directory (the default `--root` lives under
-    it); `systemd_cgroup` asks for the systemd cgroup driver on top of the handler's own
-    `cgroup_driver`.
+    it); the handler's `cgroup_driver` and `flavour` say how its binary is run.
     """
     if handler.kind == "oci":
         # Imported here because runc.py imports ContainerState from this module.
         from crio_py.backends.runc import RuncRuntime
 
-        return RuncRuntime(handler, state_dir=state_dir, systemd_cgroup=systemd_cgroup)
+        return RuncRuntime(handler, state_dir=state_dir)
     runtime_type = handler.runtime_type or handler.kind
     if handler.kind == "vm":
         raise UnimplementedError(

@@ -47,7 +47,6 @@ from crio_py.errors import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 120.0
-RUNSC_SHIM = "io.containerd.runsc.v1"
 
 _ALREADY_EXISTS = ("already exists",)
 _NOT_FOUND = ("does not exist", "not found")
@@ -105,10 +104,8 @@ def takes_prepared_mounts(handler: RuntimeHandler) -> bool:
 
 
 def _flavour(handler: RuntimeHandler) -> _Flavour:
-    if Path(handler.binary).name == "runsc" or handler.runtime_type == RUNSC_SHIM:
-        return _RUNSC
     # runc, crun, nvidia-container-runtime (a runc wrapper) and others share runc's flags.
-    return _RUNC
+    return _RUNSC if handler.flavour == "runsc" else _RUNC
 
 
 def _contains(text: str, needles: tuple[str, ...]) -> bool:
@@ -124,13 +121,11 @@ class RuncRuntime:
         handler: RuntimeHandler,
         *,
         state_dir: Path,
-        systemd_cgroup: bool = False,
         timeout_s: float | None = DEFAULT_TIMEOUT_S,
     ) -> None:
         self.handler = handler
         self.root = handler.root or state_dir / "runtimes" / handler.name
         self.log_path = state_dir / "runtime-logs" / f"{handler.name}.json"
-        self.systemd_cgroup = systemd_cgroup or handler.cgroup_driver == "systemd"
         self.timeout_s = timeout_s
         self._flavour = _flavour(handler)
         # The runtimes create their --root themselves, but not the directory of --log.
@@ -139,7 +134,7 @@ class RuncRuntime:
     def base_argv(self) -> list[str]:
         """The binary and its global flags, as the runtime is run here."""
         args = self.monitor_args()  # --root first, then the cgroup driver, then the rest
-        systemd = ["--systemd-cgroup"] if self.systemd_cgroup else []
+        systemd = ["--systemd-cgroup"] if self.handler.cgroup_driver == "systemd" else []
         return [self.handler.binary, *args[:2], *systemd, *args[2:]]
 
     def monitor_args(self) -> list[str]:

@@ -14,12 +14,12 @@ import tomlkit
 from pydantic import BaseModel
 from tomlkit.items import Table as TomlTable
 
-from crio_py.config.containerd import MODELS
-from crio_py.config.containerd_rules import KEY_RULES as CONTAINERD_RULES
-from crio_py.config.crio import CrioConfig
-from crio_py.config.crio_rules import KEY_RULES as CRIO_RULES
+from crio_py.config.containerd.models import MODELS
+from crio_py.config.containerd.rules import KEY_RULES as CONTAINERD_RULES
+from crio_py.config.crio.models import CrioConfig
+from crio_py.config.crio.rules import KEY_RULES as CRIO_RULES
+from crio_py.config.introspect import child_of
 from crio_py.config.rules import KeyRule, Target, find_rule, newest
-from crio_py.config.walk import child_of
 
 ROOT_DIR = "/var/lib/crio-py"
 STATE_DIR = "/run/crio-py"

@@ -11,15 +11,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crio_py.config import containerd_settings, crio_settings
-from crio_py.config.containerd_lint import lint_containerd
-from crio_py.config.crio_lint import lint_crio
-from crio_py.config.crio_merge import dropin_files
+from crio_py.config.containerd import settings as containerd_settings
+from crio_py.config.crio import settings as crio_settings
+from crio_py.config.crio.merge import dropin_files
 from crio_py.config.defaults import default_text
 from crio_py.config.diagnostics import Diagnostic, Severity, has_errors, make, sort_key
-from crio_py.config.hosts import lint_hosts
+from crio_py.config.lint.containerd import lint_containerd
+from crio_py.config.lint.crio import lint_crio
+from crio_py.config.lint.provenance import Locator, locator
 from crio_py.config.model import RuntimeSettings
-from crio_py.config.provenance import Locator, locator
+from crio_py.config.registry.hosts import lint_hosts
 from crio_py.config.rules import Target, newest
 from crio_py.config.source import Source, TomlSyntaxError, parse_text
 from crio_py.errors import ConfigError, ConfigReadError

@@ -1,6 +1,6 @@
 """RuntimeSettings: the one configuration type the rest of crio-py reads.
 
-It is built from either format (containerd_settings.py, crio_settings.py); paths are absolute,
+It is built from either format (containerd/settings.py, crio/settings.py); paths are absolute,
 durations are float seconds (`*_s`), and runtime handlers are fully resolved. Nothing outside
 `config/` reads a raw TOML key.
 """
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 CgroupDriver = Literal["systemd", "cgroupfs"]
 HandlerKind = Literal["oci", "vm", "pod"]
+# Whose command line an oci handler's binary takes: runc's (runc, crun, wrappers) or runsc's.
+RuntimeFlavour = Literal["runc", "runsc"]
 
 
 class Frozen(BaseModel):
@@ -34,6 +36,11 @@ class SocketSettings(Frozen):
     max_send_message_size: int
 
 
+def flavour_of(binary: str) -> RuntimeFlavour:
+    """runsc's command line for a binary named runsc, runc's for every other one."""
+    return "runsc" if PurePath(binary).name == "runsc" else "runc"
+
+
 class RuntimeHandler(Frozen):
     """One runtime handler (Kubernetes RuntimeClass `handler`)."""
 
@@ -41,6 +48,7 @@ class RuntimeHandler(Frozen):
     kind: HandlerKind = Field(description="oci: conmon + an OCI CLI; vm/pod: not drivable here")
     runtime_type: str = Field(description="the type as the config wrote it")
     binary: str = Field(description="OCI runtime binary: a path, or a name looked up in PATH")
+    flavour: RuntimeFlavour = Field("runc", description="runc's or runsc's command line")
     root: Path | None = None
     cgroup_driver: CgroupDriver
     extra_flags: tuple[str, ...] = ()
@@ -95,7 +103,7 @@ class RegistrySettings(Frozen):
 
 
 class Endpoint(Frozen):
-    """One place to pull an image from, with its TLS settings (resolved by config.registries)."""
+    """One place to pull an image from, with its TLS settings (see config.registry.endpoints)."""
 
     host: str = Field(description="host[:port] as it goes into a docker:// reference")
     scheme: Literal["http", "https"] = "https"

@@ -1,7 +1,7 @@
 """Version rules: which daemon release added, deprecated or removed which key.
 
 A rule's pattern is a key path where `*` matches any one name (a runtime or a registry host).
-Rules are data; lint.py evaluates them against the target release.
+Rules are data; the walker (walk.py) evaluates them against the target release.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from crio_py.config.containerd import MODELS
-from crio_py.config.crio import CrioConfig
-from crio_py.config.hosts import HostsFile
+from crio_py.config.containerd.models import MODELS
+from crio_py.config.crio.models import CrioConfig
+from crio_py.config.registry.hosts import HostsFile
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import difflib
 import re
-import types
-import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from crio_py.config.diagnostics import Diagnostic, make
+from crio_py.config.introspect import (
+    ChildModel,
+    build_field_index,
+    child_of,
+    common_prefix,
+    fill_pattern,
+    model_keys,
+    pattern_fits,
+)
 from crio_py.config.redact import is_secret_key
 from crio_py.config.rules import KeyRule, Target, find_rule, version_text
 from crio_py.config.source import KeyPath, Source
 
-ChildModel = Callable[[Mapping[str, Any]], type[BaseModel]]
 UnknownHook = Callable[["Walker", KeyPath, str, Any], bool]
 
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -196,12 +202,12 @@ class Walker:
     def place_elsewhere(self, path: KeyPath) -> KeyPath | None:
         """Where the model has this key name, nearest to where it was written."""
         candidates = [
-            p for p in self._field_index.get(str(path[-1]), []) if not _pattern_fits(p, path[:-1])
+            p for p in self._field_index.get(str(path[-1]), []) if not pattern_fits(p, path[:-1])
         ]
         if not candidates:
             return None
-        best = max(candidates, key=lambda p: (_common_prefix(p, path[:-1]), -len(p)))
-        return _fill_pattern(best, path[:-1])
+        best = max(candidates, key=lambda p: (common_prefix(p, path[:-1]), -len(p)))
+        return fill_pattern(best, path[:-1])
 
     # -- validation ---------------------------------------------------------------------------
     def validate(self, model: type[BaseModel], cleaned: dict[str, Any], path: KeyPath) -> Any:
@@ -333,88 +339,3 @@ def did_you_mean(key: str, candidates: Mapping[str, Any]) -> str | None:
         return by_norm[_normalise(key)]
     close = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.7)
     return close[0] if close else None
-
-
-# -- model introspection ------------------------------------------------------------------------
-def model_keys(model: type[BaseModel]) -> dict[str, Any]:
-    """TOML key → annotation for each field of a model."""
-    return {(info.alias or name): info.annotation for name, info in model.model_fields.items()}
-
-
-def child_of(annotation: Any) -> tuple[str | None, type[BaseModel] | None]:
-    """("model" | "map" | "list", model) when the annotation holds tables, else (None, None)."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(annotation):
-            kind, model = child_of(arg)
-            if model is not None:
-                return kind, model
-        return None, None
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "model", annotation
-    args = typing.get_args(annotation)
-    if origin is dict and len(args) == 2 and _is_model(args[1]):
-        return "map", args[1]
-    if origin is list and args and _is_model(args[0]):
-        return "list", args[0]
-    return None, None
-
-
-def _is_model(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, BaseModel)
-
-
-def build_field_index(model: type[BaseModel]) -> dict[str, list[tuple[str, ...]]]:
-    """Key name → table patterns (with `*` for map entries) where the model tree has it."""
-    index: dict[str, list[tuple[str, ...]]] = {}
-    for table, key in _walk_model(model, (), set()):
-        index.setdefault(key, []).append(table)
-    return index
-
-
-def _walk_model(
-    model: type[BaseModel], path: tuple[str, ...], seen: set[type[BaseModel]]
-) -> Iterator[tuple[tuple[str, ...], str]]:
-    if model in seen:
-        return
-    seen = {*seen, model}
-    dynamic: Mapping[str, ChildModel] = getattr(model, "dynamic_children", {})
-    for key, annotation in model_keys(model).items():
-        yield path, key
-        if key in dynamic:
-            yield from _walk_model(dynamic[key]({}), (*path, key), seen)
-            continue
-        kind, child = child_of(annotation)
-        if child is None:
-            continue
-        if kind == "model":
-            yield from _walk_model(child, (*path, key), seen)
-        elif kind == "map":
-            yield from _walk_model(child, (*path, key, "*"), seen)
-
-
-def _pattern_fits(pattern: tuple[str, ...], path: KeyPath) -> bool:
-    return len(pattern) == len(path) and all(
-        p in ("*", str(q)) for p, q in zip(pattern, path, strict=True)
-    )
-
-
-def _common_prefix(pattern: tuple[str, ...], path: KeyPath) -> int:
-    count = 0
-    for p, q in zip(pattern, path, strict=False):
-        if p not in ("*", str(q)):
-            break
-        count += 1
-    return count
-
-
-def _fill_pattern(pattern: tuple[str, ...], path: KeyPath) -> KeyPath:
-    """Replace `*` with the name used at the same place in `path`, or `<name>`."""
-    filled: list[str | int] = []
-    for index, part in enumerate(pattern):
-        if part == "*":
-            aligned = index < len(path) and _common_prefix(pattern, path) >= index
-            filled.append(path[index] if aligned else "<name>")
-        else:
-            filled.append(part)
-    return tuple(filled)

@@ -29,7 +29,7 @@ from crio_py.backends.mountapi import Idmap
 from crio_py.backends.skopeo import PulledImage, PullSpec, SkopeoPuller, Source
 from crio_py.backends.snapshotter import OverlaySnapshotter, chain_ids
 from crio_py.config.model import Credentials, RuntimeSettings
-from crio_py.config.registries import credentials_for, endpoints_for
+from crio_py.config.registry.endpoints import credentials_for, endpoints_for
 from crio_py.cri.convert import image_message, image_user, verbose_info
 from crio_py.errors import (
     CrioPyError,

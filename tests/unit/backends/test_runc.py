@@ -22,7 +22,7 @@ import pytest
 from pytest_subprocess import FakeProcess
 
 from crio_py.backends.oci import ContainerState, runtime_for
-from crio_py.backends.runc import RuncRuntime
+from crio_py.backends.runc import RuncRuntime, takes_prepared_mounts
 from crio_py.config.model import RuntimeHandler
 from crio_py.errors import (
     AlreadyExistsError,
@@ -54,6 +54,7 @@ HANDLERS = {
         "runsc",
         "runsc",
         runtime_type="io.containerd.runsc.v1",
+        flavour="runsc",
         extra_flags=("--network=none", "--platform=ptrace"),
     ),
     "nvidia": _handler("nvidia", NVIDIA, root=Path("/run/nvidia-runc")),
@@ -107,9 +108,12 @@ def test_base_argv_carries_root_cgroup_driver_log_and_extra_flags(key: str, tmp_
     assert (tmp_path / "runtime-logs").is_dir()
 
 
-def test_the_daemon_can_ask_for_the_systemd_driver(tmp_path: Path) -> None:
-    runtime = _runtime("runc", tmp_path, systemd_cgroup=True)
-    assert "--systemd-cgroup" in runtime.base_argv()
+def test_the_handler_flavour_not_the_binary_name_picks_the_command_line(tmp_path: Path) -> None:
+    # Settings decide the flavour when they are loaded; the runtime never guesses from names.
+    gvisor = _handler("gvisor", "/opt/gvisor/bin/gvisor-runsc", flavour="runsc")
+    named_runsc = _handler("wrapped", "/usr/local/bin/runsc")
+    assert not takes_prepared_mounts(gvisor)
+    assert takes_prepared_mounts(named_runsc)
 
 
 # --- the argv of every operation ----------------------------------------------------------
@@ -504,7 +508,7 @@ async def test_unreadable_ps_is_a_command_error(fp: FakeProcess, tmp_path: Path)
 
 @pytest.mark.parametrize("key", sorted(HANDLERS))
 def test_runtime_for_oci_handlers(key: str, tmp_path: Path) -> None:
-    runtime = runtime_for(HANDLERS[key], state_dir=tmp_path, systemd_cgroup=False)
+    runtime = runtime_for(HANDLERS[key], state_dir=tmp_path)
     assert isinstance(runtime, RuncRuntime)
     assert runtime.base_argv() == _expected_base(key, tmp_path)
 
@@ -514,7 +518,7 @@ def test_runtime_for_refuses_a_shim_v2_handler(tmp_path: Path) -> None:
         "kata", "containerd-shim-kata-v2", kind="vm", runtime_type="io.containerd.kata.v2"
     )
     with pytest.raises(UnimplementedError) as caught:
-        runtime_for(kata, state_dir=tmp_path, systemd_cgroup=False)
+        runtime_for(kata, state_dir=tmp_path)
     assert str(caught.value) == (
         "runtime handler kata (io.containerd.kata.v2) is a shim v2 runtime, "
         "which crio-py cannot drive"
@@ -524,7 +528,7 @@ def test_runtime_for_refuses_a_shim_v2_handler(tmp_path: Path) -> None:
 def test_runtime_for_refuses_a_pod_handler(tmp_path: Path) -> None:
     pod = _handler("conmonrs", "crun", kind="pod", runtime_type="pod")
     with pytest.raises(UnimplementedError, match=r"runtime handler conmonrs \(pod\).*cannot drive"):
-        runtime_for(pod, state_dir=tmp_path, systemd_cgroup=False)
+        runtime_for(pod, state_dir=tmp_path)
 
 
 # --- the real runc ------------------------------------------------------------------------

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from crio_py.config.containerd_cri import RUNSC_SHIM
-from crio_py.config.convert import containerd_to_crio, crio_to_containerd
-from crio_py.config.crio_merge import dropin_files
+from crio_py.config.containerd.cri import RUNSC_SHIM
+from crio_py.config.crio.merge import dropin_files
 from crio_py.config.diagnostics import Severity
 from crio_py.config.load import LintOptions, import_paths, lint_paths, load_settings
-from crio_py.config.migrate_report import Change, MigrationResult
+from crio_py.config.migrate.convert import containerd_to_crio, crio_to_containerd
+from crio_py.config.migrate.report import Change, MigrationResult
 from crio_py.config.model import RuntimeHandler, RuntimeSettings
 from crio_py.config.source import Source, parse_text, read_file
 from crio_py.errors import ConfigReadError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crio_py.config.crio_merge import dropin_files, merge_sources
+from crio_py.config.crio.merge import dropin_files, merge_sources
 from crio_py.config.locate import Reporter
 from crio_py.config.rules import Target
 from crio_py.config.source import parse_text

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crio_py.config.containerd import MODELS
-from crio_py.config.crio import CrioConfig
+from crio_py.config.containerd.models import MODELS
+from crio_py.config.crio.models import CrioConfig
 from crio_py.config.defaults import SOCKET, default_text
 from crio_py.config.load import LintOptions, lint_paths, load_settings
 from crio_py.config.rules import Target

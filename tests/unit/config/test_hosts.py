@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crio_py.config.hosts import find_hosts_file, host_dir_names
+from crio_py.config.registry.hosts import find_hosts_file, host_dir_names
 
 
 def test_lookup_names_in_containerd_order() -> None:

@@ -16,8 +16,8 @@ import pytest
 
 from crio_py.cli import main
 from crio_py.config.diagnostics import CODES, Diagnostic, Severity
+from crio_py.config.lint.provenance import locator
 from crio_py.config.load import load_settings
-from crio_py.config.provenance import locator
 from crio_py.config.source import read_file
 from crio_py.hostcheck import Host, check_host
 from tests.unit.config.lint_helpers import lint, only, write_files

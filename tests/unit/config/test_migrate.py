@@ -12,7 +12,7 @@ import pytest
 from crio_py.cli import main
 from crio_py.config.diagnostics import Severity
 from crio_py.config.load import LintOptions, lint_paths, load_settings
-from crio_py.config.migration import MigrateRequest, migrate
+from crio_py.config.migrate.steps import MigrateRequest, migrate
 from crio_py.config.model import RuntimeSettings
 from tests.conftest import CONFIGS, DATA, REPO
 
@@ -29,7 +29,7 @@ def _run(path: Path, to: str | None = None) -> tuple[str, dict[str, object]]:
 
 
 def _json_report(path: Path, to: str | None) -> str:
-    from crio_py.config.migrate_report import render_report
+    from crio_py.config.migrate.report import render_report
 
     return render_report(migrate(MigrateRequest(path, to)), "json")
 

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from crio_py.cli import main
 from crio_py.config.defaults import default_text
 from crio_py.config.diagnostics import CODES, Severity
+from crio_py.config.lint.report import as_dict
 from crio_py.config.load import LintOptions, LintResult, lint_paths
-from crio_py.config.report import as_dict
 from tests.conftest import CONFIGS
 
 KeyPath = tuple[str | int, ...]

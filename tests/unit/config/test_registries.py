@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crio_py.config.model import Credentials, Endpoint, RegistryAuth, RegistrySettings, RegistryTls
-from crio_py.config.registries import credentials_for, endpoints_for
+from crio_py.config.registry.endpoints import credentials_for, endpoints_for
 
 
 def test_without_configuration_the_registry_itself_over_https() -> None:

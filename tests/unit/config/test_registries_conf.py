@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crio_py.config.crio_lint import lint_crio
-from crio_py.config.crio_settings import to_settings
+from crio_py.config.crio.settings import to_settings
+from crio_py.config.lint.crio import lint_crio
 from crio_py.config.load import load_settings
-from crio_py.config.registries_conf import read_registries
+from crio_py.config.registry.registries_conf import read_registries
 from crio_py.config.rules import newest
 from crio_py.config.source import parse_text
 

@@ -104,3 +104,36 @@ def test_an_empty_duration_is_an_unset_one(tmp_path: Path) -> None:
     config.write_text('version = 3\n[timeouts]\n"io.containerd.timeout.shim.load" = ""\n')
     settings, _ = load_settings(config)
     assert settings.timeouts_s == {"io.containerd.timeout.shim.load": 0.0}
+
+
+def test_handler_flavour_is_decided_when_settings_are_loaded() -> None:
+    containerd, _ = load_settings(REPO / "examples" / "containerd-config.toml")
+    crio, _ = load_settings(REPO / "examples" / "crio.conf")
+    flavours = {
+        (settings.source_format, name): handler.flavour
+        for settings in (containerd, crio)
+        for name, handler in settings.runtimes.items()
+    }
+    assert flavours == {
+        ("containerd", "runc"): "runc",
+        ("containerd", "runsc"): "runsc",
+        ("containerd", "nvidia"): "runc",
+        ("crio", "crun"): "runc",
+        ("crio", "runc"): "runc",
+        ("crio", "runsc"): "runsc",
+        ("crio", "nvidia"): "runc",
+    }
+
+
+def test_runc_options_are_read_as_containerd_decodes_them_ignoring_case(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'version = 3\n[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]\n'
+        'runtime_type = "io.containerd.runc.v2"\n'
+        '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]\n'
+        'binaryname = "/opt/bin/runc"\nsystemdcgroup = true\nroot = "/run/r"\n'
+        "nopivotroot = true\n")
+    settings, _ = load_settings(config)
+    runc = settings.runtimes["runc"]
+    assert (runc.binary, runc.cgroup_driver, runc.root, runc.no_pivot) == (
+        "/opt/bin/runc", "systemd", Path("/run/r"), True)

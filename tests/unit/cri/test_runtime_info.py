@@ -52,7 +52,9 @@ async def test_network_becomes_ready_once_a_conflist_appears(tmp_path: Path) -> 
 
 async def test_handler_features_follow_the_host_and_the_runtime(tmp_path: Path) -> None:
     settings, _ = load_settings(None)
-    runsc = settings.runtimes["runc"].model_copy(update={"name": "runsc", "binary": "runsc"})
+    runsc = settings.runtimes["runc"].model_copy(
+        update={"name": "runsc", "binary": "runsc", "flavour": "runsc"}
+    )
     settings = settings.model_copy(update={"runtimes": {**settings.runtimes, "runsc": runsc}})
     network = CniExecPlugin.from_settings(settings.cni, tmp_path / "cache")
     host = HostFeatures(recursive_read_only_mounts=True, user_namespaces=True)

@@ -74,7 +74,7 @@ class Runtimes:
         runtime = self._runtimes.get(name)
         if runtime is None:
             handler = self.handler(name)
-            runtime = runtime_for(handler, state_dir=self.settings.state_dir, systemd_cgroup=False)
+            runtime = runtime_for(handler, state_dir=self.settings.state_dir)
             self._runtimes[name] = runtime
         return runtime
 
@@ -99,7 +99,7 @@ class Runtimes:
             container_name=metadata.name,
             runtime_args=tuple(runtime.monitor_args()),
             log_size_max=self.settings.log_size_max,
-            systemd_cgroup=runtime.systemd_cgroup,
+            systemd_cgroup=handler.cgroup_driver == "systemd",
             tty=tty,
             stdin=stdin,
             stdin_once=stdin_once,

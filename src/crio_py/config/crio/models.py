@@ -1,8 +1,8 @@
 """CRI-O `crio.conf` models: the `[crio]` tables of every release from 1.26 to 1.36.
 
 Defaults are those of the newest release (../shared/reference/crio-config.md §3-4); which
-release has which key is in crio_rules.py. Merging of `crio.conf.d` drop-ins lives in
-crio_merge.py.
+release has which key is in crio/rules.py. Merging of `crio.conf.d` drop-ins lives in
+crio/merge.py.
 """
 
 from __future__ import annotations

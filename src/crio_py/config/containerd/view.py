@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from crio_py.config import containerd_rules as cr
-from crio_py.config.containerd import ContainerdConfig
-from crio_py.config.containerd_cri import (
+from crio_py.config.containerd import rules as cr
+from crio_py.config.containerd.cri import (
     RUNC_SHIM,
     CriImagesV3,
     CriRuntimeV3,
@@ -15,6 +14,7 @@ from crio_py.config.containerd_cri import (
     Registry,
     Runtime,
 )
+from crio_py.config.containerd.models import ContainerdConfig
 from crio_py.config.rules import Target
 from crio_py.config.source import KeyPath
 

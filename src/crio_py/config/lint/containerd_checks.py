@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from crio_py.config import containerd_rules as cr
-from crio_py.config.containerd import ContainerdConfig
-from crio_py.config.containerd_cri import (
+from crio_py.config.containerd import rules as cr
+from crio_py.config.containerd.cri import (
     RUNC_SHIM,
     CriV2,
 )
-from crio_py.config.containerd_view import CriView, cri_view
+from crio_py.config.containerd.models import ContainerdConfig
+from crio_py.config.containerd.view import CriView, cri_view
 from crio_py.config.diagnostics import Severity
 from crio_py.config.locate import Reporter
 from crio_py.config.source import KeyPath

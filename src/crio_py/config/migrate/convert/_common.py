@@ -13,12 +13,12 @@ from tomlkit.container import Container
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import Comment, Item, Table, Trivia
 
-from crio_py.config.containerd_cri import (
+from crio_py.config.containerd.cri import (
     RUNC_SHIM,
 )
-from crio_py.config.crio_settings import UNPRIVILEGED_ICMP, UNPRIVILEGED_PORTS
+from crio_py.config.crio.settings import UNPRIVILEGED_ICMP, UNPRIVILEGED_PORTS
 from crio_py.config.diagnostics import Diagnostic, Severity
-from crio_py.config.migrate_report import Action, MigrationResult
+from crio_py.config.migrate.report import Action, MigrationResult
 from crio_py.config.source import Source
 from crio_py.config.walk import table_name
 from crio_py.errors import ConfigReadError
@@ -27,35 +27,35 @@ Key = tuple[str, ...]
 
 # -- where things live ------------------------------------------------------------------------
 
-_API: Key = ("crio", "api")
-_RUN: Key = ("crio", "runtime")
-_HANDLERS: Key = (*_RUN, "runtimes")
-_IMAGE: Key = ("crio", "image")
-_NET: Key = ("crio", "network")
-_METRICS: Key = ("crio", "metrics")
-_TRACING: Key = ("crio", "tracing")
-_STATS: Key = ("crio", "stats")
-_CNRI: Key = ("crio", "nri")
+API: Key = ("crio", "api")
+RUN: Key = ("crio", "runtime")
+HANDLERS: Key = (*RUN, "runtimes")
+IMAGE: Key = ("crio", "image")
+NET: Key = ("crio", "network")
+METRICS: Key = ("crio", "metrics")
+TRACING: Key = ("crio", "tracing")
+STATS: Key = ("crio", "stats")
+CNRI: Key = ("crio", "nri")
 
-_SRV: Key = ("plugins", "io.containerd.grpc.v1.cri")  # the whole CRI plugin in version 2
-_RT: Key = ("plugins", "io.containerd.cri.v1.runtime")
-_IMG: Key = ("plugins", "io.containerd.cri.v1.images")
-_NRI: Key = ("plugins", "io.containerd.nri.v1.nri")
-_TASKS: Key = ("plugins", "io.containerd.service.v1.tasks-service")
-_OTEL: Key = ("plugins", "io.containerd.internal.v1.tracing")
-_RUNTIMES: Key = (*_RT, "containerd", "runtimes")
-_CRI_IDS = {_SRV[1], _RT[1], _IMG[1]}
-_MAPPED_PLUGINS = {*_CRI_IDS, _NRI[1], _TASKS[1], _OTEL[1]}
+SRV: Key = ("plugins", "io.containerd.grpc.v1.cri")  # the whole CRI plugin in version 2
+RT: Key = ("plugins", "io.containerd.cri.v1.runtime")
+IMG: Key = ("plugins", "io.containerd.cri.v1.images")
+NRI_PLUGIN: Key = ("plugins", "io.containerd.nri.v1.nri")
+TASKS: Key = ("plugins", "io.containerd.service.v1.tasks-service")
+OTEL: Key = ("plugins", "io.containerd.internal.v1.tracing")
+RUNTIMES: Key = (*RT, "containerd", "runtimes")
+_CRI_IDS = {SRV[1], RT[1], IMG[1]}
+MAPPED_PLUGINS = {*_CRI_IDS, NRI_PLUGIN[1], TASKS[1], OTEL[1]}
 
-_GRPC_DEFAULT_CRIO = 83886080
-_PORTS_SYSCTL = UNPRIVILEGED_PORTS
-_ICMP_SYSCTL = UNPRIVILEGED_ICMP
-_SHIM_FILE = re.compile(r"containerd-shim-([\w.-]+)-v2$")
-_SHIM_TYPE = re.compile(r"^io\.containerd\.([\w.-]+)\.v2$")
-_RUNC_TYPES = ("", RUNC_SHIM, "io.containerd.runc.v1")
-_STORAGE_TO_SNAPSHOTTER = {"overlay": "overlayfs", "vfs": "native", "btrfs": "btrfs", "zfs": "zfs"}
-_SNAPSHOTTER_TO_STORAGE = {v: k for k, v in _STORAGE_TO_SNAPSHOTTER.items()}
-_EMPTY_IS_DEFAULT = {
+GRPC_DEFAULT_CRIO = 83886080
+PORTS_SYSCTL = UNPRIVILEGED_PORTS
+ICMP_SYSCTL = UNPRIVILEGED_ICMP
+SHIM_FILE = re.compile(r"containerd-shim-([\w.-]+)-v2$")
+SHIM_TYPE = re.compile(r"^io\.containerd\.([\w.-]+)\.v2$")
+RUNC_TYPES = ("", RUNC_SHIM, "io.containerd.runc.v1")
+STORAGE_TO_SNAPSHOTTER = {"overlay": "overlayfs", "vfs": "native", "btrfs": "btrfs", "zfs": "zfs"}
+SNAPSHOTTER_TO_STORAGE = {v: k for k, v in STORAGE_TO_SNAPSHOTTER.items()}
+EMPTY_IS_DEFAULT = {
     "stream_idle_timeout",
     "nri_plugin_registration_timeout",
     "nri_plugin_request_timeout",
@@ -66,80 +66,80 @@ _EMPTY_IS_DEFAULT = {
 }
 
 # Settings with the same meaning on both sides: (CRI-O key, containerd version 3 key, note).
-_SAME: tuple[tuple[Key, Key, str], ...] = (
-    ((*_API, "listen"), ("grpc", "address"), ""),
-    ((*_API, "stream_address"), (*_SRV, "stream_server_address"), ""),
-    ((*_API, "stream_port"), (*_SRV, "stream_server_port"), ""),
-    ((*_API, "stream_enable_tls"), (*_SRV, "enable_tls_streaming"), ""),
-    ((*_API, "stream_tls_cert"), (*_SRV, "x509_key_pair_streaming", "tls_cert_file"), ""),
-    ((*_API, "stream_tls_key"), (*_SRV, "x509_key_pair_streaming", "tls_key_file"), ""),
-    ((*_API, "stream_idle_timeout"), (*_SRV, "stream_idle_timeout"), ""),
-    ((*_RUN, "log_level"), ("debug", "level"), ""),
-    ((*_RUN, "selinux"), (*_RT, "enable_selinux"), ""),
-    ((*_RUN, "cdi_spec_dirs"), (*_RT, "cdi_spec_dirs"), ""),
+SAME: tuple[tuple[Key, Key, str], ...] = (
+    ((*API, "listen"), ("grpc", "address"), ""),
+    ((*API, "stream_address"), (*SRV, "stream_server_address"), ""),
+    ((*API, "stream_port"), (*SRV, "stream_server_port"), ""),
+    ((*API, "stream_enable_tls"), (*SRV, "enable_tls_streaming"), ""),
+    ((*API, "stream_tls_cert"), (*SRV, "x509_key_pair_streaming", "tls_cert_file"), ""),
+    ((*API, "stream_tls_key"), (*SRV, "x509_key_pair_streaming", "tls_key_file"), ""),
+    ((*API, "stream_idle_timeout"), (*SRV, "stream_idle_timeout"), ""),
+    ((*RUN, "log_level"), ("debug", "level"), ""),
+    ((*RUN, "selinux"), (*RT, "enable_selinux"), ""),
+    ((*RUN, "cdi_spec_dirs"), (*RT, "cdi_spec_dirs"), ""),
     (
-        (*_RUN, "device_ownership_from_security_context"),
-        (*_RT, "device_ownership_from_security_context"),
+        (*RUN, "device_ownership_from_security_context"),
+        (*RT, "device_ownership_from_security_context"),
         "",
     ),
-    ((*_RUN, "enable_criu_support"), (*_RT, "enable_criu"), "containerd reads it from 2.2.7"),
-    ((*_RUN, "blockio_config_file"), (*_TASKS, "blockio_config_file"), ""),
-    ((*_RUN, "rdt_config_file"), (*_TASKS, "rdt_config_file"), ""),
-    ((*_NET, "network_dir"), (*_RT, "cni", "conf_dir"), ""),
-    ((*_CNRI, "nri_listen"), (*_NRI, "socket_path"), ""),
-    ((*_CNRI, "nri_plugin_dir"), (*_NRI, "plugin_path"), ""),
-    ((*_CNRI, "nri_plugin_config_dir"), (*_NRI, "plugin_config_path"), ""),
-    ((*_CNRI, "nri_plugin_registration_timeout"), (*_NRI, "plugin_registration_timeout"), ""),
-    ((*_CNRI, "nri_plugin_request_timeout"), (*_NRI, "plugin_request_timeout"), ""),
-    ((*_CNRI, "nri_disable_connections"), (*_NRI, "disable_connections"), ""),
+    ((*RUN, "enable_criu_support"), (*RT, "enable_criu"), "containerd reads it from 2.2.7"),
+    ((*RUN, "blockio_config_file"), (*TASKS, "blockio_config_file"), ""),
+    ((*RUN, "rdt_config_file"), (*TASKS, "rdt_config_file"), ""),
+    ((*NET, "network_dir"), (*RT, "cni", "conf_dir"), ""),
+    ((*CNRI, "nri_listen"), (*NRI_PLUGIN, "socket_path"), ""),
+    ((*CNRI, "nri_plugin_dir"), (*NRI_PLUGIN, "plugin_path"), ""),
+    ((*CNRI, "nri_plugin_config_dir"), (*NRI_PLUGIN, "plugin_config_path"), ""),
+    ((*CNRI, "nri_plugin_registration_timeout"), (*NRI_PLUGIN, "plugin_registration_timeout"), ""),
+    ((*CNRI, "nri_plugin_request_timeout"), (*NRI_PLUGIN, "plugin_request_timeout"), ""),
+    ((*CNRI, "nri_disable_connections"), (*NRI_PLUGIN, "disable_connections"), ""),
 )
 
 # -- shared machinery -------------------------------------------------------------------------
 
-_MISSING: Any = object()
+MISSING: Any = object()
 
 
 def _get(data: Any, path: Key) -> Any:
-    """The value at a key path of plain nested dicts, or _MISSING."""
+    """The value at a key path of plain nested dicts, or MISSING."""
     for part in path:
         if not isinstance(data, dict) or part not in data:
-            return _MISSING
+            return MISSING
         data = data[part]
     return data
 
 
-def _name(path: Key) -> str:
+def key_name(path: Key) -> str:
     return table_name(path)
 
 
-def _key(path: tuple[str | int, ...]) -> Key:
+def str_key(path: tuple[str | int, ...]) -> Key:
     """A key path of names only (the views give str | int paths)."""
     return tuple(str(part) for part in path)
 
 
 @dataclass(frozen=True)
-class _Notes:
+class Notes:
     """The comments that went with a key in its source file."""
 
     above: tuple[str, ...] = ()
     inline: str = ""
 
 
-_NO_NOTES = _Notes()
+NO_NOTES = Notes()
 
 
-def _notes(sources: Sequence[Source], path: Key) -> _Notes:
+def notes_for(sources: Sequence[Source], path: Key) -> Notes:
     """Comment lines right above a key (or table header) and its inline comment, from the
     last file that sets it."""
     for source in reversed(sources):
         position = source.positions.get(path)
-        if position is None or _get(source.data, path) is _MISSING:
+        if position is None or _get(source.data, path) is MISSING:
             continue
         lines = source.text.splitlines()
         if position.line > len(lines):
-            return _NO_NOTES
-        return _Notes(_comments_above(lines, position.line), _inline(lines[position.line - 1]))
-    return _NO_NOTES
+            return NO_NOTES
+        return Notes(_comments_above(lines, position.line), _inline(lines[position.line - 1]))
+    return NO_NOTES
 
 
 def _comments_above(lines: list[str], line: int) -> tuple[str, ...]:
@@ -167,18 +167,18 @@ def _inline(line: str) -> str:
 
 
 @dataclass
-class _Leaf:
+class Leaf:
     value: Any
-    notes: _Notes = _NO_NOTES
+    notes: Notes = NO_NOTES
     change: int | None = None  # index of the Change that wrote it
 
 
-class _Out:
-    """The output document as a tree of dicts (tables) and _Leaf values, in insertion order."""
+class OutTree:
+    """The output document as a tree of dicts (tables) and Leaf values, in insertion order."""
 
     def __init__(self, skeleton: Sequence[Key]) -> None:
         self.root: dict[str, Any] = {}
-        self.table_notes: dict[Key, _Notes] = {}
+        self.table_notes: dict[Key, Notes] = {}
         for path in skeleton:
             self._node(path)
 
@@ -189,14 +189,14 @@ class _Out:
         return node
 
     def put(
-        self, path: Key, value: Any, notes: _Notes = _NO_NOTES, change: int | None = None
+        self, path: Key, value: Any, notes: Notes = NO_NOTES, change: int | None = None
     ) -> None:
         """Set a key (the tables above it are created)."""
-        self._node(path[:-1])[path[-1]] = _Leaf(value, notes, change)
+        self._node(path[:-1])[path[-1]] = Leaf(value, notes, change)
 
-    def leaf(self, path: Key) -> _Leaf | None:
+    def leaf(self, path: Key) -> Leaf | None:
         found = _get(self.root, path)
-        return found if isinstance(found, _Leaf) else None
+        return found if isinstance(found, Leaf) else None
 
     def table(self, path: Key) -> dict[str, Any] | None:
         found = _get(self.root, path)
@@ -209,7 +209,7 @@ class _Out:
 
     def leaves(self, node: dict[str, Any] | None = None, path: Key = ()) -> Iterator[Key]:
         for key, value in list((self.root if node is None else node).items()):
-            if isinstance(value, _Leaf):
+            if isinstance(value, Leaf):
                 yield (*path, key)
             else:
                 yield from self.leaves(value, (*path, key))
@@ -223,28 +223,28 @@ class _Out:
 
     def _fill(self, container: Container | Table, node: dict[str, Any], path: Key) -> None:
         for key, value in node.items():
-            if isinstance(value, _Leaf):
+            if isinstance(value, Leaf):
                 _add_leaf(container, key, value)
         for key, value in node.items():
             if isinstance(value, dict) and _has_leaves(value):
-                direct = any(isinstance(v, _Leaf) for v in value.values())
+                direct = any(isinstance(v, Leaf) for v in value.values())
                 table = tomlkit.table(is_super_table=not direct)
                 if direct:
-                    for line in self.table_notes.get((*path, key), _NO_NOTES).above:
+                    for line in self.table_notes.get((*path, key), NO_NOTES).above:
                         table.add(_comment(line))
                 self._fill(table, value, (*path, key))
                 container.add(key, table)
 
 
 def _has_leaves(node: dict[str, Any]) -> bool:
-    return any(isinstance(v, _Leaf) or _has_leaves(v) for v in node.values())
+    return any(isinstance(v, Leaf) or _has_leaves(v) for v in node.values())
 
 
 def _comment(text: str) -> Comment:
     return Comment(Trivia(comment_ws="", comment=text, trail="\n"))
 
 
-def _add_leaf(container: Container | Table, key: str, leaf: _Leaf) -> None:
+def _add_leaf(container: Container | Table, key: str, leaf: Leaf) -> None:
     for line in leaf.notes.above:
         container.add(_comment(line))
     item: Item = tomlkit.item(leaf.value)
@@ -256,17 +256,17 @@ def _add_leaf(container: Container | Table, key: str, leaf: _Leaf) -> None:
 
 
 @dataclass
-class _Context:
+class ConvertContext:
     """One conversion: the merged input, the output being built and the report."""
 
     sources: Sequence[Source]
     data: dict[str, Any]
     result: MigrationResult
-    out: _Out
+    out: OutTree
     used: set[Key] = field(default_factory=set)
 
     def is_set(self, path: Key) -> bool:
-        return _get(self.data, path) is not _MISSING
+        return _get(self.data, path) is not MISSING
 
     def raw(self, path: Key) -> Any:
         return _get(self.data, path)
@@ -275,28 +275,28 @@ class _Context:
         self, action: Action, source: Key, to: str | None, reason: str = "", *, mark: bool = True
     ) -> int:
         """Add a Change; `mark` counts the source key (a whole table too) as handled."""
-        self.result.add(action, _name(source), to, reason)
+        self.result.add(action, key_name(source), to, reason)
         if mark:
             self.used.add(source)
         return len(self.result.changes) - 1
 
     def carry(self, action: Action, source: Key, target: Key, value: Any, reason: str = "") -> None:
         """Write one setting the input set, with its comments."""
-        change = self.record(action, source, _name(target), reason)
-        self.out.put(target, value, _notes(self.sources, source), change)
+        change = self.record(action, source, key_name(target), reason)
+        self.out.put(target, value, notes_for(self.sources, source), change)
 
     def convert(self, source: Key, targets: dict[Key, Any], reason: str) -> None:
         """Write the settings one input key turns into."""
-        to = ", ".join(_name(t) for t in targets)
+        to = ", ".join(key_name(t) for t in targets)
         change = self.record("converted", source, to, reason)
-        notes = _notes(self.sources, source)
+        notes = notes_for(self.sources, source)
         for target, value in targets.items():
             self.out.put(target, value, notes, change)
-            notes = _NO_NOTES
+            notes = NO_NOTES
 
     def write(self, source: Key, target: Key, value: Any, reason: str) -> None:
         """Write a value the input left implicit, because the two daemons' defaults differ."""
-        self.result.add("written", _name(source), _name(target), reason)
+        self.result.add("written", key_name(source), key_name(target), reason)
         self.out.put(target, value, change=len(self.result.changes) - 1)
 
     def skip(self, source: Key, reason: str) -> None:
@@ -311,7 +311,7 @@ class _Context:
         return any(path[:end] in self.used for end in range(1, len(path) + 1))
 
 
-def _matches(pattern: Key, path: Key, *, exact: bool = False) -> bool:
+def key_matches(pattern: Key, path: Key, *, exact: bool = False) -> bool:
     """`pattern` is a prefix of `path` (or equals it); * is any name, <cri> a CRI plugin id."""
     if len(pattern) > len(path) or (exact and len(pattern) != len(path)):
         return False
@@ -325,24 +325,24 @@ def _leaves(data: dict[str, Any], path: Key, units: Sequence[Key]) -> Iterator[K
     """Every key path the input sets; a table matching a unit pattern counts as one key."""
     for key, value in data.items():
         here = (*path, key)
-        if not isinstance(value, dict) or any(_matches(u, here, exact=True) for u in units):
+        if not isinstance(value, dict) or any(key_matches(u, here, exact=True) for u in units):
             yield here
         elif value:
             yield from _leaves(value, here, units)
 
 
-def _report_rest(ctx: _Context, units: Sequence[Key], reason: Callable[[Key], str]) -> None:
+def report_rest(ctx: ConvertContext, units: Sequence[Key], reason: Callable[[Key], str]) -> None:
     """Every key the input set that no mapping step used is not carried."""
     for path in _leaves(ctx.data, (), units):
         if not ctx.is_used(path):
             ctx.skip(path, reason(path))
 
 
-def _first_reason(table: Sequence[tuple[Key, str]], path: Key) -> str:
-    return next((reason for pattern, reason in table if _matches(pattern, path)), "")
+def first_reason(table: Sequence[tuple[Key, str]], path: Key) -> str:
+    return next((reason for pattern, reason in table if key_matches(pattern, path)), "")
 
 
-def _refuse_errors(
+def refuse_errors(
     sources: Sequence[Source], diagnostics: list[Diagnostic], resolved: frozenset[str] = frozenset()
 ) -> None:
     """Refuse input with lint errors, except those the conversion itself resolves."""
@@ -359,15 +359,15 @@ def _refuse_errors(
 # == CRI-O → containerd ========================================================================
 
 
-def _put_table(ctx: _Context, path: Key, table: dict[str, Any], change: int) -> None:
+def put_table(ctx: ConvertContext, path: Key, table: dict[str, Any], change: int) -> None:
     for key, value in table.items():
         if isinstance(value, dict):
-            _put_table(ctx, (*path, key), value, change)
+            put_table(ctx, (*path, key), value, change)
         else:
             ctx.out.put((*path, key), value, change=change)
 
 
-def _carry_or_write(ctx: _Context, source: Key, target: Key, value: Any, written: str) -> None:
+def carry_or_write(ctx: ConvertContext, source: Key, target: Key, value: Any, written: str) -> None:
     if ctx.is_set(source):
         ctx.carry("moved", source, target, value)
     else:

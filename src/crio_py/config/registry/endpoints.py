@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from crio_py.config.hosts import HostEndpoint, HostsFile, find_hosts_file
 from crio_py.config.model import Credentials, Endpoint, RegistrySettings
+from crio_py.config.registry.hosts import HostEndpoint, HostsFile, find_hosts_file
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from crio_py.config.crio import CrioConfig, CrioRuntime, RuntimeHandler, effective_runtime
-from crio_py.config.crio_merge import merge_sources
-from crio_py.config.crio_rules import KEY_RULES
+from crio_py.config.crio.merge import merge_sources
+from crio_py.config.crio.models import CrioConfig, CrioRuntime, RuntimeHandler, effective_runtime
+from crio_py.config.crio.rules import KEY_RULES
 from crio_py.config.diagnostics import Diagnostic, Severity
 from crio_py.config.locate import Reporter
 from crio_py.config.rules import Target

@@ -5,53 +5,53 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from crio_py.config.containerd_cri import (
+from crio_py.config.containerd.cri import (
     RUNC_SHIM,
 )
-from crio_py.config.convert._common import (
-    _API,
-    _CNRI,
-    _EMPTY_IS_DEFAULT,
-    _GRPC_DEFAULT_CRIO,
-    _HANDLERS,
-    _ICMP_SYSCTL,
-    _IMAGE,
-    _IMG,
-    _METRICS,
-    _NET,
-    _NRI,
-    _OTEL,
-    _PORTS_SYSCTL,
-    _RT,
-    _RUN,
-    _RUNTIMES,
-    _SAME,
-    _SHIM_FILE,
-    _SRV,
-    _STORAGE_TO_SNAPSHOTTER,
-    _TASKS,
-    _TRACING,
-    Key,
-    _carry_or_write,
-    _Context,
-    _name,
-    _notes,
-    _Out,
-    _put_table,
-    _refuse_errors,
-    _report_rest,
-)
-from crio_py.config.convert.not_carried import _CRIO_UNITS, _crio_reason
-from crio_py.config.crio import (
+from crio_py.config.crio.merge import merge_sources
+from crio_py.config.crio.models import (
     CrioConfig,
     CrioRuntime,
     RuntimeHandler,
     effective_runtime,
 )
-from crio_py.config.crio_lint import lint_crio
-from crio_py.config.crio_merge import merge_sources
-from crio_py.config.crio_settings import plugin_dirs
-from crio_py.config.migrate_report import Action, MigrationResult
+from crio_py.config.crio.settings import plugin_dirs
+from crio_py.config.lint.crio import lint_crio
+from crio_py.config.migrate.convert._common import (
+    API,
+    CNRI,
+    EMPTY_IS_DEFAULT,
+    GRPC_DEFAULT_CRIO,
+    HANDLERS,
+    ICMP_SYSCTL,
+    IMAGE,
+    IMG,
+    METRICS,
+    NET,
+    NRI_PLUGIN,
+    OTEL,
+    PORTS_SYSCTL,
+    RT,
+    RUN,
+    RUNTIMES,
+    SAME,
+    SHIM_FILE,
+    SRV,
+    STORAGE_TO_SNAPSHOTTER,
+    TASKS,
+    TRACING,
+    ConvertContext,
+    Key,
+    OutTree,
+    carry_or_write,
+    key_name,
+    notes_for,
+    put_table,
+    refuse_errors,
+    report_rest,
+)
+from crio_py.config.migrate.convert.not_carried import CRIO_UNITS, crio_reason
+from crio_py.config.migrate.report import Action, MigrationResult
 from crio_py.config.rules import newest
 from crio_py.config.source import Source
 
@@ -59,12 +59,12 @@ _CONTAINERD_SKELETON: tuple[Key, ...] = (
     ("grpc",),
     ("debug",),
     ("metrics",),
-    _IMG,
-    _RT,
-    _SRV,
-    _NRI,
-    _TASKS,
-    _OTEL,
+    IMG,
+    RT,
+    SRV,
+    NRI_PLUGIN,
+    TASKS,
+    OTEL,
 )
 _CONTAINERD_HEADER = (
     "containerd config (version 3) converted from a CRI-O configuration by",
@@ -78,9 +78,9 @@ def crio_to_containerd(sources: Sequence[Source]) -> MigrationResult:
     Raises ConfigReadError when the CRI-O configuration has lint errors.
     """
     diagnostics, config = lint_crio(sources, newest("crio"))
-    _refuse_errors(sources, diagnostics)
+    refuse_errors(sources, diagnostics)
     result = MigrationResult(source_format="crio", target="containerd-v3", text="")
-    ctx = _Context(sources, merge_sources(sources), result, _Out(_CONTAINERD_SKELETON))
+    ctx = ConvertContext(sources, merge_sources(sources), result, OutTree(_CONTAINERD_SKELETON))
     ctx.out.put(("version",), 3)
     _handlers_to_containerd(ctx, config.crio.runtime)
     for step in (
@@ -93,12 +93,12 @@ def crio_to_containerd(sources: Sequence[Source]) -> MigrationResult:
         _same_to_containerd,
     ):
         step(ctx, config)
-    _report_rest(ctx, _CRIO_UNITS, _crio_reason)
+    report_rest(ctx, CRIO_UNITS, crio_reason)
     result.text = ctx.out.render(_CONTAINERD_HEADER)
     return result
 
 
-def _handlers_to_containerd(ctx: _Context, runtime: CrioRuntime) -> None:
+def _handlers_to_containerd(ctx: ConvertContext, runtime: CrioRuntime) -> None:
     default, handlers = effective_runtime(runtime, newest("crio"))
     carried = [
         name
@@ -135,7 +135,7 @@ def _containerd_runtime(
             reason += ", runtime_root to options.Root"
         options = _runc_options(binary, handler.runtime_root, runtime)
     elif kind == "vm":
-        match = _SHIM_FILE.search(handler.runtime_path)
+        match = SHIM_FILE.search(handler.runtime_path)
         if match is None:
             return None, "a vm handler needs runtime_path = a containerd-shim-<name>-v2 binary"
         table = {
@@ -156,22 +156,22 @@ def _containerd_runtime(
 
 
 def _handler_to_containerd(
-    ctx: _Context, name: str, handler: RuntimeHandler, runtime: CrioRuntime, default: str
+    ctx: ConvertContext, name: str, handler: RuntimeHandler, runtime: CrioRuntime, default: str
 ) -> bool:
-    source = (*_HANDLERS, name)
+    source = (*HANDLERS, name)
     table, reason = _containerd_runtime(name, handler, runtime)
     if table is None:
         ctx.skip(source, reason)
         return False
-    target = (*_RUNTIMES, name)
+    target = (*RUNTIMES, name)
     if not ctx.is_set(source):
         reason = f"CRI-O's built-in {name} handler, written out; " + reason
     if handler.inherit_default_runtime and name != default:
         reason += f"; inherit_default_runtime resolved from {default}"
     action: Action = "converted" if ctx.is_set(source) else "written"
-    change = ctx.record(action, source, _name(target), reason, mark=False)
-    ctx.out.table_notes[target] = _notes(ctx.sources, source)
-    _put_table(ctx, target, table, change)
+    change = ctx.record(action, source, key_name(target), reason, mark=False)
+    ctx.out.table_notes[target] = notes_for(ctx.sources, source)
+    put_table(ctx, target, table, change)
     mapped = ["runtime_type", "runtime_path", "privileged_without_host_devices"]
     mapped += ["inherit_default_runtime", "runtime_config_path"]
     if (handler.runtime_type or "oci") == "vm":
@@ -190,22 +190,23 @@ _VM_ROOT = (
 
 
 def _default_to_containerd(
-    ctx: _Context, default: str, carried: list[str], runtime: CrioRuntime
+    ctx: ConvertContext, default: str, carried: list[str], runtime: CrioRuntime
 ) -> None:
-    source = (*_RUN, "default_runtime")
-    target = (*_RT, "containerd", "default_runtime_name")
+    source = (*RUN, "default_runtime")
+    target = (*RT, "containerd", "default_runtime_name")
     if default not in carried:
         if "runc" not in carried:
             reason = "containerd's built-in runc, written out to be the default"
             change = ctx.record(
-                "written", (*_HANDLERS, "runc"), _name((*_RUNTIMES, "runc")), reason
+                "written", (*HANDLERS, "runc"), key_name((*RUNTIMES, "runc")), reason
             )
             table = {"runtime_type": RUNC_SHIM, "options": _runc_options("runc", "", runtime)}
-            _put_table(ctx, (*_RUNTIMES, "runc"), table, change)
+            put_table(ctx, (*RUNTIMES, "runc"), table, change)
         reason = (
             f"the default handler {default} is not carried, so containerd's runc is the default"
         )
-        ctx.out.put(target, "runc", change=ctx.record("converted", source, _name(target), reason))
+        change = ctx.record("converted", source, key_name(target), reason)
+        ctx.out.put(target, "runc", change=change)
     elif ctx.is_set(source):
         ctx.carry("moved", source, target, default)
     else:
@@ -213,10 +214,10 @@ def _default_to_containerd(
         ctx.write(source, target, default, reason)
 
 
-def _cgroups_to_containerd(ctx: _Context, runtime: CrioRuntime, default: str) -> None:
+def _cgroups_to_containerd(ctx: ConvertContext, runtime: CrioRuntime, default: str) -> None:
     systemd = runtime.cgroup_manager == "systemd"
-    to = f"{_name(_RUNTIMES)}.*.options.SystemdCgroup"
-    source = (*_RUN, "cgroup_manager")
+    to = f"{key_name(RUNTIMES)}.*.options.SystemdCgroup"
+    source = (*RUN, "cgroup_manager")
     value = "true" if systemd else "false"
     if ctx.is_set(source):
         reason = (
@@ -224,31 +225,31 @@ def _cgroups_to_containerd(ctx: _Context, runtime: CrioRuntime, default: str) ->
             "global, containerd's cgroup driver is set per runtime"
         )
         ctx.record("converted", source, to, reason)
-        leaf = ctx.out.leaf((*_RUNTIMES, default, "options", "SystemdCgroup"))
+        leaf = ctx.out.leaf((*RUNTIMES, default, "options", "SystemdCgroup"))
         if leaf is not None:
-            leaf.notes = _notes(ctx.sources, source)
+            leaf.notes = notes_for(ctx.sources, source)
     else:
         reason = (
             "not set: CRI-O's default cgroup_manager is systemd, containerd's default is "
             "SystemdCgroup = false; SystemdCgroup = true is written on every runc runtime"
         )
-        ctx.result.add("written", _name(source), to, reason)
+        ctx.result.add("written", key_name(source), to, reason)
     if "no_pivot" in runtime.model_fields_set:
         reason = "NoPivotRoot on every runc runtime (CRI-O's no_pivot is global)"
         ctx.record(
-            "converted", (*_RUN, "no_pivot"), f"{_name(_RUNTIMES)}.*.options.NoPivotRoot", reason
+            "converted", (*RUN, "no_pivot"), f"{key_name(RUNTIMES)}.*.options.NoPivotRoot", reason
         )
 
 
-def _api_to_containerd(ctx: _Context, config: CrioConfig) -> None:
+def _api_to_containerd(ctx: ConvertContext, config: CrioConfig) -> None:
     api = config.crio.api
     for key, target_key in (
         ("grpc_max_send_msg_size", "max_send_message_size"),
         ("grpc_max_recv_msg_size", "max_recv_message_size"),
     ):
         value = getattr(api, key)
-        effective = value if value > 0 else _GRPC_DEFAULT_CRIO
-        source, target = (*_API, key), ("grpc", target_key)
+        effective = value if value > 0 else GRPC_DEFAULT_CRIO
+        source, target = (*API, key), ("grpc", target_key)
         if not ctx.is_set(source):
             reason = "not set: CRI-O's default is 80 MiB, containerd's 16 MiB"
             ctx.write(source, target, effective, reason)
@@ -258,78 +259,78 @@ def _api_to_containerd(ctx: _Context, config: CrioConfig) -> None:
             ctx.carry("converted", source, target, effective, "0 or less means 80 MiB in CRI-O")
 
 
-def _images_to_containerd(ctx: _Context, config: CrioConfig) -> None:
+def _images_to_containerd(ctx: ConvertContext, config: CrioConfig) -> None:
     image = config.crio.image
-    _carry_or_write(
+    carry_or_write(
         ctx,
-        (*_IMAGE, "pause_image"),
-        (*_IMG, "pinned_images", "sandbox"),
+        (*IMAGE, "pause_image"),
+        (*IMG, "pinned_images", "sandbox"),
         image.pause_image,
         f"not set: CRI-O's default pause image is {image.pause_image}, containerd's differs",
     )
-    _carry_or_write(
+    carry_or_write(
         ctx,
-        (*_IMAGE, "pull_progress_timeout"),
-        (*_IMG, "image_pull_progress_timeout"),
+        (*IMAGE, "pull_progress_timeout"),
+        (*IMG, "image_pull_progress_timeout"),
         image.pull_progress_timeout or "0s",
         "not set: CRI-O's default is 0s (no timeout), containerd's 5m0s",
     )
-    volumes = (*_IMAGE, "image_volumes")
+    volumes = (*IMAGE, "image_volumes")
     if ctx.is_set(volumes):
         reason = f"image_volumes = {image.image_volumes}"
         if image.image_volumes == "bind":
             reason += ": containerd has no bind mode, it always creates image volumes"
-        target = (*_RT, "ignore_image_defined_volumes")
+        target = (*RT, "ignore_image_defined_volumes")
         ctx.convert(volumes, {target: image.image_volumes == "ignore"}, reason)
     _storage_to_containerd(ctx, config)
 
 
-def _storage_to_containerd(ctx: _Context, config: CrioConfig) -> None:
+def _storage_to_containerd(ctx: ConvertContext, config: CrioConfig) -> None:
     source = ("crio", "storage_driver")
     if not ctx.is_set(source):
         return
     driver = config.crio.storage_driver
-    snapshotter = _STORAGE_TO_SNAPSHOTTER.get(driver)
+    snapshotter = STORAGE_TO_SNAPSHOTTER.get(driver)
     if snapshotter is None:
         ctx.skip(source, f'storage driver "{driver}" has no containerd snapshotter of its own')
         return
     reason = f"storage driver {driver} → snapshotter {snapshotter}"
-    ctx.convert(source, {(*_IMG, "snapshotter"): snapshotter}, reason)
+    ctx.convert(source, {(*IMG, "snapshotter"): snapshotter}, reason)
 
 
-def _network_to_containerd(ctx: _Context, config: CrioConfig) -> None:
-    keys = [(*_NET, "plugin_dirs"), (*_NET, "plugin_dir")]
+def _network_to_containerd(ctx: ConvertContext, config: CrioConfig) -> None:
+    keys = [(*NET, "plugin_dirs"), (*NET, "plugin_dir")]
     written = [key for key in keys if ctx.is_set(key)]
     if not written:
         return
     dirs = plugin_dirs(config)
     if len(dirs) == 1:
-        targets: dict[Key, Any] = {(*_RT, "cni", "bin_dir"): dirs[0]}
+        targets: dict[Key, Any] = {(*RT, "cni", "bin_dir"): dirs[0]}
         reason = "one directory: bin_dir"
     else:
-        targets = {(*_RT, "cni", "bin_dirs"): dirs}
+        targets = {(*RT, "cni", "bin_dirs"): dirs}
         reason = "several directories: bin_dirs needs containerd 2.1+ (2.0 reads only bin_dir)"
     ctx.convert(written[0], targets, reason)
     ctx.consume(*written)
 
 
-def _sysctls_to_containerd(ctx: _Context, config: CrioConfig) -> None:
-    source = (*_RUN, "default_sysctls")
+def _sysctls_to_containerd(ctx: ConvertContext, config: CrioConfig) -> None:
+    source = (*RUN, "default_sysctls")
     found = {"ports": False, "icmp": False}
     for item in config.crio.runtime.default_sysctls:
         name, _, value = item.partition("=")
         normal = f"{name.strip()}={' '.join(value.split())}"
-        which = {_PORTS_SYSCTL: "ports", _ICMP_SYSCTL: "icmp"}.get(normal)
+        which = {PORTS_SYSCTL: "ports", ICMP_SYSCTL: "icmp"}.get(normal)
         if which is None:
             ctx.skip(source, f'"{item}": {_SYSCTL_REASON}')
         else:
             found[which] = True
-            target = (*_RT, f"enable_unprivileged_{which}")
-            ctx.record("converted", source, _name(target), f'"{item}" → {target[-1]} = true')
+            target = (*RT, f"enable_unprivileged_{which}")
+            ctx.record("converted", source, key_name(target), f'"{item}" → {target[-1]} = true')
     for which, enabled in found.items():
-        target = (*_RT, f"enable_unprivileged_{which}")
+        target = (*RT, f"enable_unprivileged_{which}")
         if enabled:
-            ctx.out.put(target, True, _notes(ctx.sources, source))
+            ctx.out.put(target, True, notes_for(ctx.sources, source))
         else:
             reason = f"containerd 2.x defaults {target[-1]} to true; CRI-O sets no such sysctl"
             ctx.write(source, target, False, reason)
@@ -341,9 +342,9 @@ _SYSCTL_REASON = (
 )
 
 
-def _metrics_to_containerd(ctx: _Context, config: CrioConfig) -> None:
+def _metrics_to_containerd(ctx: ConvertContext, config: CrioConfig) -> None:
     metrics = config.crio.metrics
-    keys = [(*_METRICS, k) for k in ("enable_metrics", "metrics_host", "metrics_port")]
+    keys = [(*METRICS, k) for k in ("enable_metrics", "metrics_host", "metrics_port")]
     written = [key for key in keys if ctx.is_set(key)]
     if not written:
         return
@@ -358,24 +359,24 @@ def _metrics_to_containerd(ctx: _Context, config: CrioConfig) -> None:
     ctx.consume(*written)
 
 
-def _nri_tracing_to_containerd(ctx: _Context, config: CrioConfig) -> None:
-    enable = (*_CNRI, "enable_nri")
+def _nri_tracing_to_containerd(ctx: ConvertContext, config: CrioConfig) -> None:
+    enable = (*CNRI, "enable_nri")
     if ctx.is_set(enable):
         value = config.crio.nri.enable_nri
-        ctx.convert(enable, {(*_NRI, "disable"): not value}, "the boolean is inverted")
-    rate = (*_TRACING, "tracing_sampling_rate_per_million")
+        ctx.convert(enable, {(*NRI_PLUGIN, "disable"): not value}, "the boolean is inverted")
+    rate = (*TRACING, "tracing_sampling_rate_per_million")
     if ctx.is_set(rate):
         ratio = config.crio.tracing.tracing_sampling_rate_per_million / 1_000_000
         reason = "samples per million divided by 1 000 000 (the tracing plugin is deprecated)"
-        ctx.convert(rate, {(*_OTEL, "sampling_ratio"): ratio}, reason)
+        ctx.convert(rate, {(*OTEL, "sampling_ratio"): ratio}, reason)
 
 
-def _same_to_containerd(ctx: _Context, config: CrioConfig) -> None:
-    for crio_key, containerd_key, note in _SAME:
+def _same_to_containerd(ctx: ConvertContext, config: CrioConfig) -> None:
+    for crio_key, containerd_key, note in SAME:
         if ctx.is_used(crio_key) or not ctx.is_set(crio_key):
             continue
         value = ctx.raw(crio_key)
-        if value == "" and crio_key[-1] in _EMPTY_IS_DEFAULT:
+        if value == "" and crio_key[-1] in EMPTY_IS_DEFAULT:
             ctx.skip(crio_key, "empty: both daemons use their built-in default")
         else:
             ctx.carry("moved", crio_key, containerd_key, value, note)

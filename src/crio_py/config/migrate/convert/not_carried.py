@@ -7,22 +7,22 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 
-from crio_py.config.convert._common import (
-    _API,
-    _CNRI,
-    _HANDLERS,
-    _IMAGE,
-    _MAPPED_PLUGINS,
-    _METRICS,
-    _NET,
-    _RUN,
-    _STATS,
-    _TRACING,
+from crio_py.config.crio.models import CrioConfig
+from crio_py.config.migrate.convert._common import (
+    API,
+    CNRI,
+    HANDLERS,
+    IMAGE,
+    MAPPED_PLUGINS,
+    METRICS,
+    NET,
+    RUN,
+    STATS,
+    TRACING,
     Key,
-    _first_reason,
-    _matches,
+    first_reason,
+    key_matches,
 )
-from crio_py.config.crio import CrioConfig
 
 _CONMON = (
     "per-container conmon vs per-pod shim: containerd starts one shim per pod "
@@ -37,122 +37,122 @@ _STORAGE_FORMATS = (
 )
 
 # Tables the report treats as one key.
-_CRIO_UNITS: tuple[Key, ...] = (
-    (*_RUN, "workloads", "*"),
-    (*_HANDLERS, "*", "platform_runtime_paths"),
-    (*_HANDLERS, "*", "default_annotations"),
-    (*_CNRI, "default_validator"),
+CRIO_UNITS: tuple[Key, ...] = (
+    (*RUN, "workloads", "*"),
+    (*HANDLERS, "*", "platform_runtime_paths"),
+    (*HANDLERS, "*", "default_annotations"),
+    (*CNRI, "default_validator"),
 )
 
 # Why a CRI-O key is not carried, first matching prefix wins.
 _CRIO_REASONS: tuple[tuple[Key, str], ...] = (
-    ((*_HANDLERS, "*", "monitor_path"), _CONMON),
-    ((*_HANDLERS, "*", "monitor_cgroup"), _CONMON),
-    ((*_HANDLERS, "*", "monitor_env"), _CONMON),
-    ((*_HANDLERS, "*", "monitor_exec_cgroup"), _CONMON),
+    ((*HANDLERS, "*", "monitor_path"), _CONMON),
+    ((*HANDLERS, "*", "monitor_cgroup"), _CONMON),
+    ((*HANDLERS, "*", "monitor_env"), _CONMON),
+    ((*HANDLERS, "*", "monitor_exec_cgroup"), _CONMON),
     (
-        (*_HANDLERS, "*", "allowed_annotations"),
+        (*HANDLERS, "*", "allowed_annotations"),
         "partial: CRI-O's experimental annotations have no containerd equivalent; "
         "containerd's pod_annotations / container_annotations only copy annotations into the "
         "OCI spec (add them by hand for VM pass-through annotations such as io.katacontainers.*)",
     ),
     (
-        (*_HANDLERS, "*", "seccomp_profile"),
+        (*HANDLERS, "*", "seccomp_profile"),
         "none: containerd sets a per-runtime profile only through a base_runtime_spec",
     ),
-    ((*_RUN, "conmon"), _CONMON),
-    ((*_RUN, "conmon_cgroup"), _CONMON),
-    ((*_RUN, "conmon_env"), _CONMON),
+    ((*RUN, "conmon"), _CONMON),
+    ((*RUN, "conmon_cgroup"), _CONMON),
+    ((*RUN, "conmon_env"), _CONMON),
     (
-        (*_RUN, "log_size_max"),
+        (*RUN, "log_size_max"),
         "different meaning: CRI-O limits the size of a container's log file, containerd's "
         "max_container_log_line_size the length of one log line — never map one to the other; "
         "set the kubelet's containerLogMaxSize instead",
     ),
     (
-        (*_RUN, "default_capabilities"),
+        (*RUN, "default_capabilities"),
         "none: containerd uses the OCI default capability set plus what the pod asks for; "
         "only a per-runtime base_runtime_spec (process.capabilities) could change it",
     ),
-    ((*_RUN, "default_env"), "none: only a per-runtime base_runtime_spec could set process.env"),
+    ((*RUN, "default_env"), "none: only a per-runtime base_runtime_spec could set process.env"),
     (
-        (*_RUN, "default_ulimits"),
+        (*RUN, "default_ulimits"),
         "none: only a per-runtime base_runtime_spec could set process.rlimits",
     ),
-    ((*_RUN, "hooks_dir"), "none: use NRI or a base_runtime_spec with hooks"),
-    ((*_RUN, "default_mounts_file"), "none: use NRI or a base_runtime_spec with mounts"),
+    ((*RUN, "hooks_dir"), "none: use NRI or a base_runtime_spec with hooks"),
+    ((*RUN, "default_mounts_file"), "none: use NRI or a base_runtime_spec with mounts"),
     (
-        (*_RUN, "seccomp_profile"),
+        (*RUN, "seccomp_profile"),
         "partial: containerd's unset_seccomp_profile applies when the pod sets no profile, "
         "a different trigger, so it is not converted automatically",
     ),
     (
-        (*_RUN, "apparmor_profile"),
+        (*RUN, "apparmor_profile"),
         "partial: containerd can only turn AppArmor off (disable_apparmor); "
         "it takes no profile name",
     ),
-    ((*_RUN, "pids_limit"), "none: set the kubelet's podPidsLimit"),
-    ((*_RUN, "workloads"), "none: containerd has no workloads"),
+    ((*RUN, "pids_limit"), "none: set the kubelet's podPidsLimit"),
+    ((*RUN, "workloads"), "none: containerd has no workloads"),
     (
-        (*_RUN, "namespaces_dir"),
+        (*RUN, "namespaces_dir"),
         "partial: containerd pins network namespaces under /var/run/netns, or under its state "
         "directory with netns_mounts_under_state_dir = true",
     ),
     (
-        (*_RUN, "disable_hostport_mapping"),
+        (*RUN, "disable_hostport_mapping"),
         "none: under containerd the CNI portmap plugin maps hostPorts",
     ),
     (
-        (*_RUN, "decryption_keys_path"),
+        (*RUN, "decryption_keys_path"),
         'partial: containerd needs image_decryption.key_model = "node" and a stream processor '
         "run with --decryption-keys-path",
     ),
-    ((*_RUN, "enable_pod_events"), "none: containerd always serves container events"),
+    ((*RUN, "enable_pod_events"), "none: containerd always serves container events"),
     (
-        (*_RUN, "drop_infra_ctr"),
+        (*RUN, "drop_infra_ctr"),
         "none: containerd always runs a sandbox (pause) container for every pod",
     ),
     (
-        (*_IMAGE, "registries"),
+        (*IMAGE, "registries"),
         "registries.conf, not crio.conf: the key has had no effect since CRI-O 1.19; containerd "
         "always expands short names to docker.io/library/…",
     ),
     (
-        (*_IMAGE, "insecure_registries"),
+        (*IMAGE, "insecure_registries"),
         "registries.conf, not crio.conf (no effect in recent CRI-O); for containerd write "
         "skip_verify = true (or an http:// server) in the registry's hosts.toml",
     ),
     (
-        (*_IMAGE, "global_auth_file"),
+        (*IMAGE, "global_auth_file"),
         "partial: containerd reads no auth.json; use kubelet ImagePullSecrets or a credential "
         "provider (registry.configs.<host>.auth is deprecated)",
     ),
     (
-        (*_IMAGE, "pause_image_auth_file"),
+        (*IMAGE, "pause_image_auth_file"),
         "none: containerd pulls the sandbox image with its registry configuration",
     ),
-    ((*_IMAGE, "pause_command"), "none: containerd runs the sandbox image's own entrypoint"),
+    ((*IMAGE, "pause_command"), "none: containerd runs the sandbox image's own entrypoint"),
     (
-        (*_IMAGE, "pinned_images"),
+        (*IMAGE, "pinned_images"),
         "none: containerd's pinned_images maps a role to one image (only sandbox is used)",
     ),
-    ((*_IMAGE, "signature_policy"), "none: containerd has no policy.json image verification"),
+    ((*IMAGE, "signature_policy"), "none: containerd has no policy.json image verification"),
     (
-        (*_NET, "cni_default_network"),
+        (*NET, "cni_default_network"),
         "none: containerd loads the lexically first configuration in conf_dir; rename that "
         "file so it sorts first",
     ),
-    ((*_METRICS,), "none: containerd's metrics endpoint has no collectors, socket or TLS"),
+    ((*METRICS,), "none: containerd's metrics endpoint has no collectors, socket or TLS"),
     (
-        (*_TRACING,),
+        (*TRACING,),
         "partial: give containerd OTEL_EXPORTER_OTLP_* environment variables instead "
         "(the io.containerd.tracing.processor.v1.otlp plugin is deprecated)",
     ),
     (
-        (*_STATS,),
+        (*STATS,),
         "partial: containerd's stats_collect_period covers only image filesystem stats",
     ),
-    ((*_CNRI, "nri_config_file"), "removed in CRI-O 1.27"),
+    ((*CNRI, "nri_config_file"), "removed in CRI-O 1.27"),
     (("crio", "root"), _STORAGE_FORMATS.format("root (/var/lib/containerd)")),
     (("crio", "runroot"), _STORAGE_FORMATS.format("state (/run/containerd)")),
     (
@@ -161,7 +161,7 @@ _CRIO_REASONS: tuple[tuple[Key, str], ...] = (
         "io.containerd.snapshotter.v1.overlayfs mount_options); translate them by hand",
     ),
     (
-        (*_API, "stream_tls_ca"),
+        (*API, "stream_tls_ca"),
         "none: containerd's streaming server verifies no client certificate",
     ),
 )
@@ -187,10 +187,10 @@ def _crio_known(path: Key) -> bool:
     return True
 
 
-def _crio_reason(path: Key) -> str:
+def crio_reason(path: Key) -> str:
     if not _crio_known(path):
         return "CRI-O does not read this key here (see `crio-py config lint`); nothing to carry"
-    return _first_reason(_CRIO_REASONS, path) or _NO_CONTAINERD
+    return first_reason(_CRIO_REASONS, path) or _NO_CONTAINERD
 
 
 # == containerd → CRI-O ========================================================================
@@ -207,7 +207,7 @@ _LEGACY_RUNTIMES: tuple[Key, ...] = (
     (*_CRI, "containerd", "untrusted_workload_runtime"),
 )
 
-_CONTAINERD_UNITS: tuple[Key, ...] = (
+CONTAINERD_UNITS: tuple[Key, ...] = (
     (*_CRI, "registry", "mirrors"),
     (*_CRI, "registry", "configs", "*", "auth"),
     (*_CRI, "registry", "configs", "*", "tls"),
@@ -330,14 +330,14 @@ _CONTAINERD_REASONS: tuple[tuple[Key, str], ...] = (
 )
 
 
-def _containerd_reason(path: Key) -> str:
+def containerd_reason(path: Key) -> str:
     for legacy in _LEGACY_RUNTIMES:
-        if _matches(legacy, path):  # read it as runtimes.<name>
+        if key_matches(legacy, path):  # read it as runtimes.<name>
             path = (*_CRI_RUNTIME, *path[len(legacy) :])
-    return _first_reason(_CONTAINERD_REASONS, path) or _NO_CRIO
+    return first_reason(_CONTAINERD_REASONS, path) or _NO_CRIO
 
 
-def _unmapped_plugin_units(data: dict[str, Any]) -> tuple[Key, ...]:
+def unmapped_plugin_units(data: dict[str, Any]) -> tuple[Key, ...]:
     plugins = data.get("plugins", {})
     names = plugins if isinstance(plugins, dict) else {}
-    return tuple(("plugins", n) for n in names if n not in _MAPPED_PLUGINS)
+    return tuple(("plugins", n) for n in names if n not in MAPPED_PLUGINS)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from crio_py.config import containerd_rules as cr
-from crio_py.config.containerd import MODELS
+from crio_py.config.containerd import rules as cr
+from crio_py.config.containerd.models import MODELS
 from crio_py.config.diagnostics import Severity
 from crio_py.config.source import KeyPath
 from crio_py.config.walk import Walker, table_name

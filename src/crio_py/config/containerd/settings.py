@@ -11,8 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from crio_py.config.containerd import ContainerdConfig
-from crio_py.config.containerd_cri import (
+from crio_py.config.containerd.cri import (
     RUNC_SHIM,
     RUNSC_SHIM,
     CriCommon,
@@ -23,9 +22,10 @@ from crio_py.config.containerd_cri import (
     Registry,
     Runtime,
 )
-from crio_py.config.containerd_cri import RegistryAuth as RegistryAuthTable
-from crio_py.config.containerd_plugins import ServerGrpc
-from crio_py.config.containerd_view import cri_view
+from crio_py.config.containerd.cri import RegistryAuth as RegistryAuthTable
+from crio_py.config.containerd.models import ContainerdConfig
+from crio_py.config.containerd.plugins import ServerGrpc
+from crio_py.config.containerd.view import cri_view
 from crio_py.config.model import (
     CniSettings,
     ContainerDefaults,
@@ -38,6 +38,7 @@ from crio_py.config.model import (
     SecuritySettings,
     SocketSettings,
     StreamSettings,
+    flavour_of,
 )
 from crio_py.config.types import parse_duration
 
@@ -192,10 +193,10 @@ def _registry(registry: Registry) -> RegistrySettings:
 
 
 def _handler(name: str, runtime: Runtime) -> RuntimeHandler:
-    options = runtime.options
-    config_path = _path(str(options.get("ConfigPath", "")))
+    options = runtime.runc_options()
+    config_path = _path(runtime.shim_options().ConfigPath)
     if runtime.runtime_type in _RUNC_TYPES:
-        kind, binary = "oci", str(options.get("BinaryName") or "runc")
+        kind, binary = "oci", options.BinaryName or "runc"
     elif runtime.runtime_type == RUNSC_SHIM:
         kind, binary = "oci", "runsc"
     else:
@@ -205,12 +206,13 @@ def _handler(name: str, runtime: Runtime) -> RuntimeHandler:
         kind=kind,
         runtime_type=runtime.runtime_type or RUNC_SHIM,
         binary=binary,
-        root=_path(str(options.get("Root", ""))),
-        cgroup_driver="systemd" if options.get("SystemdCgroup") else "cgroupfs",
+        flavour=flavour_of(binary),
+        root=_path(options.Root),
+        cgroup_driver="systemd" if options.SystemdCgroup else "cgroupfs",
         extra_flags=_runsc_flags(config_path) if runtime.runtime_type == RUNSC_SHIM else (),
         config_path=config_path,
         privileged_without_host_devices=runtime.privileged_without_host_devices,
-        no_pivot=bool(options.get("NoPivotRoot", False)),
+        no_pivot=options.NoPivotRoot,
         cgroup_writable=runtime.cgroup_writable,
         allowed_annotations=tuple(runtime.pod_annotations + runtime.container_annotations),
     )

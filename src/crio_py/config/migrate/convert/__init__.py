@@ -6,12 +6,12 @@ implicit values are written out because the two daemons' defaults differ, and wh
 key the input sets is not carried. Reading, merging and validating the input is left to the
 lint entry points; same-format migrations live elsewhere.
 
-Both directions work the same way: a `_Context` holds the merged input data, every mapping
-step writes into an `_Out` tree and records a Change, and whatever key the input set that no
+Both directions work the same way: a `ConvertContext` holds the merged input data, every mapping
+step writes into an `OutTree` tree and records a Change, and whatever key the input set that no
 step used gets a "not-carried" Change with the reason from the cross-map.
 """
 
-from crio_py.config.convert.to_containerd import crio_to_containerd
-from crio_py.config.convert.to_crio import containerd_to_crio
+from crio_py.config.migrate.convert.to_containerd import crio_to_containerd
+from crio_py.config.migrate.convert.to_crio import containerd_to_crio
 
 __all__ = ["containerd_to_crio", "crio_to_containerd"]

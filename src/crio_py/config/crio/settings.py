@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crio_py.config.crio import CrioConfig, RuntimeHandler, effective_runtime
+from crio_py.config.crio.models import CrioConfig, RuntimeHandler, effective_runtime
 from crio_py.config.model import (
     CniSettings,
     ContainerDefaults,
@@ -18,9 +18,10 @@ from crio_py.config.model import (
     SecuritySettings,
     SocketSettings,
     StreamSettings,
+    flavour_of,
 )
 from crio_py.config.model import RuntimeHandler as HandlerSettings
-from crio_py.config.registries_conf import default_path, read_registries
+from crio_py.config.registry.registries_conf import default_path, read_registries
 from crio_py.config.rules import Target, newest
 from crio_py.config.types import parse_duration
 
@@ -138,6 +139,7 @@ def _handler(name: str, handler: RuntimeHandler, config: CrioConfig) -> HandlerS
         kind=kind if kind in ("oci", "vm", "pod") else "vm",
         runtime_type=kind,
         binary=handler.runtime_path or name,
+        flavour=flavour_of(handler.runtime_path or name),
         root=Path(handler.runtime_root) if handler.runtime_root else None,
         cgroup_driver="systemd" if runtime.cgroup_manager == "systemd" else "cgroupfs",
         config_path=Path(handler.runtime_config_path) if handler.runtime_config_path else None,

@@ -14,13 +14,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from crio_py.config.containerd_cri import (
+from crio_py.config.containerd.cri import (
     CriImagesV3,
     CriRuntimeV3,
     CriServerV3,
     CriV2,
 )
-from crio_py.config.containerd_plugins import (
+from crio_py.config.containerd.plugins import (
     Bolt,
     CgroupsMonitor,
     Devmapper,

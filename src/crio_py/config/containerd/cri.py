@@ -4,7 +4,7 @@ streaming keys left in `io.containerd.grpc.v1.cri` (config version 3 and 4).
 
 Defaults are the upstream ones (../shared/reference/containerd-config.md §3-4). Each model is
 the union of the keys of every containerd release that reads its config version; which release
-has which key is in containerd_rules.py.
+has which key is in rules.py.
 """
 
 from __future__ import annotations
@@ -92,6 +92,19 @@ class Runtime(Table):
     sandboxer: str = Field("", description="podsandbox or shim (2.0+)")
     io_type: str = Field("", description="fifo or streaming (2.0+)")
     cgroup_writable: bool = Field(False, description="writable cgroupfs in containers (2.1+)")
+
+    def runc_options(self) -> RuncOptions:
+        """`options` as runc's shim reads them (keys it has no field for are left out)."""
+        return RuncOptions.model_validate(_known(self.options, RuncOptions))
+
+    def shim_options(self) -> ShimOptions:
+        """`options` as another shim reads them: its config file, free-form keys aside."""
+        return ShimOptions.model_validate(_known(self.options, ShimOptions))
+
+
+def _known(options: Mapping[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    # The walker has already validated `options` against the model its runtime_type selects.
+    return {key: value for key, value in options.items() if key in model.model_fields}
 
 
 def _default_runtimes() -> dict[str, Runtime]:

@@ -8,9 +8,9 @@ from typing import Any
 
 from tomlkit.items import Table
 
-from crio_py.config import containerd_rules as cr
-from crio_py.config.containerd_cri import RUNC_SHIM
-from crio_py.config.migrate_report import MigrationResult
+from crio_py.config.containerd import rules as cr
+from crio_py.config.containerd.cri import RUNC_SHIM
+from crio_py.config.migrate.report import MigrationResult
 from crio_py.config.tomledit import (
     drop,
     ensure_table,

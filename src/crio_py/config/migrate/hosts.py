@@ -16,7 +16,7 @@ import tomlkit
 from tomlkit.items import Table
 from tomlkit.toml_document import TOMLDocument
 
-from crio_py.config.migrate_report import MigrationResult
+from crio_py.config.migrate.report import MigrationResult
 from crio_py.config.tomledit import drop, ensure_table, plain, put, table_at
 
 DEFAULT_HOSTS_DIR = "/etc/containerd/certs.d"

@@ -1,7 +1,7 @@
 """`config migrate`: pick the migration for a file and a target, and write the results safely.
 
 Same-format migrations (containerd config versions) edit the file in place, keeping comments;
-cross-format ones (CRI-O ⇄ containerd) come from convert.py. Nothing is written until every
+cross-format ones (CRI-O ⇄ containerd) come from migrate/convert/. Nothing is written until every
 output is known to be writable, so bad input never leaves a half-done migration.
 """
 
@@ -11,8 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from crio_py.config.containerd_view import config_version
-from crio_py.config.convert import containerd_to_crio, crio_to_containerd
+from crio_py.config.containerd.view import config_version
 from crio_py.config.load import (
     LintOptions,
     LintResult,
@@ -21,8 +20,9 @@ from crio_py.config.load import (
     imported_sources,
     read_source,
 )
-from crio_py.config.migrate import migrate_containerd
-from crio_py.config.migrate_report import MigrationResult
+from crio_py.config.migrate.containerd import migrate_containerd
+from crio_py.config.migrate.convert import containerd_to_crio, crio_to_containerd
+from crio_py.config.migrate.report import MigrationResult
 from crio_py.config.source import Source
 from crio_py.errors import ConfigReadError
 from crio_py.fsutil import atomic_write_text

@@ -1,5 +1,5 @@
 """Lint containerd config.toml: config versions, imports, and the walk of each file; plugin ids
-and semantic checks live in containerd_plugin_ids.py and containerd_checks.py."""
+and semantic checks live in lint/containerd_plugin_ids.py and lint/containerd_checks.py."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from crio_py.config import containerd_rules as cr
-from crio_py.config.containerd import MODELS, ContainerdConfig
-from crio_py.config.containerd_checks import check_semantics
-from crio_py.config.containerd_plugin_ids import check_modelled_plugins, unknown_hook
-from crio_py.config.containerd_view import config_version, max_config_version
+from crio_py.config.containerd import rules as cr
+from crio_py.config.containerd.models import MODELS, ContainerdConfig
+from crio_py.config.containerd.view import config_version, max_config_version
 from crio_py.config.diagnostics import Diagnostic, make
+from crio_py.config.lint.containerd_checks import check_semantics
+from crio_py.config.lint.containerd_plugin_ids import check_modelled_plugins, unknown_hook
 from crio_py.config.locate import Reporter
 from crio_py.config.rules import Target
 from crio_py.config.source import KeyPath, Source

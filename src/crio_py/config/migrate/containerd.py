@@ -4,7 +4,7 @@ The steps follow containerd's own migrations (reference §9) and do better where
 loses settings: the deprecated `default_runtime` / `untrusted_workload_runtime` tables become
 `runtimes.default` / `runtimes.untrusted`; runtimes of the removed io.containerd.runtime.v1.linux
 become runc v2 runtimes that keep their binary, root, cgroup driver and pivot setting;
-inline registry mirrors and TLS settings become hosts.toml files (migrate_hosts.py). Keys are
+inline registry mirrors and TLS settings become hosts.toml files (migrate/hosts.py). Keys are
 moved, never re-created from defaults, so the output says only what the input said, with its
 comments.
 """
@@ -15,11 +15,11 @@ import tomlkit
 from tomlkit.items import Comment, Item, Table, Whitespace
 from tomlkit.toml_document import TOMLDocument
 
-from crio_py.config import containerd_rules as cr
-from crio_py.config.containerd_view import config_version
-from crio_py.config.migrate_hosts import registry_to_hosts
-from crio_py.config.migrate_report import MigrationResult
-from crio_py.config.migrate_runtimes import (
+from crio_py.config.containerd import rules as cr
+from crio_py.config.containerd.view import config_version
+from crio_py.config.migrate.hosts import registry_to_hosts
+from crio_py.config.migrate.report import MigrationResult
+from crio_py.config.migrate.runtimes import (
     V1_LINUX,
     convert_legacy_runtimes,
 )

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from crio_py.config import containerd_rules as cr
-from crio_py.config.containerd_view import config_version
+from crio_py.config.containerd import rules as cr
+from crio_py.config.containerd.view import config_version
 from crio_py.config.locate import Reporter
 from crio_py.config.rules import newest
 from crio_py.config.source import KeyPath, Source
