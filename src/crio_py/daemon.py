@@ -10,7 +10,10 @@ inside `capture_signals()`, which puts the previous signal handlers back afterwa
 - SIGTERM / SIGINT: stop accepting RPCs, give those in flight `GRACE_S`, close the image service.
   A second signal cancels what is still running;
 - SIGHUP: re-read the configuration file and say which changes need a restart (nothing is
-  applied live yet).
+  applied live yet);
+- background tasks (the exit watcher, reloads) run under `BackgroundTasks`: a failure is
+  logged, and a critical task that ends stops the daemon, as containerd exits when one of
+  its event loops dies.
 """
 
 from __future__ import annotations
@@ -158,7 +161,8 @@ class Daemon:
         self.should_exit = asyncio.Event()
         self.started = asyncio.Event()
         self._signals_seen = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.tasks = BackgroundTasks(self._critical_task_ended)
+        self.failed_task = ""
         self._reloadable: list[Reloadable] = []
         self.stream_server: StreamServer | None = None
 
@@ -175,6 +179,8 @@ class Daemon:
                 await self.main_loop()
             finally:
                 await self.shutdown()
+        if self.failed_task:
+            raise UnavailableError(f"the {self.failed_task} stopped; see the log")
 
     async def startup(self) -> None:
         """Bind and start the server, then open the services and serve their RPC table."""
@@ -225,7 +231,7 @@ class Daemon:
         await recover.load(containers)
         images.images_in_use = functools.partial(images_in_use, containers)
         self._reloadable = [images, sandboxes, containers]
-        self._spawn(recover.watch_exits(containers))
+        self.tasks.spawn(recover.watch_exits(containers), name="exit watcher", critical=True)
         return merged(
             info.rpcs(),
             image_rpcs(images),
@@ -247,9 +253,7 @@ class Daemon:
             await self.stream_server.close()
         if self.image_service is not None:
             await self.image_service.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.tasks.close()
         logger.info("Stopped")
 
     def _grpc_options(self) -> list[tuple[str, int]]:
@@ -283,7 +287,7 @@ class Daemon:
     def handle_signal(self, sig: signal.Signals) -> None:
         """SIGHUP reloads; the first SIGTERM/SIGINT stops gracefully, the second at once."""
         if sig == signal.SIGHUP:
-            self._spawn(self.reload())
+            self.tasks.spawn(self.reload(), name="reload")
             return
         self._signals_seen += 1
         if self._signals_seen == 1:
@@ -291,12 +295,13 @@ class Daemon:
             self.should_exit.set()
         elif self.server is not None:
             logger.warning("Received %s again; cancelling the RPCs in flight", sig.name)
-            self._spawn(self.server.stop(None))
+            self.tasks.spawn(self.server.stop(None), name="server stop")
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _critical_task_ended(self, name: str) -> None:
+        if not self.should_exit.is_set():
+            logger.critical("The %s stopped; shutting down", name)
+            self.failed_task = name
+            self.should_exit.set()
 
     async def reload(self) -> None:
         """SIGHUP: re-read the configuration and log what would need a restart."""
@@ -352,6 +357,44 @@ def container_context(
         store=ObjectStore(layout.records_dir, ContainerMetadata, ContainerStatus),
         ops=ContainerOps(),
     )
+
+
+class BackgroundTasks:
+    """The tasks that run beside the RPCs. Each one's failure is logged; a critical one that
+    ends at all (it should run until cancelled) calls `on_critical_end` with its name."""
+
+    def __init__(self, on_critical_end: Callable[[str], None]) -> None:
+        self._on_critical_end = on_critical_end
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    def spawn(self, coroutine: Awaitable[None], *, name: str, critical: bool = False) -> None:
+        """Run `coroutine` until it ends or `close` cancels it."""
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._ended(done, name, critical))
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def close(self) -> None:
+        """Cancel every task and wait until all have ended."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _ended(self, task: asyncio.Task[None], name: str, critical: bool) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            if critical and not self._closing:
+                self._on_critical_end(name)
+            return
+        error = task.exception()
+        if error is not None:
+            logger.error("The %s failed", name, exc_info=error)
+        if critical and not self._closing:
+            self._on_critical_end(name)
 
 
 def changed_settings(old: RuntimeSettings, new: RuntimeSettings) -> list[str]:

@@ -88,13 +88,23 @@ class Node:
         """What is left of this node's pods and containers."""
         work = str(self.daemon.workdir)
         found = [f"mount {m}" for m in mount_points() if m.startswith(work)]
-        for container_id in self.container_ids:
-            found += [f"cgroup {d}" for d in CGROUP_ROOT.glob(f"*/**/{container_id}")]
+        wanted = set(self.container_ids)
+        found += [f"cgroup {d}" for d in cgroups_named(wanted)]
         daemon_pid = self.daemon.process.pid if self.daemon.process else -1
         found += [
             f"process {pid}: {line}" for pid, line in processes_naming(work) if pid != daemon_pid
         ]
         return found
+
+
+def cgroups_named(names: set[str]) -> list[Path]:
+    """The cgroup directories with one of these names, in every hierarchy. A walk that
+    ignores directories vanishing under it: other work on the host removes its cgroups
+    meanwhile (a glob raised FileNotFoundError then)."""
+    found = []
+    for top, directories, _ in os.walk(CGROUP_ROOT, onerror=lambda _: None):
+        found += [Path(top) / name for name in directories if name in names]
+    return found
 
 
 def pod_config(name: str, log_dir: Path, **fields: object) -> api_pb2.PodSandboxConfig:

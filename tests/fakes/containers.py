@@ -25,8 +25,9 @@ from crio_py.cri.image import ContainerImage
 from crio_py.cri.sandbox import SandboxRecords
 from crio_py.cri.sandbox.query import config_to_json
 from crio_py.errors import CrioPyError, NotFoundError, UnavailableError
+from crio_py.fsutil import atomic_write_text
 from crio_py.ocispec import HostFeatures
-from crio_py.store.objects import ObjectStore
+from crio_py.store.objects import METADATA, STATUS, ObjectStore
 from crio_py.store.records import (
     ContainerMetadata,
     ContainerStatus,
@@ -294,7 +295,11 @@ class ContainerWorld:
             runtime_handler=self.settings.default_runtime,
             created_at=self.clock(),
         )
-        self.records.store.create(sandbox_id, metadata, SandboxStatus(ready=ready))
+        # On disk as the daemon writes it, then loaded (the store's own create is async).
+        directory = self.records.store.dir / sandbox_id
+        atomic_write_text(directory / METADATA, metadata.model_dump_json())
+        atomic_write_text(directory / STATUS, SandboxStatus(ready=ready).model_dump_json())
+        self.records.store.load()
         self.records.index.add(sandbox_id)
 
     async def create(self, name: str = "app") -> str:

@@ -398,3 +398,39 @@ async def test_reload_logs_at_debug_show_no_credential(
     assert "Cannot reload configuration" in caplog.text
     for secret in ("u5er-d1", "s3cr3t-d2", "918273645"):
         assert secret not in caplog.text
+
+
+async def test_a_critical_task_that_dies_stops_the_daemon(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken() -> None:
+        raise OSError("inotify went away")
+
+    running.daemon.tasks.spawn(broken(), name="exit watcher", critical=True)
+    with pytest.raises(UnavailableError, match="the exit watcher stopped"):
+        await running.stopped()
+    assert "The exit watcher failed" in caplog.text
+    assert "inotify went away" in caplog.text
+
+
+async def test_background_failures_are_logged_and_only_critical_ends_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ended: list[str] = []
+    tasks = daemon.BackgroundTasks(ended.append)
+
+    async def fails() -> None:
+        raise RuntimeError("boom")
+
+    async def returns() -> None:
+        return None
+
+    tasks.spawn(fails(), name="reload")
+    tasks.spawn(returns(), name="watcher", critical=True)
+    tasks.spawn(asyncio.sleep(3600), name="sleeper", critical=True)
+    await asyncio.sleep(0.01)
+    assert ended == ["watcher"]
+    assert "The reload failed" in caplog.text and "boom" in caplog.text
+    assert len(tasks) == 1
+    await tasks.close()  # cancelled at shutdown: not an unexpected end
+    assert ended == ["watcher"] and len(tasks) == 0

@@ -13,6 +13,7 @@ pytest-subprocess and assert the exact argv.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -92,9 +93,12 @@ async def run(
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout_s)
     except TimeoutError:
-        process.kill()
-        await process.wait()
+        await _kill(process)
         raise CommandError(shown, None, f"no answer within {timeout_s} s", timed_out=True) from None
+    except asyncio.CancelledError:  # the RPC went away: its command must not run on
+        logger.debug("Killing %s: cancelled", " ".join(shown))
+        await asyncio.shield(_kill(process))
+        raise
     result = CommandResult(
         returncode=process.returncode if process.returncode is not None else -1,
         stdout=stdout.decode("utf-8", "replace"),
@@ -104,6 +108,14 @@ async def run(
     if check and result.returncode != 0:
         raise CommandError(shown, result.returncode, redact([result.stderr], secrets)[0])
     return result
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the child (if it has not exited yet) and reap it."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    await process.wait()
 
 
 def _dying_with_daemon(argv: Sequence[str]) -> list[str]:

@@ -15,8 +15,9 @@ runtime's stderr as "message" when `create` failed.
 `exec_sync` runs conmon in its exec mode (`-e --sync`) for CRI ExecSync: the exit code arrives
 on the sync pipe as `{"exit_code": N}` and the output in a CRI log file.
 
-This module builds argv, performs the handshake and reads exit files. It does not start,
-stop or delete containers (`runc.py` does), choose cgroups, or watch the exits directory.
+This module builds argv, performs the handshake, and is the only one that reads and deletes
+conmon's exit and oom files (`read_exit`, `remove_exit`). It does not start, stop or delete
+containers (`runc.py` does), choose cgroups, or watch the exits directory (`exit_monitor.py`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import logging
 import os
 import re
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,6 +210,57 @@ def parse_sync_message(line: bytes) -> tuple[int, str]:
             message = document.get("message", "")
             return value, message if isinstance(message, str) else str(message)
     raise ValueError("no pid, data or exit_code")
+
+
+OOM_FILE = "oom"
+"""What conmon leaves in its working directory (the bundle) and persist dir when the kernel's
+OOM killer struck the container (CRI-O's `oom` file check)."""
+
+
+@dataclass(frozen=True)
+class ConmonExit:
+    """An exit conmon recorded: its code (None when the exit file is garbled, `error` says
+    how), when the file was written, and whether an oom file says the OOM killer struck."""
+
+    code: int | None
+    finished_at_ns: int
+    oom: bool = False
+    error: str = ""
+
+
+def read_exit(
+    exits_dir: Path, container_id: str, oom_dirs: Sequence[Path] = ()
+) -> ConmonExit | None:
+    """The exit conmon recorded for `container_id`, or None while it has none; `oom_dirs`
+    are where conmon may have left an oom file."""
+    path = exit_file_path(exits_dir, container_id)
+    try:
+        code = read_exit_file(exits_dir, container_id)
+    except CommandError as exc:  # a garbled exit file still means it exited
+        return ConmonExit(None, _mtime_ns(path), error=str(exc))
+    if code is None:
+        return None
+    oom = any((directory / OOM_FILE).exists() for directory in oom_dirs)
+    return ConmonExit(code, _mtime_ns(path), oom=oom)
+
+
+def remove_exit(exits_dir: Path, container_id: str) -> None:
+    """Delete the exit file of a container being removed (idempotent)."""
+    exit_file_path(exits_dir, container_id).unlink(missing_ok=True)
+
+
+def exited_ids(exits_dir: Path) -> set[str]:
+    """The ids with an exit file (one listing; cheap to call often)."""
+    with contextlib.suppress(FileNotFoundError):
+        return set(os.listdir(exits_dir))
+    return set()
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return time.time_ns()
 
 
 def exit_file_path(exits_dir: Path, container_id: str) -> Path:

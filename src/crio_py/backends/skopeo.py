@@ -248,9 +248,12 @@ class SkopeoPuller:
         else:
             raw_config = (staging / "blobs" / "sha256" / config.digest[7:]).read_bytes()
         config_json = image_config(raw_config, config.digest)
-        for blob in new:
-            self.content.adopt(staging / "blobs" / "sha256" / blob.digest[7:], blob.digest)
+        await asyncio.to_thread(self._adopt, staging, new)
         return config_json
+
+    def _adopt(self, staging: Path, blobs: list[Descriptor]) -> None:
+        for blob in blobs:
+            self.content.adopt(staging / "blobs" / "sha256" / blob.digest[7:], blob.digest)
 
     @contextlib.contextmanager
     def _session(self, endpoint: Endpoint, credentials: Credentials | None) -> Iterator[_Session]:

@@ -22,6 +22,7 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -75,6 +76,12 @@ class OverlaySnapshotter:
         self._root = Path(os.path.realpath(root))
         self._snapshots = self._root / "snapshots"
         self._containers = self._root / "containers"
+        # Snapshot name → its (bytes, inodes): a snapshot never changes once unpacked, so each
+        # tree is walked once (containerd's snapshot syncer keeps such a cache too). Unpacks
+        # run in threads, hence the lock.
+        self._usage: dict[str, tuple[int, int]] = {}
+        self._usage_lock = threading.Lock()
+        self._usage_synced = False
 
     async def prepare(self, layers: list[LayerRef]) -> list[Path]:
         """Unpack the layers not yet unpacked; return their lower dirs, lowest first."""
@@ -135,7 +142,9 @@ class OverlaySnapshotter:
         if _overlay_uses(directory / "fs"):
             raise FailedPreconditionError(f"snapshot {chain_id} is a lower dir of a mounted rootfs")
         doomed = Path(tempfile.mkdtemp(prefix=".removing-", dir=self._snapshots))
-        os.rename(directory, doomed / "snapshot")
+        with self._usage_lock:
+            os.rename(directory, doomed / "snapshot")
+            self._usage.pop(directory.name, None)
         logger.info("Removed snapshot %s", chain_id)
         return doomed
 
@@ -147,8 +156,32 @@ class OverlaySnapshotter:
                     shutil.rmtree(entry.path)
 
     def usage(self) -> tuple[int, int]:
-        """Bytes (allocated blocks) and inodes under root/snapshots, each inode counted once."""
-        return _tree_usage(self._snapshots)
+        """Bytes (allocated blocks) and inodes of the unpacked snapshots, each inode counted
+        once, from the cache kept as snapshots come and go; the first call fills it (it
+        walks every tree: call it off the event loop)."""
+        if not self._usage_synced:
+            self.sync_usage()
+        with self._usage_lock:
+            found = list(self._usage.values())
+        return sum(used for used, _ in found), sum(inodes for _, inodes in found)
+
+    def sync_usage(self) -> None:
+        """Measure every unpacked snapshot the cache lacks (at start-up)."""
+        for chain_id in self.snapshot_ids():
+            name = chain_id.removeprefix("sha256:")
+            if name not in self._usage:
+                self._measure(name)
+        self._usage_synced = True
+
+    def _measure(self, name: str) -> None:
+        directory = self._snapshots / name
+        used, inodes = _tree_usage(directory)
+        with contextlib.suppress(FileNotFoundError):
+            used += os.lstat(directory).st_blocks * 512
+            inodes += 1
+        with self._usage_lock:
+            if is_real_dir(directory / "fs"):  # not removed meanwhile
+                self._usage[name] = (used, inodes)
 
     def rootfs_ids(self) -> set[str]:
         """The containers that have a root filesystem here (made, or half made by a crash)."""
@@ -291,6 +324,7 @@ class OverlaySnapshotter:
             os.chmod(staging / "fs", 0o755)
             unpack_layer(layer, staging / "fs")
             os.rename(staging, final)
+            self._measure(final.name)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):  # else unpacked concurrently

@@ -172,8 +172,8 @@ class ImageService:
     async def image_fs_info(
         self, request: api_pb2.ImageFsInfoRequest
     ) -> api_pb2.ImageFsInfoResponse:
-        blob_bytes, blob_inodes = self.content.usage()
-        snap_bytes, snap_inodes = self.snapshotter.usage()
+        blob_bytes, blob_inodes = await asyncio.to_thread(self.content.usage)
+        snap_bytes, snap_inodes = await asyncio.to_thread(self.snapshotter.usage)
         usage = api_pb2.FilesystemUsage(
             timestamp=time.time_ns(),
             fs_id=api_pb2.FilesystemIdentifier(mountpoint=str(self.settings.root_dir)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -80,6 +82,23 @@ async def test_timeout_kills_the_child() -> None:
     with pytest.raises(CommandError, match=r"sleep 5 timed out: no answer within 0\.2 s") as caught:
         await _exec.run(["sleep", "5"], timeout_s=0.2)
     assert caught.value.timed_out
+
+
+async def test_cancelling_kills_and_reaps_the_child(tmp_path: Path) -> None:
+    """An RPC that is cancelled (its caller went away) leaves no command running behind it."""
+    pid_file = tmp_path / "pid"
+    running = asyncio.create_task(
+        _exec.run(["sh", "-c", f"echo $$ > {pid_file}; exec sleep 30"])
+    )
+    async with asyncio.timeout(5):
+        while not pid_file.exists() or not pid_file.read_text().strip():
+            await asyncio.sleep(0.01)
+    pid = int(pid_file.read_text())
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    with pytest.raises(ProcessLookupError):  # killed and reaped: not even a zombie is left
+        os.kill(pid, 0)
 
 
 async def test_a_child_dies_with_the_daemon(

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,29 @@ async def test_a_pull_stores_every_verified_blob(fp: FakeProcess, tmp_path: Path
     assert pulled.config_json["config"] == {"User": "1000"}
     assert set(content.digests()) == {M_DIGEST, _digest(CONFIG), _digest(LAYER)}
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+async def test_blobs_are_moved_into_the_store_off_the_event_loop(
+    fp: FakeProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each move fsyncs the blob and the store's directory."""
+    movers: dict[str, threading.Thread] = {}
+    real = ContentStore.adopt
+
+    def recording(store: ContentStore, source: Path, digest: str) -> Path:
+        movers[digest] = threading.current_thread()
+        return real(store, source, digest)
+
+    monkeypatch.setattr(ContentStore, "adopt", recording)
+    fp.register(_inspect_argv("docker://reg.example.com/app:1", "true"), stdout=MANIFEST)
+    fp.register(
+        _copy_argv("reg.example.com"),
+        callback=_deliver({_digest(CONFIG): CONFIG, _digest(LAYER): LAYER}),
+    )
+    content = ContentStore(tmp_path / "content")
+    await SkopeoPuller(content, tmp_path / "tmp").pull(_spec(Endpoint(host="reg.example.com")))
+    blob_movers = [movers[_digest(CONFIG)], movers[_digest(LAYER)]]
+    assert threading.main_thread() not in blob_movers  # the manifest, tiny, may stay on it
 
 
 async def test_a_corrupt_blob_leaves_the_store_as_it_was(fp: FakeProcess, tmp_path: Path) -> None:

@@ -452,6 +452,37 @@ async def test_usage_counts_each_inode_once(snap: OverlaySnapshotter, blobs: Pat
     assert 20_000 <= used < 20_000 + 3 * 64 * 1024
 
 
+@needs_root
+async def test_usage_comes_from_a_cache_kept_current(
+    snap: OverlaySnapshotter, blobs: Path, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ImageFsInfo is polled: each snapshot is measured once, when it is unpacked or (for
+    those already there) on the first call, and forgotten when it is removed."""
+    first = make_layer(blobs, [entry("one", data=os.urandom(10_000))])
+    second = make_layer(blobs, [entry("two", data=os.urandom(30_000))])
+    await snap.prepare([first])
+    measured = snap.usage()
+    reopened = OverlaySnapshotter(root)
+    assert reopened.usage() == measured  # walked once, on the first call
+    walks: list[Path] = []
+    real = snapshotter._tree_usage
+
+    def counted(top: Path) -> tuple[int, int]:
+        walks.append(top)
+        return real(top)
+
+    monkeypatch.setattr(snapshotter, "_tree_usage", counted)
+    assert reopened.usage() == measured and walks == []
+    await reopened.prepare([first, second])
+    assert len(walks) == 1  # the new snapshot only
+    both = reopened.usage()
+    assert both[0] >= measured[0] + 30_000 and both[1] == measured[1] + 3
+    doomed = reopened.detach_snapshot(first.diff_id)
+    assert doomed is not None
+    assert reopened.usage() == (both[0] - measured[0], both[1] - measured[1])
+    assert len(walks) == 1
+
+
 def two_layers(blobs: Path) -> list[LayerRef]:
     """A base and a layer that deletes, makes opaque, replaces and adds."""
     base = make_layer(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from cri_api.v1 import api_pb2
 
+from crio_py.backends import conmon
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeSettings
 from crio_py.cri.container import exits, host, query
@@ -83,7 +84,7 @@ def test_an_exit_never_comes_before_the_start(tmp_path: Path) -> None:
 
 def test_no_exit_file_means_still_running(tmp_path: Path) -> None:
     assert exits.exited_status(ContainerStatus(), tmp_path, "c1", ()) is None
-    assert exits.exited_ids(tmp_path / "missing") == set()
+    assert conmon.exited_ids(tmp_path / "missing") == set()
 
 
 def test_a_garbled_exit_file_still_means_exited(tmp_path: Path) -> None:

@@ -117,6 +117,7 @@ def info_log() -> Iterator[io.StringIO]:
     yield stream
     root.removeHandler(handler)
     root.setLevel(level)
+    assert root.handlers == handlers
 
 
 async def test_a_quiet_polled_rpc_still_logs_its_failure(info_log: io.StringIO) -> None:

@@ -8,16 +8,17 @@ image service and the sandbox records); `rpcs.rpc_table` maps each RPC name to i
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
 from cri_api.v1 import api_pb2
 
 from crio_py.backends.conmon import ConmonOptions
+from crio_py.backends.exit_monitor import ExitMonitor
 from crio_py.backends.mountapi import Idmap
 from crio_py.backends.oci import OciRuntime
 from crio_py.config.model import RuntimeSettings
@@ -43,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 ContainerEntry = Entry[ContainerMetadata, ContainerStatus]
 LIVE_STATES = (ContainerState.CREATED, ContainerState.RUNNING)
-EXIT_POLL_S = 0.02
 
 
 class ImageSource(Protocol):
@@ -109,6 +109,7 @@ class ContainerContext:
         self.index = TruncIndex()
         self.store = store
         self._configs: dict[str, api_pb2.ContainerConfig] = {}
+        self.exit_monitor = ExitMonitor(self.layout.exits_dir)
 
     def reload_settings(self, settings: RuntimeSettings) -> None:
         """SIGHUP: new containers get `settings` (handlers and paths never change live)."""
@@ -134,11 +135,10 @@ class ContainerContext:
             raise NotFoundError(f"container {quote(container_id)} not found")
         return entry
 
-    def running(self, container_id: str) -> ContainerEntry:
+    async def running(self, container_id: str) -> ContainerEntry:
         """The container, which must be running (FailedPreconditionError otherwise)."""
         entry = self.get(container_id)
-        if not entry.lock.locked():
-            self.refresh_locked(entry)
+        await self.refresh(entry)
         state = entry.status.state(entry.metadata.created_at)
         if state != ContainerState.RUNNING:
             raise FailedPreconditionError(
@@ -192,17 +192,26 @@ class ContainerContext:
 
     # Exits
 
-    def collect_exits(self) -> None:
-        """Record every exit conmon wrote for a container that is not busy."""
-        for container_id in exits.exited_ids(self.layout.exits_dir):
+    async def collect_exits(self, container_ids: Iterable[str]) -> None:
+        """Record the exits conmon wrote for these containers."""
+        for container_id in container_ids:
             entry = self.store.find(container_id)
-            if entry is None or entry.lock.locked():
-                continue
-            if entry.status.state(entry.metadata.created_at) in LIVE_STATES:
-                self.refresh_locked(entry)
+            if entry is not None:
+                await self.refresh(entry)
 
-    def refresh_locked(self, entry: ContainerEntry) -> bool:
+    async def refresh(self, entry: ContainerEntry) -> None:
+        """`refresh_locked` under the container's lock, unless someone holds it: then the
+        holder records the exit, and a reader must not wait behind a StopContainer."""
+        if entry.lock.locked():
+            return
+        if entry.status.state(entry.metadata.created_at) in LIVE_STATES:
+            async with entry.lock:
+                await self.refresh_locked(entry)
+
+    async def refresh_locked(self, entry: ContainerEntry) -> bool:
         """Record the exit conmon wrote, if any; True when the container has exited."""
+        if not entry.lock.locked():
+            raise RuntimeError(f"container {entry.metadata.id} refreshed without its lock")
         if entry.status.state(entry.metadata.created_at) not in LIVE_STATES:
             return entry.status.finished_at != 0
         container_id = entry.metadata.id
@@ -210,7 +219,7 @@ class ContainerContext:
         exited = exits.exited_status(entry.status, self.layout.exits_dir, container_id, oom_dirs)
         if exited is None:
             return False
-        self.store.update_locked(container_id, lambda _: exited)
+        await self.store.update_locked(container_id, lambda _: exited)
         if entry.metadata.infra:
             self.sandboxes.infra_exited(entry.metadata.sandbox_id)
         logger.info(
@@ -218,9 +227,9 @@ class ContainerContext:
         )
         return True
 
-    def finish_locked(self, entry: ContainerEntry, code: int, message: str) -> None:
+    async def finish_locked(self, entry: ContainerEntry, code: int, message: str) -> None:
         """Record an exit nobody saw."""
-        self.store.update_locked(
+        await self.store.update_locked(
             entry.metadata.id, lambda s: exits.finished(s, code, message=message)
         )
 
@@ -229,12 +238,13 @@ class ContainerContext:
     ) -> bool:
         """Wait for the exit; False (or DeadlineExceededError when `required`) on timeout."""
         deadline = time.monotonic() + timeout_s
-        while not self.refresh_locked(entry):
-            if time.monotonic() >= deadline:
+        while not await self.refresh_locked(entry):
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
                 if required:
                     raise DeadlineExceededError(
                         f"container {entry.metadata.id} did not exit within {timeout_s:.0f} s"
                     )
                 return False
-            await asyncio.sleep(EXIT_POLL_S)
+            await self.exit_monitor.wait(entry.metadata.id, remaining_s)
         return True

@@ -35,12 +35,21 @@ logger = logging.getLogger(__name__)
 async def create_container(
     ctx: ContainerContext, request: api_pb2.CreateContainerRequest
 ) -> api_pb2.CreateContainerResponse:
-    """A CRI container in a ready sandbox, from a pulled image."""
-    config = request.config
-    validate.container_config(config)
+    """A CRI container in a ready sandbox, from a pulled image. The sandbox's lock is held
+    shared throughout, so that a StopPodSandbox or RemovePodSandbox waits, then finds the
+    container; one that came first leaves the sandbox not ready."""
+    validate.container_config(request.config)
     sandbox = ctx.sandboxes.get(request.pod_sandbox_id)
-    if not sandbox.status.ready:
-        raise FailedPreconditionError(f"sandbox {sandbox.metadata.id} is not ready")
+    async with sandbox.lock.shared():
+        if not sandbox.status.ready:
+            raise FailedPreconditionError(f"sandbox {sandbox.metadata.id} is not ready")
+        return await _create_in_sandbox(ctx, request, sandbox)
+
+
+async def _create_in_sandbox(
+    ctx: ContainerContext, request: api_pb2.CreateContainerRequest, sandbox: SandboxEntry
+) -> api_pb2.CreateContainerResponse:
+    config = request.config
     sandbox_config = sandbox_config_from_json(sandbox.metadata.config)
     container_id = new_id()
     log_path = _log_path(ctx, container_id, sandbox_config, config)
@@ -130,20 +139,21 @@ async def _create(
         spec = await asyncio.to_thread(write_bundle, rootfs, bound)
         metadata = metadata.model_copy(update={"user": process_user(spec)})
         crashpoint.reached("CreateContainer:bundle-written")
-        entry = ctx.store.create(container_id, metadata, ContainerStatus())
+        entry = await ctx.store.create(container_id, metadata, ContainerStatus())
         undo.callback(ctx.store.delete, container_id)
-        undo.push_async_callback(
-            _best_effort,
-            "delete the runtime's container",
-            lambda: ctx.runtime(entry).delete(container_id, force=True),
-        )
-        crashpoint.reached("CreateContainer:recorded")
-        pid = await ctx.ops.create(ctx.conmon(entry))
-        crashpoint.reached("CreateContainer:runtime-created")
-        await ctx.images.release_volumes(container_id)
-        ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"pid": pid}))
-        ctx.index.add(container_id)
-        undo.pop_all()
+        async with entry.lock:  # recorded: the exit monitor and StopPodSandbox can see it
+            undo.push_async_callback(
+                _best_effort,
+                "delete the runtime's container",
+                lambda: ctx.runtime(entry).delete(container_id, force=True),
+            )
+            crashpoint.reached("CreateContainer:recorded")
+            pid = await ctx.ops.create(ctx.conmon(entry))
+            crashpoint.reached("CreateContainer:runtime-created")
+            await ctx.images.release_volumes(container_id)
+            await ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"pid": pid}))
+            ctx.index.add(container_id)
+            undo.pop_all()
     logger.info("Created container %s (%s) with pid %d", container_id, name, pid)
     return entry
 

@@ -16,7 +16,7 @@ async def exec_sync(
     if not request.cmd:
         raise InvalidArgumentError("ExecSync needs a command")
     validate.command("ExecSync cmd", request.cmd)
-    entry = ctx.running(request.container_id)
+    entry = await ctx.running(request.container_id)
     result = await ctx.ops.exec_sync(
         ctx.conmon(entry), list(request.cmd), request.timeout, ctx.layout.state_dir
     )

@@ -46,12 +46,12 @@ async def start_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
     except CrioPyError as exc:
         message = str(exc)
         now = ctx.clock()
-        ctx.store.update_locked(entry.metadata.id, lambda s: _start_failed(s, message, now))
+        await ctx.store.update_locked(entry.metadata.id, lambda s: _start_failed(s, message, now))
         raise
-    ctx.store.update_locked(
+    await ctx.store.update_locked(
         entry.metadata.id, lambda s: s.model_copy(update={"started_at": ctx.clock()})
     )
-    ctx.refresh_locked(entry)  # a command that exits at once
+    await ctx.refresh_locked(entry)  # a command that exits at once
     logger.info("Started container %s", entry.metadata.id)
 
 
@@ -70,7 +70,7 @@ async def stop_container(
 async def stop_locked(ctx: ContainerContext, entry: ContainerEntry, timeout_s: float) -> None:
     """The stop signal, then SIGKILL once `timeout_s` has passed; done when conmon has
     recorded the exit. A stopped container is fine."""
-    if ctx.refresh_locked(entry):
+    if await ctx.refresh_locked(entry):
         return
     state = entry.status.state(entry.metadata.created_at)
     runtime, container_id = ctx.runtime(entry), entry.metadata.id
@@ -103,14 +103,14 @@ async def remove_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
         return  # removed while we waited for the lock
     if entry.status.state(entry.metadata.created_at) in LIVE_STATES:
         await stop_locked(ctx, entry, 0)
-    ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"removing": True}))
+    await ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"removing": True}))
     crashpoint.reached("RemoveContainer:marked")
     await ctx.runtime(entry).delete(container_id, force=True)
     crashpoint.reached("RemoveContainer:runtime-deleted")
     await ctx.images.unmount_rootfs(container_id)
     crashpoint.reached("RemoveContainer:rootfs-removed")
     await asyncio.to_thread(shutil.rmtree, ctx.layout.bundle(container_id), ignore_errors=True)
-    conmon.exit_file_path(ctx.layout.exits_dir, container_id).unlink(missing_ok=True)
+    conmon.remove_exit(ctx.layout.exits_dir, container_id)
     ctx.layout.attach_link(container_id).unlink(missing_ok=True)
     await asyncio.to_thread(ctx.store.delete, container_id)
     ctx.forget(container_id)

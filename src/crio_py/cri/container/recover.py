@@ -18,8 +18,6 @@ from crio_py.store.objects import METADATA
 
 logger = logging.getLogger(__name__)
 
-WATCH_INTERVAL_S = 0.1
-
 
 async def load(ctx: ContainerContext) -> None:
     """Load the records, reserve names, and settle containers that changed meanwhile."""
@@ -73,7 +71,7 @@ async def _forget_incomplete(ctx: ContainerContext, container_id: str, handler: 
     runtime = ctx.runtimes.runtime(handler or ctx.settings.default_runtime)
     await runtime.delete(container_id, force=True)
     await ctx.images.unmount_rootfs(container_id)
-    conmon.exit_file_path(ctx.layout.exits_dir, container_id).unlink(missing_ok=True)
+    conmon.remove_exit(ctx.layout.exits_dir, container_id)
     ctx.layout.attach_link(container_id).unlink(missing_ok=True)
     for directory in (ctx.layout.bundle(container_id), ctx.layout.records_dir / container_id):
         await asyncio.to_thread(shutil.rmtree, directory, True)
@@ -96,19 +94,19 @@ def _children(directory: Path) -> list[Path]:
 async def _recover_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
     if entry.status.state(entry.metadata.created_at) not in LIVE_STATES:
         return
-    if ctx.refresh_locked(entry):
+    if await ctx.refresh_locked(entry):
         return
     try:
         state = await ctx.runtime(entry).state(entry.metadata.id)
     except CrioPyError as exc:
         logger.warning("Container %s vanished while we were down: %s", entry.metadata.id, exc)
-        ctx.finish_locked(entry, exits.EXIT_CODE_UNKNOWN, "container vanished")
+        await ctx.finish_locked(entry, exits.EXIT_CODE_UNKNOWN, "container vanished")
         return
     if state.status == "stopped":
-        ctx.finish_locked(entry, exits.EXIT_CODE_UNKNOWN, "exited without an exit file")
+        await ctx.finish_locked(entry, exits.EXIT_CODE_UNKNOWN, "exited without an exit file")
     elif state.status == "running" and not entry.status.started_at:
         # StartContainer was cut short after the runtime had started the process.
-        ctx.store.update_locked(
+        await ctx.store.update_locked(
             entry.metadata.id, lambda s: s.model_copy(update={"started_at": ctx.clock()})
         )
         logger.info("Container %s was started while the daemon went down", entry.metadata.id)
@@ -116,9 +114,4 @@ async def _recover_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
 
 async def watch_exits(ctx: ContainerContext) -> None:
     """Record exits as conmon reports them (a task for the daemon's lifetime)."""
-    while True:
-        await asyncio.sleep(WATCH_INTERVAL_S)
-        try:
-            ctx.collect_exits()
-        except Exception:
-            logger.exception("Could not record container exits")
+    await ctx.exit_monitor.run(ctx.collect_exits)

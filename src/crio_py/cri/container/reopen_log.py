@@ -20,7 +20,7 @@ async def reopen_container_log(
     ctx: ContainerContext, request: api_pb2.ReopenContainerLogRequest
 ) -> api_pb2.ReopenContainerLogResponse:
     """Ask conmon to reopen the log file (after the kubelet rotated it) and wait for it."""
-    entry = ctx.running(request.container_id)
+    entry = await ctx.running(request.container_id)
     conmon.write_ctl(ctx.layout.bundle(entry.metadata.id), conmon.CTL_REOPEN_LOG)
     log_path = Path(entry.metadata.log_path)
     deadline = time.monotonic() + REOPEN_WAIT_S

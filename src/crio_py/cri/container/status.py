@@ -18,8 +18,7 @@ async def container_status(
 ) -> api_pb2.ContainerStatusResponse:
     """The status; `verbose` adds the pid, bundle, handler and runtime spec."""
     entry = ctx.get(request.container_id)
-    if not entry.lock.locked():
-        ctx.refresh_locked(entry)
+    await ctx.refresh(entry)
     response = api_pb2.ContainerStatusResponse(
         status=query.container_status(entry.metadata, entry.status, ctx.config(entry))
     )
@@ -59,7 +58,7 @@ async def list_containers(
     ctx: ContainerContext, request: api_pb2.ListContainersRequest
 ) -> api_pb2.ListContainersResponse:
     """Every CRI container passing the filter; ids and sandbox ids may be prefixes. Exits are
-    those the exit watcher has recorded (it looks every WATCH_INTERVAL_S)."""
+    those the exit monitor has recorded (it hears of each as conmon writes it)."""
     wanted = request.filter if request.HasField("filter") else api_pb2.ContainerFilter()
     entries = ctx.select(wanted.id, wanted.pod_sandbox_id)
     items = [_item(ctx, e) for e in entries]

@@ -40,7 +40,7 @@ async def exec_url(
         raise InvalidArgumentError("Exec needs a command")
     validate.command("Exec cmd", request.cmd)
     _check_streams(request.tty, request.stdin, request.stdout, request.stderr)
-    entry = ctx.running(request.container_id)
+    entry = await ctx.running(request.container_id)
     container_id, command, tty = entry.metadata.id, list(request.cmd), request.tty
 
     async def run(streams: CommandStreams) -> int | None:
@@ -118,7 +118,7 @@ async def attach_url(
     ctx: ContainerContext, server: StreamServer, request: api_pb2.AttachRequest
 ) -> api_pb2.AttachResponse:
     """Attach: a URL that joins the running container's own stdio through conmon."""
-    entry = ctx.running(request.container_id)
+    entry = await ctx.running(request.container_id)
     config = ctx.config(entry)
     if request.stdin and not config.stdin:
         raise FailedPreconditionError(

@@ -16,7 +16,7 @@ async def update_container_resources(
     ctx: ContainerContext, request: api_pb2.UpdateContainerResourcesRequest
 ) -> api_pb2.UpdateContainerResourcesResponse:
     """The new limits through `<runtime> update`."""
-    entry = ctx.running(request.container_id)
+    entry = await ctx.running(request.container_id)
     resources = resources_section(request.linux, host=ctx.host)
     path = ctx.layout.bundle(entry.metadata.id) / "resources.json"
     await asyncio.to_thread(atomic_write_text, path, json.dumps(resources))

@@ -38,7 +38,7 @@ async def _stop_locked(service: SandboxService, entry: SandboxEntry) -> None:
     crashpoint.reached("StopPodSandbox:containers-stopped")
     was_ready = entry.status.ready
     if was_ready:  # from here on the pod is going: never ready without its network
-        service.records.store.update_locked(metadata.id, stopped)
+        await service.records.store.update_locked(metadata.id, stopped)
     paths = {kind: Path(p) for kind, p in metadata.namespaces.items()}
     net = paths.get("net")
     netns_path = str(net) if net is not None and service.namespaces.is_pinned(net) else ""
@@ -61,14 +61,14 @@ async def remove_pod_sandbox(
         return api_pb2.RemovePodSandboxResponse()
     sandbox_id = entry.metadata.id
     async with entry.lock:
-        service.records.store.update_locked(
+        await service.records.store.update_locked(
             sandbox_id, lambda s: s.model_copy(update={"removing": True})
         )
         crashpoint.reached("RemovePodSandbox:marked")
         try:
             await _stop_locked(service, entry)
         except BaseException:
-            service.records.store.update_locked(
+            await service.records.store.update_locked(
                 sandbox_id, lambda s: s.model_copy(update={"removing": False})
             )
             raise

@@ -93,7 +93,9 @@ async def _create_record(
 ) -> SandboxEntry:
     """The files containers bind, then the records."""
     await asyncio.to_thread(pod_files.write, ips)
-    entry = service.records.store.create(metadata.id, metadata, SandboxStatus(ready=True, ips=ips))
+    entry = await service.records.store.create(
+        metadata.id, metadata, SandboxStatus(ready=True, ips=ips)
+    )
     undo.callback(service.records.store.delete, metadata.id)
     return entry
 
@@ -120,7 +122,7 @@ async def _attach_beside_infra(
             raise outcome
     assert isinstance(attached, tuple)
     await asyncio.to_thread(pod_files.write, attached)
-    service.records.store.update_locked(
+    await service.records.store.update(
         metadata.id, lambda s: s.model_copy(update={"ips": attached})
     )
     return attached

@@ -87,7 +87,11 @@ async def test_recovery(tmp_path: Path, record: str, runtime: str, exit_file: bo
 async def test_a_record_whose_creation_did_not_finish_is_undone(tmp_path: Path) -> None:
     world = ContainerWorld(tmp_path)
     container_id = await world.create()
-    world.ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"pid": 0}))
+    entry = world.ctx.store.get(container_id)
+    async with entry.lock:
+        await world.ctx.store.update_locked(
+            container_id, lambda s: s.model_copy(update={"pid": 0})
+        )
     ctx = await restart(world)
     assert ctx.find(container_id) is None
     assert list(world.leftovers()) == []
