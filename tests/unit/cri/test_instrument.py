@@ -18,17 +18,21 @@ from crio_py.errors import QUOTE_LIMIT, InvalidArgumentError, NotFoundError
 from tests.unit.cri.fakes import FakeImageService, image, sample_images, serve_fake
 
 
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
+def _json_log(level_name: str) -> Iterator[io.StringIO]:
     """Route the root logger to a JSON stream for the test, then put everything back."""
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
     stream = io.StringIO()
-    handler = log.setup("debug", "json", stream)
+    handler = log.setup(level_name, "json", stream)
     yield stream
     root.removeHandler(handler)
     root.setLevel(level)
     assert root.handlers == handlers
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    yield from _json_log("debug")
 
 
 def records(stream: io.StringIO) -> list[dict[str, str]]:
@@ -110,14 +114,7 @@ async def test_polled_rpcs_log_at_debug_and_failures_once_at_error(
 @pytest.fixture
 def info_log() -> Iterator[io.StringIO]:
     """As json_log, at the info level (the daemon's default)."""
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    stream = io.StringIO()
-    handler = log.setup("info", "json", stream)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(level)
-    assert root.handlers == handlers
+    yield from _json_log("info")
 
 
 async def test_a_quiet_polled_rpc_still_logs_its_failure(info_log: io.StringIO) -> None:
