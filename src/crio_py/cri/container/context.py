@@ -27,6 +27,7 @@ from crio_py.cri.container.bundle import BundleWriter
 from crio_py.cri.container.layout import Layout, Runtimes
 from crio_py.cri.container.seams import ContainerOps
 from crio_py.cri.image import ContainerImage
+from crio_py.cri.memo import PerObject
 from crio_py.cri.sandbox.records import SandboxRecords
 from crio_py.errors import (
     DeadlineExceededError,
@@ -108,7 +109,8 @@ class ContainerContext:
         self.names = NameRegistrar()
         self.index = TruncIndex()
         self.store = store
-        self._configs: dict[str, api_pb2.ContainerConfig] = {}
+        # Parsed CRI configs, one per (immutable) metadata record.
+        self._configs: PerObject[ContainerMetadata, api_pb2.ContainerConfig] = PerObject()
         self.exit_monitor = ExitMonitor(self.layout.exits_dir)
 
     def reload_settings(self, settings: RuntimeSettings) -> None:
@@ -164,7 +166,6 @@ class ContainerContext:
 
     def forget(self, container_id: str) -> None:
         """Drop what is kept in memory of a removed container."""
-        self._configs.pop(container_id, None)
         self.index.delete(container_id)
         self.names.release_id(container_id)
 
@@ -178,11 +179,7 @@ class ContainerContext:
 
     def config(self, entry: ContainerEntry) -> api_pb2.ContainerConfig:
         """The container's CRI config, parsed once (the metadata never changes)."""
-        config = self._configs.get(entry.metadata.id)
-        if config is None:
-            config = query.config_from_json(entry.metadata.config)
-            self._configs[entry.metadata.id] = config
-        return config
+        return self._configs.get(entry.metadata, lambda m: query.config_from_json(m.config))
 
     def conmon(self, entry: ContainerEntry) -> ConmonOptions:
         config = self.config(entry)

@@ -86,17 +86,18 @@ class PodNetwork:
         await self.plugin.delete(None, cni_sandbox(sandbox_id, config, netns))
 
     async def detach_unrecorded(self, sandbox_id: str, netns: str) -> None:
-        """DEL of a sandbox that a crash cut short: its cached attachments, then the
-        configured network and lo without a cached result, since an ADD that was killed
-        before its result was cached may still hold an IP (host-local) or a veth."""
+        """DEL of a sandbox that a crash cut short: over the configured network and lo, with
+        their cached results when there are any and without when not (an ADD killed before
+        its result was cached may still hold an IP or a veth), then over any other network
+        the cache remembers. Each attachment gets one DEL: a DEL drops its cache entry."""
         sandbox = cni_sandbox(sandbox_id, api_pb2.PodSandboxConfig(), netns)
-        await self.plugin.delete(None, sandbox)
         network = await asyncio.to_thread(self.plugin.load)
         if network is not None:
             await self.plugin.delete(network, sandbox)
         await self.plugin.delete(
             LOOPBACK_NETWORK, dataclasses.replace(sandbox, ifname=LOOPBACK_IFNAME)
         )
+        await self.plugin.delete(None, sandbox)
 
     def cached_results(self, sandbox_id: str) -> dict[str, object]:
         """The CNI results of the sandbox's attachments, by network name."""

@@ -110,5 +110,5 @@ class SandboxRecords:
 
 
 def sandbox_config(entry: SandboxEntry) -> api_pb2.PodSandboxConfig:
-    """The sandbox's CRI config, from its metadata."""
-    return query.config_from_json(entry.metadata.config)
+    """The sandbox's CRI config, from its metadata (parsed once; read-only)."""
+    return query.parsed_config(entry.metadata)
