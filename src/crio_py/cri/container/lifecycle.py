@@ -63,8 +63,15 @@ async def stop_container(
     if entry is not None:
         async with entry.lock:
             if ctx.store.find(entry.metadata.id) is not None:
-                await stop_locked(ctx, entry, request.timeout)
+                timeout_s = stop_timeout_s(request.timeout, ctx.settings.stop_timeout_s)
+                await stop_locked(ctx, entry, timeout_s)
     return api_pb2.StopContainerResponse()
+
+
+def stop_timeout_s(requested_s: float, floor_s: float) -> float:
+    """The kubelet's grace period, never below the configured floor: CRI-O's ctr_stop_timeout
+    is a lower bound on StopContainer's timeout (server/container_stop.go); 0 means none."""
+    return max(requested_s, floor_s)
 
 
 async def stop_locked(ctx: ContainerContext, entry: ContainerEntry, timeout_s: float) -> None:

@@ -151,3 +151,30 @@ async def test_a_sandbox_stop_and_removal_reach_every_container(world: Container
     assert states == {api_pb2.CONTAINER_EXITED}
     await pod.remove_all(SANDBOX_ID)
     assert list(world.leftovers()) == []
+
+
+@pytest.mark.parametrize(
+    ("requested", "floor", "expected"), [(10, 0.0, 10), (10, 30.0, 30), (45, 30.0, 45), (0, 30.0, 30)]
+)
+def test_the_stop_timeout_is_the_grace_period_above_the_floor(
+    requested: int, floor: float, expected: float
+) -> None:
+    assert lifecycle.stop_timeout_s(requested, floor) == expected
+
+
+async def test_stop_waits_at_least_the_configured_floor(
+    world: ContainerWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.ctx.reload_settings(world.settings.model_copy(update={"stop_timeout_s": 30.0}))
+    container_id = await world.run()
+    waited: list[float] = []
+    wait_exit = world.ctx.wait_exit_locked
+
+    async def recording_wait(entry: object, timeout_s: float, *, required: bool = True) -> bool:
+        waited.append(timeout_s)
+        return await wait_exit(entry, 0.5, required=required)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(world.ctx, "wait_exit_locked", recording_wait)
+    await stop(world, container_id, 2)
+    assert waited == [30.0]
+    assert [c for c in world.runtime.calls if c[0] == "kill"] == [("kill", container_id, TERM)]
