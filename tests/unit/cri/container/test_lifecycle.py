@@ -154,7 +154,8 @@ async def test_a_sandbox_stop_and_removal_reach_every_container(world: Container
 
 
 @pytest.mark.parametrize(
-    ("requested", "floor", "expected"), [(10, 0.0, 10), (10, 30.0, 30), (45, 30.0, 45), (0, 30.0, 30)]
+    ("requested", "floor", "expected"),
+    [(10, 0.0, 10), (10, 30.0, 30), (45, 30.0, 45), (0, 30.0, 30)],
 )
 def test_the_stop_timeout_is_the_grace_period_above_the_floor(
     requested: int, floor: float, expected: float
