@@ -23,7 +23,13 @@ from crio_py.ocispec.mounts import (
     container_mounts,
     sandbox_file_mounts,
 )
-from crio_py.ocispec.namespaces import container_options, creates_uts, id_mappings, namespaces
+from crio_py.ocispec.namespaces import (
+    container_options,
+    creates_uts,
+    has_userns,
+    id_mappings,
+    namespaces,
+)
 from crio_py.ocispec.process import (
     image_string,
     image_strings,
@@ -39,6 +45,7 @@ from crio_py.ocispec.resources import (
     resources_section,
     rlimits,
     sysctls,
+    unprivileged_sysctls,
 )
 from crio_py.ocispec.security import (
     Capabilities,
@@ -200,10 +207,17 @@ def _common_linux(
         ),
         **id_mappings(options),
     }
+    host_network = options.network == api_pb2.NODE
+    unprivileged = unprivileged_sysctls(
+        ports=request.settings.enable_unprivileged_ports,
+        icmp=request.settings.enable_unprivileged_icmp,
+        host_network=host_network,
+        user_namespace=has_userns(options),
+    )
     sysctl = sysctls(
-        request.settings.container_defaults.sysctls,
+        {**unprivileged, **request.settings.container_defaults.sysctls},
         request.sandbox_config.linux.sysctls,
-        host_network=options.network == api_pb2.NODE,
+        host_network=host_network,
         host_ipc=options.ipc == api_pb2.NODE,
     )
     if sysctl:

@@ -223,6 +223,23 @@ def validate_sysctl(key: str, value: str) -> None:
         raise InvalidArgumentError(f"sysctl {key}: value {quote(value)} is not one line")
 
 
+UNPRIVILEGED_PORTS = ("net.ipv4.ip_unprivileged_port_start", "0")
+UNPRIVILEGED_ICMP = ("net.ipv4.ping_group_range", "0 2147483647")
+
+
+def unprivileged_sysctls(
+    *, ports: bool, icmp: bool, host_network: bool, user_namespace: bool
+) -> dict[str, str]:
+    """containerd's enable_unprivileged_ports / _icmp (podsandbox sandbox_run_linux.go): only
+    in a network namespace of the pod's own; the full ping range is left out in a user
+    namespace, whose gid map cannot hold it. A sysctl the pod sets itself wins (the caller
+    merges the pod's over these)."""
+    if host_network:
+        return {}
+    wanted = [(ports, UNPRIVILEGED_PORTS), (icmp and not user_namespace, UNPRIVILEGED_ICMP)]
+    return dict(pair for enabled, pair in wanted if enabled)
+
+
 def sysctls(
     defaults: Mapping[str, str],
     pod: Mapping[str, str],

@@ -29,6 +29,11 @@ from tests.unit.ocispec.helpers import (
 
 CID, SID = "c" * 64, "s" * 64
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# What a containerd 2.x (config version 3) default turns on in a pod's own network namespace.
+UNPRIVILEGED = {
+    "net.ipv4.ip_unprivileged_port_start": "0",
+    "net.ipv4.ping_group_range": "0 2147483647",
+}
 POD_PATHS = {
     "network": "/run/crio-py/netns/cni-1",
     "ipc": "/proc/42/ns/ipc",
@@ -140,6 +145,7 @@ def test_minimal_container_spec(make_request: MakeRequest, rootfs: Path) -> None
                 {"type": "mount"},
                 {"type": "network"},
             ],
+            "sysctl": UNPRIVILEGED,
             "maskedPaths": list(DEFAULT_MASKED_PATHS),
             "readonlyPaths": list(DEFAULT_READONLY_PATHS),
         },
@@ -342,7 +348,7 @@ def test_container_defaults_from_settings(
     assert process["capabilities"] == caps_json(("CAP_CHOWN", "CAP_KILL"))
     assert process["env"] == [PATH_ENV, "HOSTNAME=web-host", "TZ=UTC", "MODE=cri"]
     assert process["rlimits"] == [{"type": "RLIMIT_NOFILE", "hard": 2048, "soft": 1024}]
-    assert linux["sysctl"] == {"net.ipv4.ip_unprivileged_port_start": "0", "kernel.msgmax": "65536"}
+    assert linux["sysctl"] == {**UNPRIVILEGED, "kernel.msgmax": "65536"}
     assert linux["resources"]["pids"] == {"limit": 512}
     assert spec["root"]["readonly"] is True
     tmpfs = [m["destination"] for m in spec["mounts"] if m["source"] == "tmpfs"]
@@ -545,6 +551,7 @@ def test_minimal_sandbox_spec(make_sandbox: MakeSandbox, rootfs: Path) -> None:
                 {"type": "mount"},
                 {"type": "network"},
             ],
+            "sysctl": UNPRIVILEGED,
             "maskedPaths": list(DEFAULT_MASKED_PATHS),
             "readonlyPaths": list(DEFAULT_READONLY_PATHS),
         },
@@ -588,7 +595,7 @@ def test_sandbox_with_resources_files_and_pinned_netns(
         "devices": [{"allow": False, "access": "rwm"}],
     }
     assert linux["namespaces"][-1] == {"type": "network", "path": "/run/crio-py/netns/cni-1"}
-    assert linux["sysctl"] == {"net.ipv4.ip_forward": "1"}
+    assert linux["sysctl"] == {**UNPRIVILEGED, "net.ipv4.ip_forward": "1"}
     assert "seccomp" in linux
     binds = [m for m in spec["mounts"] if m["type"] == "bind"]
     assert binds == [
@@ -637,3 +644,78 @@ def test_sandbox_rejects_a_negative_user(make_sandbox: MakeSandbox) -> None:
 def test_a_stop_signal_the_cri_does_not_define_is_refused() -> None:
     with pytest.raises(InvalidArgumentError, match="stop_signal 99 is not a signal"):
         ocispec.stop_signal({}, pb.ContainerConfig(stop_signal=99))  # type: ignore[arg-type]
+
+
+def _unprivileged(settings: RuntimeSettings, *, ports: bool, icmp: bool) -> RuntimeSettings:
+    return settings.model_copy(
+        update={"enable_unprivileged_ports": ports, "enable_unprivileged_icmp": icmp}
+    )
+
+
+@pytest.mark.parametrize(
+    ("ports", "icmp", "expected"),
+    [
+        (False, False, {}),
+        (True, False, {"net.ipv4.ip_unprivileged_port_start": "0"}),
+        (False, True, {"net.ipv4.ping_group_range": "0 2147483647"}),
+        (True, True, UNPRIVILEGED),
+    ],
+)
+def test_unprivileged_ports_and_icmp_follow_the_settings(
+    make_sandbox: MakeSandbox,
+    settings: RuntimeSettings,
+    ports: bool,
+    icmp: bool,
+    expected: dict[str, str],
+) -> None:
+    spec = sandbox_spec(make_sandbox(settings=_unprivileged(settings, ports=ports, icmp=icmp)))
+    assert spec["linux"].get("sysctl", {}) == expected
+
+
+def test_unprivileged_sysctls_stay_out_of_the_host_network(
+    make_request: MakeRequest, settings: RuntimeSettings
+) -> None:
+    options = pb.NamespaceOption(network=pb.NODE)
+    sandbox = sandbox_config(
+        security_context=pb.LinuxSandboxSecurityContext(namespace_options=options)
+    )
+    security = pb.LinuxContainerSecurityContext(namespace_options=options)
+    request = make_request(
+        settings=_unprivileged(settings, ports=True, icmp=True),
+        config=container_config(security),
+        sandbox_config=sandbox,
+    )
+    assert "sysctl" not in container_spec(request)["linux"]
+
+
+def test_a_sysctl_the_pod_sets_wins_over_the_unprivileged_default(
+    make_sandbox: MakeSandbox, settings: RuntimeSettings
+) -> None:
+    sandbox = sandbox_config(sysctls={"net.ipv4.ip_unprivileged_port_start": "1024"})
+    request = make_sandbox(
+        settings=_unprivileged(settings, ports=True, icmp=True), sandbox_config=sandbox
+    )
+    assert sandbox_spec(request)["linux"]["sysctl"] == {
+        "net.ipv4.ip_unprivileged_port_start": "1024",
+        "net.ipv4.ping_group_range": "0 2147483647",
+    }
+
+
+def test_the_ping_range_is_left_out_in_a_user_namespace(
+    make_sandbox: MakeSandbox, settings: RuntimeSettings
+) -> None:
+    userns = pb.UserNamespace(
+        mode=pb.POD,
+        uids=[pb.IDMapping(host_id=100000, container_id=0, length=65536)],
+        gids=[pb.IDMapping(host_id=100000, container_id=0, length=65536)],
+    )
+    options = pb.NamespaceOption(userns_options=userns)
+    sandbox = sandbox_config(
+        security_context=pb.LinuxSandboxSecurityContext(namespace_options=options)
+    )
+    request = make_sandbox(
+        settings=_unprivileged(settings, ports=True, icmp=True),
+        sandbox_config=sandbox,
+        namespace_paths={"user": "/run/crio-py/userns/1"},
+    )
+    assert sandbox_spec(request)["linux"]["sysctl"] == {"net.ipv4.ip_unprivileged_port_start": "0"}
