@@ -142,7 +142,8 @@ class DevicePlan:
     rules: list[dict[str, object]]
 
 
-def _device(path: str, dev: HostDevice) -> dict[str, object]:
+def device_json(path: str, dev: HostDevice) -> dict[str, object]:
+    """A linux.devices entry for `dev`, created in the container at `path`."""
     return {
         "path": path,
         "type": dev.type,
@@ -176,7 +177,7 @@ def container_devices(
             raise InvalidArgumentError(
                 f"device {quote(device.host_path)} is not a device on the host"
             )
-        listed[dest] = _device(dest, dev)
+        listed[dest] = device_json(dest, dev)
         rules.append(
             {
                 "allow": True,
@@ -188,6 +189,6 @@ def container_devices(
         )
     if all_host_devices:
         for path, dev in sorted(host_devices.items()):
-            listed.setdefault(path, _device(path, dev))
+            listed.setdefault(path, device_json(path, dev))
         rules = [{"allow": True, "access": "rwm"}]
     return DevicePlan(list(listed.values()), rules)

@@ -137,3 +137,28 @@ def test_runc_options_are_read_as_containerd_decodes_them_ignoring_case(tmp_path
     runc = settings.runtimes["runc"]
     assert (runc.binary, runc.cgroup_driver, runc.root, runc.no_pivot) == (
         "/opt/bin/runc", "systemd", Path("/run/r"), True)
+
+
+@pytest.mark.parametrize(
+    ("text", "dirs"),
+    [
+        ("version = 3\n", (Path("/etc/cdi"), Path("/var/run/cdi"))),
+        (
+            'version = 3\n[plugins."io.containerd.cri.v1.runtime"]\nenable_cdi = false\n',
+            (),
+        ),
+        ('version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n', ()),
+        (
+            'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\nenable_cdi = true\n'
+            'cdi_spec_dirs = ["/opt/cdi"]\n',
+            (Path("/opt/cdi"),),
+        ),
+    ],
+)
+def test_cdi_spec_dirs_are_read_only_with_cdi_enabled(
+    tmp_path: Path, text: str, dirs: tuple[Path, ...]
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    settings, _ = load_settings(config)
+    assert settings.cdi_spec_dirs == dirs

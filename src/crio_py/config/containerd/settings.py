@@ -102,11 +102,18 @@ def to_settings(config: ContainerdConfig, files: tuple[Path, ...] = ()) -> Runti
         timeouts_s={k: parse_duration(v) for k, v in config.timeouts.items()},
         log_level=config.debug.level or "info",
         log_format="json" if config.debug.format == "json" else "text",
-        cdi_spec_dirs=tuple(Path(d) for d in runtime.cdi_spec_dirs),
+        cdi_spec_dirs=_cdi_spec_dirs(runtime),
         enable_unprivileged_ports=getattr(runtime, "enable_unprivileged_ports", False),
         enable_unprivileged_icmp=getattr(runtime, "enable_unprivileged_icmp", False),
         namespaces_dir=Path(config.state) / "netns",
     )
+
+
+def _cdi_spec_dirs(runtime: CriCommon) -> tuple[Path, ...]:
+    """The CDI spec directories, none when enable_cdi is off (a v2 file's default)."""
+    if not getattr(runtime, "enable_cdi", True):
+        return ()
+    return tuple(Path(d) for d in runtime.cdi_spec_dirs)
 
 
 def _path(value: str) -> Path | None:

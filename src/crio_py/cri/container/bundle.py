@@ -11,7 +11,7 @@ from pathlib import Path
 from cri_api.v1 import api_pb2
 
 from crio_py.config.model import RuntimeSettings
-from crio_py.cri.container import host
+from crio_py.cri.container import cdi, host
 from crio_py.cri.container.layout import Layout, Runtimes
 from crio_py.cri.image import ContainerImage
 from crio_py.cri.sandbox.query import config_from_json as sandbox_config_from_json
@@ -57,7 +57,9 @@ class BundleWriter:
             config=config,
             host_devices=host.host_devices(config.devices, all_of_dev=privileged),
         )
-        return self._write(container_id, sandbox, build_container_spec(request))
+        spec = build_container_spec(request)
+        cdi.apply_devices(spec, config, self.settings.cdi_spec_dirs)
+        return self._write(container_id, sandbox, spec)
 
     def infra(
         self, container_id: str, sandbox: SandboxEntry, image: ContainerImage, rootfs: Path
