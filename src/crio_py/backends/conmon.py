@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crio_py import crashpoint
-from crio_py.backends import _exec
+from crio_py.backends import _exec, monitor_cgroup
 from crio_py.errors import (
     CommandError,
     DeadlineExceededError,
@@ -95,6 +95,7 @@ class ConmonOptions:
     no_sync_log: bool = False
     syslog: bool = False  # conmon's own messages to syslog (CRI-O always asks for it)
     env: tuple[str, ...] = DEFAULT_ENV  # KEY=VALUE, the handler's monitor_env
+    monitor_cgroup: str = ""  # cgroupfs path conmon is moved into; "" leaves it in ours
 
     def __post_init__(self) -> None:
         cid = self.container_id
@@ -345,6 +346,10 @@ async def create_container(
         directory.mkdir(parents=True, exist_ok=True)
     argv = conmon_argv(options)
     async with monitor_conmon(argv, options, cwd=options.bundle_dir) as monitor:
+        if options.monitor_cgroup:
+            await asyncio.to_thread(
+                monitor_cgroup.place, monitor.process.pid, options.monitor_cgroup
+            )
         if before_start is not None:
             await before_start(monitor.process.pid)
         monitor.release()

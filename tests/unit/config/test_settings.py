@@ -162,3 +162,18 @@ def test_cdi_spec_dirs_are_read_only_with_cdi_enabled(
     config.write_text(text)
     settings, _ = load_settings(config)
     assert settings.cdi_spec_dirs == dirs
+
+
+@pytest.mark.parametrize(
+    ("manager", "conmon_cgroup", "expected"),
+    [("cgroupfs", "", "pod"), ("systemd", "", "system.slice"), ("cgroupfs", "pod", "pod")],
+)
+def test_crio_empty_conmon_cgroup_is_its_manager_default(
+    tmp_path: Path, manager: str, conmon_cgroup: str, expected: str
+) -> None:
+    config = tmp_path / "crio.conf"
+    config.write_text(
+        f'[crio.runtime]\ncgroup_manager = "{manager}"\nconmon_cgroup = "{conmon_cgroup}"\n'
+    )
+    settings, _ = load_settings(config)
+    assert {h.monitor_cgroup for h in settings.runtimes.values()} == {expected}

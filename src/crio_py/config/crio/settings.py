@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crio_py.config.crio.models import CrioConfig, RuntimeHandler, effective_runtime
+from crio_py.config.crio.models import CrioConfig, CrioRuntime, RuntimeHandler, effective_runtime
 from crio_py.config.model import (
     CniSettings,
     ContainerDefaults,
@@ -131,6 +131,13 @@ def _metrics_address(config: CrioConfig) -> str:
     return f"{metrics.metrics_host}:{metrics.metrics_port}"
 
 
+def _monitor_cgroup(configured: str, runtime: CrioRuntime) -> str:
+    """CRI-O's empty conmon cgroup: the pod's with cgroupfs, system.slice with systemd."""
+    if configured:
+        return configured
+    return "system.slice" if runtime.cgroup_manager == "systemd" else "pod"
+
+
 def _handler(name: str, handler: RuntimeHandler, config: CrioConfig) -> HandlerSettings:
     runtime = config.crio.runtime
     kind = handler.runtime_type or "oci"
@@ -144,7 +151,7 @@ def _handler(name: str, handler: RuntimeHandler, config: CrioConfig) -> HandlerS
         cgroup_driver="systemd" if runtime.cgroup_manager == "systemd" else "cgroupfs",
         config_path=Path(handler.runtime_config_path) if handler.runtime_config_path else None,
         monitor_path=runtime.conmon or handler.monitor_path or "conmon",
-        monitor_cgroup=runtime.conmon_cgroup or handler.monitor_cgroup,
+        monitor_cgroup=_monitor_cgroup(runtime.conmon_cgroup or handler.monitor_cgroup, runtime),
         monitor_env=tuple(runtime.conmon_env or handler.monitor_env),
         privileged_without_host_devices=handler.privileged_without_host_devices,
         no_pivot=runtime.no_pivot,

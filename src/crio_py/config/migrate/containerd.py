@@ -163,10 +163,11 @@ def _v2_to_v3(doc: TOMLDocument, result: MigrationResult, comments: HeaderCommen
 
 
 def _keep_1x_defaults(doc: TOMLDocument, result: MigrationResult) -> None:
-    """containerd 2.0 lets containers bind low ports and ping by default; 1.x did not. Keep
-    what the node did (an operator who wants the new default deletes the lines)."""
+    """containerd 2.0 lets containers bind low ports and ping, and reads CDI specs, by default;
+    1.x did not. Keep what the node did (an operator who wants the new default deletes the
+    lines)."""
     runtime = ensure_table(doc, ("plugins", cr.CRI_RUNTIME))
-    for key in ("enable_unprivileged_ports", "enable_unprivileged_icmp"):
+    for key in ("enable_unprivileged_ports", "enable_unprivileged_icmp", "enable_cdi"):
         if key not in runtime:
             put(runtime, key, False)
             result.add(

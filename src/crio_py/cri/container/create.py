@@ -16,7 +16,7 @@ from cri_api.v1 import api_pb2
 
 from crio_py import crashpoint
 from crio_py.cri import validate
-from crio_py.cri.container import host, lifecycle, query, volumes
+from crio_py.cri.container import host, lifecycle, monitor, query, volumes
 from crio_py.cri.container.bundle import Spec, process_user
 from crio_py.cri.container.context import ContainerContext, ContainerEntry
 from crio_py.cri.image import ContainerImage
@@ -142,13 +142,17 @@ async def _create(
         entry = await ctx.store.create(container_id, metadata, ContainerStatus())
         undo.callback(ctx.store.delete, container_id)
         async with entry.lock:  # recorded: the exit monitor and StopPodSandbox can see it
+            # Undone after the runtime's container is deleted, when conmon has gone.
+            undo.push_async_callback(monitor.remove, ctx.layout.bundle(container_id))
             undo.push_async_callback(
                 _best_effort,
                 "delete the runtime's container",
                 lambda: ctx.runtime(entry).delete(container_id, force=True),
             )
             crashpoint.reached("CreateContainer:recorded")
-            pid = await ctx.ops.create(ctx.conmon(entry))
+            handler = ctx.runtimes.handler(metadata.runtime_handler)
+            options = monitor.placed(ctx.conmon(entry), handler.monitor_cgroup, spec)
+            pid = await ctx.ops.create(options)
             crashpoint.reached("CreateContainer:runtime-created")
             await ctx.images.release_volumes(container_id)
             await ctx.store.update_locked(container_id, lambda s: s.model_copy(update={"pid": pid}))

@@ -12,6 +12,7 @@ from cri_api.v1 import api_pb2
 
 from crio_py import crashpoint
 from crio_py.backends import conmon
+from crio_py.cri.container import monitor
 from crio_py.cri.container.context import LIVE_STATES, ContainerContext, ContainerEntry
 from crio_py.errors import CrioPyError, FailedPreconditionError
 from crio_py.store.records import ContainerState, ContainerStatus
@@ -116,6 +117,7 @@ async def remove_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
     crashpoint.reached("RemoveContainer:runtime-deleted")
     await ctx.images.unmount_rootfs(container_id)
     crashpoint.reached("RemoveContainer:rootfs-removed")
+    await monitor.remove(ctx.layout.bundle(container_id))
     await asyncio.to_thread(shutil.rmtree, ctx.layout.bundle(container_id), ignore_errors=True)
     conmon.remove_exit(ctx.layout.exits_dir, container_id)
     ctx.layout.attach_link(container_id).unlink(missing_ok=True)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from cri_api.v1 import api_pb2
 
-from crio_py.cri.container import create
+from crio_py.backends import monitor_cgroup
+from crio_py.cri.container import create, lifecycle
 from crio_py.errors import (
     AlreadyExistsError,
     CrioPyError,
@@ -125,3 +126,26 @@ async def test_an_undo_that_fails_keeps_the_original_error(world: ContainerWorld
     with pytest.raises(UnavailableError, match="conmon broke"):
         await created(world)
     assert list(world.ctx.store) == []
+
+
+async def test_conmon_goes_to_the_handlers_monitor_cgroup_and_it_is_removed(
+    world: ContainerWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handlers = {
+        name: handler.model_copy(update={"monitor_cgroup": "pod"})
+        for name, handler in world.settings.runtimes.items()
+    }
+    world.ctx.runtimes.settings = world.settings.model_copy(update={"runtimes": handlers})
+    removed: list[str] = []
+
+    async def remove(path: str) -> None:
+        removed.append(path)
+
+    monkeypatch.setattr(monitor_cgroup, "remove", remove)
+    container_id = await created(world)
+    (options,) = world.conmon.created
+    assert options.monitor_cgroup == f"/k8s.io/crio-conmon-{container_id}"
+    await lifecycle.remove_container(
+        world.ctx, api_pb2.RemoveContainerRequest(container_id=container_id)
+    )
+    assert removed == [f"/k8s.io/crio-conmon-{container_id}"]
