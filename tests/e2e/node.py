@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 from cri_api.v1 import api_pb2, api_pb2_grpc
 
+from tests.fixtures.catalog import PushedImages
 from tests.fixtures.cninet import cni_network
 from tests.fixtures.daemon import Daemon, crio_config, daemon_config
 
@@ -89,6 +90,7 @@ class Node:
         work = str(self.daemon.workdir)
         found = [f"mount {m}" for m in mount_points() if m.startswith(work)]
         wanted = set(self.container_ids)
+        wanted |= {f"crio-conmon-{container_id}" for container_id in self.container_ids}
         found += [f"cgroup {d}" for d in cgroups_named(wanted)]
         daemon_pid = self.daemon.process.pid if self.daemon.process else -1
         found += [
@@ -184,3 +186,15 @@ def node(
             finally:
                 if current.daemon.process is not None:
                     current.remove_everything()
+
+
+@contextmanager
+def busybox_node(
+    workdir: Path, images: PushedImages, extra_config: str = "", *, crio: str | None = None
+) -> Iterator[Node]:
+    """`node()` with busybox pulled, and nothing of its pods left afterwards."""
+    with node(workdir, images.registries["plain"].host, extra_config, crio=crio) as current:
+        current.busybox = current.pull(images.ref("plain", "busybox"))
+        yield current
+        current.remove_everything()
+        assert current.leaks() == []

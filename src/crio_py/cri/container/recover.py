@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from crio_py.backends import conmon
-from crio_py.cri.container import exits
+from crio_py.cri.container import exits, monitor
 from crio_py.cri.container.context import LIVE_STATES, ContainerContext, ContainerEntry
 from crio_py.cri.undo import sweep_incomplete
 from crio_py.errors import CrioPyError
@@ -71,6 +71,7 @@ async def _forget_incomplete(ctx: ContainerContext, container_id: str, handler: 
     runtime = ctx.runtimes.runtime(handler or ctx.settings.default_runtime)
     await runtime.delete(container_id, force=True)
     await ctx.images.unmount_rootfs(container_id)
+    await monitor.remove(ctx.layout.bundle(container_id))
     conmon.remove_exit(ctx.layout.exits_dir, container_id)
     ctx.layout.attach_link(container_id).unlink(missing_ok=True)
     for directory in (ctx.layout.bundle(container_id), ctx.layout.records_dir / container_id):
