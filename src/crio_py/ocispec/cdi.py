@@ -23,7 +23,7 @@ from crio_py.errors import InvalidArgumentError, quote
 from crio_py.ocispec.mounts import device_json
 from crio_py.ocispec.request import HostDevice
 
-SPEC_VERSIONS = ("0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0", "0.9.0", "1.0.0", "1.1.0")
+SPEC_VERSIONS = ("0.3.0", "0.4.0", "0.5.0", "0.6.0", "0.7.0", "0.8.0", "1.0.0", "1.1.0")
 ANNOTATION_PREFIX = "cdi.k8s.io/"
 HOOK_NAMES = (
     "prestart",
@@ -35,7 +35,7 @@ HOOK_NAMES = (
 )
 # pkg/cdi/parser: vendor is a domain-like name, class and device names are plain words.
 _VENDOR = re.compile(r"^[A-Za-z](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$")
-_CLASS = re.compile(r"^[A-Za-z](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$")
+_CLASS = re.compile(r"^[A-Za-z](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?$")
 _DEVICE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.:-]*[A-Za-z0-9])?$")
 _ACCESS = re.compile(r"^[rwm]{1,3}$")
 
@@ -96,6 +96,7 @@ class Device(_Model):
     """One device of a spec."""
 
     name: str
+    annotations: dict[str, str] = {}
     container_edits: ContainerEdits = Field(alias="containerEdits")
 
 
@@ -104,6 +105,7 @@ class CdiSpec(_Model):
 
     cdi_version: str = Field(alias="cdiVersion")
     kind: str
+    annotations: dict[str, str] = {}
     devices: tuple[Device, ...]
     container_edits: ContainerEdits = Field(ContainerEdits(), alias="containerEdits")
 
@@ -127,6 +129,11 @@ def parse_spec(data: object, path: str, rank: int) -> LoadedSpec:
         raise ValueError(f"{where}: {first['msg']}") from None
     if spec.cdi_version not in SPEC_VERSIONS:
         raise ValueError(f"cdiVersion {quote(spec.cdi_version)} is not a known CDI version")
+    needed = required_version(spec)
+    if _version_key(spec.cdi_version) < _version_key(needed):
+        raise ValueError(
+            f"the spec uses CDI {needed} features but says cdiVersion {spec.cdi_version}"
+        )
     vendor, _ = split_kind(spec.kind)
     if not spec.devices:
         raise ValueError(f"kind {vendor}: the spec defines no devices")
@@ -140,6 +147,33 @@ def parse_spec(data: object, path: str, rank: int) -> LoadedSpec:
         _check_edits(device.container_edits, device.name)
     _check_edits(spec.container_edits, "the spec")
     return LoadedSpec(spec, path, rank)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def required_version(spec: CdiSpec) -> str:
+    """The lowest spec version with every feature `spec` uses (specs-go version.go)."""
+    edits = [spec.container_edits, *(d.container_edits for d in spec.devices)]
+    _, device_class = spec.kind.partition("/")[::2]
+    checks = [
+        ("1.1.0", any(e.net_devices for e in edits)),
+        ("0.7.0", any(e.intel_rdt is not None or e.additional_gids for e in edits)),
+        (
+            "0.6.0",
+            bool(spec.annotations)
+            or any(d.annotations for d in spec.devices)
+            or "." in device_class,
+        ),
+        (
+            "0.5.0",
+            any(d.name[:1].isdigit() for d in spec.devices)
+            or any(n.host_path for e in edits for n in e.device_nodes),
+        ),
+        ("0.4.0", any(m.type for e in edits for m in e.mounts)),
+    ]
+    return next((version for version, used in checks if used), "0.3.0")
 
 
 def split_kind(kind: str) -> tuple[str, str]:

@@ -191,7 +191,7 @@ def test_a_node_missing_on_the_host_is_invalid() -> None:
 
 def test_net_devices_are_refused_not_ignored() -> None:
     devices = [{"name": "zero", "containerEdits": {"netDevices": [{"hostInterfaceName": "e"}]}}]
-    found = registry((spec_data(cdiVersion="1.0.0", devices=devices), "/etc/cdi/a.json", 0))
+    found = registry((spec_data(cdiVersion="1.1.0", devices=devices), "/etc/cdi/a.json", 0))
     with pytest.raises(InvalidArgumentError, match="not supported"):
         cdi.apply(base_spec(), found.resolve(["example.com/device=zero"], []), stat)
 
@@ -208,3 +208,23 @@ def test_requested_names_come_from_the_field_then_the_annotations() -> None:
 def test_an_annotation_without_a_key_is_invalid() -> None:
     with pytest.raises(InvalidArgumentError, match="no name after the prefix"):
         cdi.requested_names([], {"cdi.k8s.io/": "example.com/device=a"})
+
+
+@pytest.mark.parametrize(
+    ("version", "edits", "needed"),
+    [
+        ("0.3.0", {"mounts": [{"hostPath": "/a", "containerPath": "/a", "type": "bind"}]}, "0.4.0"),
+        ("0.4.0", {"deviceNodes": [{"path": "/dev/a", "hostPath": "/dev/zero"}]}, "0.5.0"),
+        ("0.6.0", {"additionalGids": [5]}, "0.7.0"),
+        ("1.0.0", {"netDevices": [{"hostInterfaceName": "eth1", "name": "eth1"}]}, "1.1.0"),
+    ],
+)
+def test_a_spec_must_declare_the_version_of_the_features_it_uses(
+    version: str, edits: dict[str, Any], needed: str
+) -> None:
+    data = spec_data(cdiVersion=version, devices=[{"name": "a", "containerEdits": edits}])
+    data["containerEdits"] = {}
+    with pytest.raises(ValueError, match=f"uses CDI {needed} features"):
+        cdi.parse_spec(data, "/etc/cdi/a.json", 0)
+    data["cdiVersion"] = needed
+    assert cdi.parse_spec(data, "/etc/cdi/a.json", 0).spec.cdi_version == needed
