@@ -45,6 +45,7 @@ from crio_py.cri.container import (
     ContainerOps,
     ImageSource,
     PodContainers,
+    cdi,
     host,
     images_in_use,
     recover,
@@ -195,6 +196,7 @@ class Daemon:
         dirs.secure(self.settings.root_dir, self.settings.state_dir)
         self.image_service = await self.image_service_factory(self.settings)
         features = await host.probe_host_fully(self.settings.root_dir, self.settings.state_dir)
+        await asyncio.to_thread(cdi.report_specs, self.settings.cdi_spec_dirs)
         self.stream_server = StreamServer(
             self.settings.stream, cert_dir=self.settings.state_dir / "streaming"
         )

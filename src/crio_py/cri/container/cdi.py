@@ -80,3 +80,14 @@ def _warn_once(path: Path, problem: str) -> None:
     if (str(path), problem) not in _warned:
         _warned.add((str(path), problem))
         logger.warning("CDI spec file %s is not used: %s", path, problem)
+
+
+def report_specs(dirs: Sequence[Path]) -> None:
+    """At start-up: log how many devices the spec directories define, and (once each) the
+    spec files that are not used and why, YAML ones among them."""
+    if not dirs:
+        logger.info("CDI is off: no spec directories are configured")
+        return
+    registry = load_registry(dirs)
+    where = ", ".join(str(d) for d in dirs)
+    logger.info("CDI devices found in %s: %d", where, len(registry.devices))

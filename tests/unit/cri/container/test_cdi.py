@@ -97,3 +97,16 @@ async def test_an_unknown_device_is_invalid_and_leaves_nothing(world: ContainerW
     with pytest.raises(InvalidArgumentError, match=r"'example\.com/device=none' is not defined"):
         await create_with(world, config)
     assert list(world.leftovers()) == []
+
+
+def test_start_up_names_the_yaml_files_it_does_not_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path / "specs", "a.json", json.dumps(SPEC))
+    write(tmp_path / "specs", "nvidia.yaml", "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\n")
+    with caplog.at_level(logging.INFO):
+        cdi.report_specs([tmp_path / "specs"])
+        cdi.report_specs([])
+    assert f"CDI devices found in {tmp_path / 'specs'}: 1" in caplog.text
+    assert "nvidia.yaml is not used: a YAML spec file that is not JSON" in caplog.text
+    assert "CDI is off" in caplog.text
