@@ -94,9 +94,7 @@ class Reloadable(Protocol):
 
 class ImageServiceLike(ImageRpcs, ImageSource, Reloadable, Protocol):
     """What the daemon needs of the image service: the RPC handlers, what containers need of
-    images, the view of images in use it is given, and `close()`."""
-
-    images_in_use: Callable[[], set[str]]
+    images, and `close()`."""
 
     async def close(self) -> None:
         """Release what `open` acquired."""
@@ -229,12 +227,11 @@ class Daemon:
         )
         await sandboxes.load()
         await recover.load(containers)
-        images.images_in_use = functools.partial(images_in_use, containers)
         self._reloadable = [images, sandboxes, containers]
         self.tasks.spawn(recover.watch_exits(containers), name="exit watcher", critical=True)
         return merged(
             info.rpcs(),
-            image_rpcs(images),
+            image_rpcs(images, functools.partial(images_in_use, containers)),
             sandboxes.rpcs(),
             rpc_table(containers, streams),
         )

@@ -83,8 +83,9 @@ class ImageService:
         # one made with other credentials (a wrong password must not borrow a right one).
         self._in_flight: dict[tuple[str, Credentials | None, str], asyncio.Task[ImageRecord]] = {}
         self._deletions: set[asyncio.Future[None]] = set()
-        # Image ids that containers use; the runtime service installs its own view.
-        self.images_in_use: Callable[[], set[str]] = set
+        # Image configs by digest (content-addressed, so never stale): CreateContainer reads
+        # its image's config without touching the disk.
+        self._configs: dict[str, dict[str, object]] = {}
 
     @classmethod
     async def open(cls, settings: RuntimeSettings) -> ImageService:
@@ -150,7 +151,7 @@ class ImageService:
         return api_pb2.PullImageResponse(image_ref=record.id)
 
     async def remove_image(
-        self, request: api_pb2.RemoveImageRequest
+        self, request: api_pb2.RemoveImageRequest, images_in_use: Callable[[], set[str]] = set
     ) -> api_pb2.RemoveImageResponse:
         # CRI: RemoveImage is idempotent; an unknown image is not an error.
         name = request.image.image
@@ -161,7 +162,7 @@ class ImageService:
         if tag in record.repo_tags and len(record.repo_tags) > 1:
             self.images.untag(record, tag)  # other tags keep the image, as CRI-O does
             return api_pb2.RemoveImageResponse()
-        if record.id in self.images_in_use():
+        if record.id in images_in_use():
             raise FailedPreconditionError(f"image {record.id} is used by a container")
         self.images.delete(record.id)
         crashpoint.reached("RemoveImage:untagged")
@@ -246,11 +247,19 @@ class ImageService:
         )
 
     def _config(self, record: ImageRecord) -> dict[str, object]:
+        digest = record.config.digest
+        cached = self._configs.get(digest)
+        if cached is not None:
+            return cached
+        loaded: object = {}
         with contextlib.suppress(CrioPyError, ValueError):
-            loaded = json.loads(self.content.read(record.config.digest))
-            if isinstance(loaded, dict):
-                return loaded
-        return {}
+            loaded = json.loads(self.content.read(digest))
+        if not isinstance(loaded, dict):
+            return {}
+        if len(self._configs) >= _CONFIGS_KEPT:
+            self._configs.pop(next(iter(self._configs)))
+        self._configs[digest] = loaded
+        return loaded
 
     # -- for the runtime service -----------------------------------------------------------------
     def container_image(self, name: str) -> ContainerImage:
@@ -350,6 +359,9 @@ class ImageService:
         task = asyncio.ensure_future(asyncio.to_thread(delete))
         self._deletions.add(task)
         task.add_done_callback(self._deletions.discard)
+
+
+_CONFIGS_KEPT = 256
 
 
 def _diff_ids(pulled: PulledImage) -> list[str]:
