@@ -29,7 +29,7 @@ from crio_py.backends.mountapi import Idmap
 from crio_py.backends.skopeo import PulledImage, PullSpec, SkopeoPuller, Source
 from crio_py.backends.snapshotter import OverlaySnapshotter, chain_ids
 from crio_py.config.model import Credentials, RuntimeSettings
-from crio_py.config.registry.endpoints import credentials_for, endpoints_for
+from crio_py.config.registry.endpoints import Resolver
 from crio_py.cri.convert import image_message, image_user, verbose_info
 from crio_py.errors import (
     CrioPyError,
@@ -76,6 +76,7 @@ class ImageService:
         self.puller = puller
         self.snapshotter = snapshotter
         self._downloads = asyncio.Semaphore(max(settings.max_concurrent_downloads, 1))
+        self._resolver = Resolver(settings.registry)
         self._sandbox = ""
         with contextlib.suppress(InvalidArgumentError):
             self._sandbox = parse_reference(settings.sandbox_image).tagged
@@ -195,14 +196,7 @@ class ImageService:
             raise PermissionDeniedError(
                 f"registry {reference.domain} is blocked by registries.conf"
             )
-        sources = tuple(
-            Source(
-                endpoint,
-                (credentials if _same_host(server, endpoint.host) else None)
-                or credentials_for(registry, endpoint.host),
-            )
-            for endpoint in endpoints_for(registry, reference.domain)
-        )
+        sources = await asyncio.to_thread(self._sources, reference, credentials, server)
         started = time.monotonic()
         async with self._downloads:
             pulled = await self.puller.pull(PullSpec(reference, sources))
@@ -225,6 +219,21 @@ class ImageService:
             "Pulled image %s as %s in %.2f s", reference, record.id, time.monotonic() - started
         )
         return record
+
+    def _sources(
+        self, reference: Reference, credentials: Credentials | None, server: str
+    ) -> tuple[Source, ...]:
+        if self._resolver.registry is not self.settings.registry:  # new settings
+            self._resolver = Resolver(self.settings.registry)
+        resolver = self._resolver
+        return tuple(
+            Source(
+                endpoint,
+                (credentials if _same_host(server, endpoint.host) else None)
+                or resolver.credentials(endpoint.host),
+            )
+            for endpoint in resolver.endpoints(reference.domain)
+        )
 
     def _record(
         self, reference: Reference, pulled: PulledImage, diff_ids: list[str]
