@@ -103,8 +103,13 @@ def cgroups_named(names: set[str]) -> list[Path]:
     meanwhile (a glob raised FileNotFoundError then)."""
     found = []
     for top, directories, _ in os.walk(CGROUP_ROOT, onerror=lambda _: None):
-        found += [Path(top) / name for name in directories if name in names]
+        found += [Path(top) / name for name in directories if _cgroup_id(name) in names]
     return found
+
+
+def _cgroup_id(name: str) -> str:
+    """The container id a cgroup is named for: <id>, CRI-O's crio-<id> or crio-<id>.scope."""
+    return name.removeprefix("crio-").removesuffix(".scope")
 
 
 def pod_config(name: str, log_dir: Path, **fields: object) -> api_pb2.PodSandboxConfig:

@@ -448,10 +448,11 @@ def test_crio_config_without_drop_infra_ctr_runs_the_pause_image(crio_cluster: N
     assert any(tag.endswith("/pause:1") for image in images for tag in image.repo_tags)
     container_id = _run(cluster, pod_id, pod, container_config("app", cluster.busybox, *SLEEPER))
     assert cluster.status(container_id).state == api_pb2.CONTAINER_RUNNING
-    infra_cgroups = list(Path("/sys/fs/cgroup/memory/k8s.io").glob(f"{pod_id}"))
-    assert infra_cgroups, "the infra container runs in the pod's cgroup"
+    # CRI-O's names, which cAdvisor needs: crio-<id> below CRI-O's default parent.
+    assert Path(f"/sys/fs/cgroup/memory/crio/crio-{pod_id}").is_dir()
+    assert Path(f"/sys/fs/cgroup/memory/crio/crio-{container_id}").is_dir()
     cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
-    assert not list(Path("/sys/fs/cgroup/memory/k8s.io").glob(f"{pod_id}"))
+    assert not Path(f"/sys/fs/cgroup/memory/crio/crio-{pod_id}").exists()
 
 
 def test_update_runtime_config_hands_the_pod_cidr_to_cni(cluster: Node) -> None:
