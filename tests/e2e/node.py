@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 from cri_api.v1 import api_pb2, api_pb2_grpc
 
+from tests.fixtures.catalog import PushedImages
 from tests.fixtures.cninet import cni_network
 from tests.fixtures.daemon import Daemon, crio_config, daemon_config
 
@@ -189,3 +190,15 @@ def node(
             finally:
                 if current.daemon.process is not None:
                     current.remove_everything()
+
+
+@contextmanager
+def crio_node_with_busybox(workdir: Path, pushed_images: PushedImages) -> Iterator[Node]:
+    """A node on a CRI-O configuration that runs infra containers, busybox pulled; afterwards
+    nothing of its pods may be left."""
+    registry = pushed_images.registries["plain"].host
+    with node(workdir, registry, crio="drop_infra_ctr = false\n") as current:
+        current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
+        yield current
+        current.remove_everything()
+        assert current.leaks() == []

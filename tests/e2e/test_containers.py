@@ -23,7 +23,14 @@ from cri_api.v1 import api_pb2
 from google.protobuf import json_format
 
 from tests.demo import run_demo
-from tests.e2e.node import Node, container_config, mount_points, node, processes_naming
+from tests.e2e.node import (
+    Node,
+    container_config,
+    crio_node_with_busybox,
+    mount_points,
+    node,
+    processes_naming,
+)
 from tests.e2e.test_network import _free_port
 from tests.fixtures.catalog import PushedImages
 from tests.fixtures.cninet import free_subnet
@@ -433,12 +440,8 @@ def test_a_shared_pid_namespace_runs_an_infra_container(cluster: Node) -> None:
 
 @pytest.fixture
 def crio_cluster(tmp_path: Path, pushed_images: PushedImages) -> Iterator[Node]:
-    registry = pushed_images.registries["plain"].host
-    with node(tmp_path, registry, crio="drop_infra_ctr = false\n") as current:
-        current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
+    with crio_node_with_busybox(tmp_path, pushed_images) as current:
         yield current
-        current.remove_everything()
-        assert current.leaks() == []
 
 
 def test_crio_config_without_drop_infra_ctr_runs_the_pause_image(crio_cluster: Node) -> None:

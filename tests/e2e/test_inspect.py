@@ -16,7 +16,7 @@ import grpc
 import pytest
 from cri_api.v1 import api_pb2
 
-from tests.e2e.node import Node, container_config, node
+from tests.e2e.node import Node, container_config, crio_node_with_busybox
 from tests.fixtures.catalog import PushedImages
 
 
@@ -24,13 +24,8 @@ from tests.fixtures.catalog import PushedImages
 def crio_node(
     tmp_path_factory: pytest.TempPathFactory, pushed_images: PushedImages
 ) -> Iterator[Node]:
-    workdir = tmp_path_factory.mktemp("inspect")
-    registry = pushed_images.registries["plain"].host
-    with node(workdir, registry, crio="drop_infra_ctr = false\n") as current:
-        current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
+    with crio_node_with_busybox(tmp_path_factory.mktemp("inspect"), pushed_images) as current:
         yield current
-        current.remove_everything()
-        assert current.leaks() == []
 
 
 def _sleeper(current: Node) -> api_pb2.ContainerConfig:
