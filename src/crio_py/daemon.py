@@ -196,7 +196,7 @@ class Daemon:
         await self.server.start()
         if self.shared_socket is not None:
             os.chmod(self.shared_socket.grpc_path, 0o600)
-            self.shared_socket.start()
+            await self.shared_socket.start()
         set_socket_owner(self.socket_path, self.settings.socket.uid, self.settings.socket.gid)
         logger.info("Listening for CRI on unix://%s", self.socket_path)
         dirs.secure(self.settings.root_dir, self.settings.state_dir)
@@ -221,11 +221,11 @@ class Daemon:
             server.add_insecure_port(f"unix://{self.socket_path}")
             return
         private = self.settings.state_dir / "grpc.sock"
-        prepare_socket_path(private)
+        http = self.settings.state_dir / "inspect.sock"
+        for path in (private, http):
+            prepare_socket_path(path)
         server.add_insecure_port(f"unix://{private}")
-        self.shared_socket = SharedSocket(
-            self.socket_path, private, self._serve_inspect, asyncio.get_running_loop()
-        )
+        self.shared_socket = SharedSocket(self.socket_path, private, http, self._serve_inspect)
 
     async def _serve_inspect(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -276,13 +276,11 @@ class Daemon:
     async def shutdown(self) -> None:
         """Stop the server (in-flight RPCs get `GRACE_S`), then close the image service."""
         notify_systemd("STOPPING=1")
-        if self.shared_socket is not None:
-            self.shared_socket.stop_accepting()
         if self.server is not None:
             logger.info("Stopping; RPCs in flight have %.0fs to finish", GRACE_S)
             await self.server.stop(GRACE_S)
         if self.shared_socket is not None:
-            self.shared_socket.close()
+            await self.shared_socket.close()
         if self.stream_server is not None:
             await self.stream_server.close()
         if self.image_service is not None:

@@ -93,7 +93,9 @@ class Node:
         found += [f"cgroup {d}" for d in cgroups_named(wanted)]
         daemon_pid = self.daemon.process.pid if self.daemon.process else -1
         found += [
-            f"process {pid}: {line}" for pid, line in processes_naming(work) if pid != daemon_pid
+            f"process {pid}: {line}"
+            for pid, line in processes_naming(work)
+            if pid != daemon_pid and not _is_relay_of(pid, daemon_pid, line)
         ]
         return found
 
@@ -106,6 +108,15 @@ def cgroups_named(names: set[str]) -> list[Path]:
     for top, directories, _ in os.walk(CGROUP_ROOT, onerror=lambda _: None):
         found += [Path(top) / name for name in directories if _cgroup_id(name) in names]
     return found
+
+
+def _is_relay_of(pid: int, daemon_pid: int, line: str) -> bool:
+    """The daemon's own socket relay (a CRI-O configuration), which lives as long as it."""
+    try:
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return False
+    return parent == daemon_pid and "crio_py.relay" in line
 
 
 def _cgroup_id(name: str) -> str:

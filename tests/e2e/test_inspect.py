@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ from cri_api.v1 import api_pb2
 
 from tests.e2e.node import Node, container_config, crio_node_with_busybox
 from tests.fixtures.catalog import PushedImages
+from tests.fixtures.daemon import Daemon, crio_config
+from tests.fixtures.procs import descendants
 
 
 @pytest.fixture(scope="module")
@@ -168,3 +171,18 @@ def test_a_containerd_configuration_keeps_grpc_alone_on_the_socket(cluster: Node
         _get(cluster.daemon.socket, "/info")
     with cluster.daemon.channel() as channel:
         grpc.channel_ready_future(channel).result(timeout=10)
+
+
+@pytest.mark.parametrize("end", ["stop", "kill"])
+def test_the_relay_ends_with_the_daemon(tmp_path: Path, end: str) -> None:
+    daemon = Daemon(tmp_path / "crio")
+    daemon.config.write_text(crio_config(daemon, tmp_path, "127.0.0.1:1"), encoding="utf-8")
+    daemon.start()
+    assert daemon.process is not None
+    relays = [p for p in descendants(daemon.process.pid).values() if "crio_py.relay" in p.cmdline()]
+    assert len(relays) == 1
+    getattr(daemon, end)()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{relays[0].pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{relays[0].pid}").exists()
