@@ -9,6 +9,7 @@ import socket
 import threading
 from pathlib import Path
 
+from crio_py.daemon import _socket_is_live
 from crio_py.listener import SharedSocket
 from crio_py.relay import HTTP2_PREFACE
 
@@ -61,7 +62,7 @@ async def test_http2_is_relayed_and_http1_is_served(tmp_path: Path) -> None:
     finally:
         await shared.close()
         upstream.close()
-    assert not _accepts(tmp_path / "cri.sock")  # the relay is gone
+    assert not _socket_is_live(tmp_path / "cri.sock")  # the relay is gone
 
 
 async def test_a_connection_whose_upstream_is_gone_is_closed(tmp_path: Path) -> None:
@@ -80,11 +81,3 @@ async def test_a_connection_whose_upstream_is_gone_is_closed(tmp_path: Path) -> 
     finally:
         await shared.close()
 
-
-def _accepts(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(str(path))
-        except OSError:
-            return False
-    return True
