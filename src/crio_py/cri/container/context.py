@@ -218,7 +218,7 @@ class ContainerContext:
             return False
         await self.store.update_locked(container_id, lambda _: exited)
         if entry.metadata.infra:
-            self.sandboxes.infra_exited(entry.metadata.sandbox_id)
+            await self.sandboxes.infra_exited(entry.metadata.sandbox_id)
         logger.info(
             "Container %s exited with %d (%s)", container_id, exited.exit_code, exited.reason
         )
