@@ -5,6 +5,12 @@ credentials), lets skopeo fetch into the content store, unpacks the layers into 
 then writes the image record: a pull that fails leaves neither record, blobs nor snapshots.
 `max_concurrent_downloads` bounds concurrent pulls, and identical pulls in flight share one.
 Removing an image collects the blobs and snapshots no image references any more.
+
+The sandbox image and CRI-O's `pinned_images` (exact names, `prefix*` globs and `*keyword*`
+patterns, as CRI-O matches them) are reported pinned, so the kubelet's image GC spares them;
+pinning is worked out from the current settings, so SIGHUP re-pins a changed sandbox image.
+A pull for a pod in namespace NS goes through `<signature_policy_dir>/NS.json` when that file
+exists, else `signature_policy`, else skopeo's default policy (CRI-O 1.28+).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import shutil
 import time
 import urllib.parse
@@ -76,12 +83,11 @@ class ImageService:
         self.puller = puller
         self.snapshotter = snapshotter
         self._downloads = asyncio.Semaphore(max(settings.max_concurrent_downloads, 1))
-        self._sandbox = ""
-        with contextlib.suppress(InvalidArgumentError):
-            self._sandbox = parse_reference(settings.sandbox_image).tagged
-        # Pulls in flight by reference and credentials: a pull never shares the outcome of
-        # one made with other credentials (a wrong password must not borrow a right one).
-        self._in_flight: dict[tuple[str, Credentials | None, str], asyncio.Task[ImageRecord]] = {}
+        self._pins = _Pins(settings)
+        puller.progress_timeout_s = settings.image_pull_progress_timeout_s
+        # Pulls in flight by reference, credentials and policy: a pull never shares the outcome
+        # of one made with other credentials (a wrong password must not borrow a right one).
+        self._in_flight: dict[_PullKey, asyncio.Task[ImageRecord]] = {}
         self._deletions: set[asyncio.Future[None]] = set()
         # Image ids that containers use; the runtime service installs its own view.
         self.images_in_use: Callable[[], set[str]] = set
@@ -106,8 +112,19 @@ class ImageService:
         return service
 
     def reload_settings(self, settings: RuntimeSettings) -> None:
-        """SIGHUP: the next request reads `settings`."""
+        """SIGHUP: the next request reads `settings`; pins follow the new sandbox image."""
         self.settings = settings
+        self._pins = _Pins(settings)
+        self.puller.progress_timeout_s = settings.image_pull_progress_timeout_s
+
+    def is_pinned(self, record: ImageRecord) -> bool:
+        """Whether the image is the sandbox image or matches `pinned_images`."""
+        return self._pins.match(record)
+
+    def _message(self, record: ImageRecord) -> api_pb2.Image:
+        message = image_message(record)
+        message.pinned = self._pins.match(record)
+        return message
 
     async def close(self) -> None:
         for task in self._in_flight.values():
@@ -122,7 +139,7 @@ class ImageService:
             records = [found] if found else []
         else:
             records = self.images.all()
-        return api_pb2.ListImagesResponse(images=[image_message(r) for r in records])
+        return api_pb2.ListImagesResponse(images=[self._message(r) for r in records])
 
     async def image_status(
         self, request: api_pb2.ImageStatusRequest
@@ -131,7 +148,7 @@ class ImageService:
         record = self.images.find(request.image.image)
         if record is None:
             return api_pb2.ImageStatusResponse()
-        response = api_pb2.ImageStatusResponse(image=image_message(record))
+        response = api_pb2.ImageStatusResponse(image=self._message(record))
         if request.verbose:
             response.info.update(verbose_info(record, self._config(record)))
         return response
@@ -140,10 +157,11 @@ class ImageService:
         reference = parse_reference(request.image.image)
         credentials = _request_credentials(request.auth) if request.HasField("auth") else None
         server = _server_host(request.auth.server_address)
-        key = (str(reference), credentials, server)
+        policy = self._policy(request.sandbox_config.metadata.namespace)
+        key = (str(reference), credentials, server, policy)
         task = self._in_flight.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._pull(reference, credentials, server))
+            task = asyncio.ensure_future(self._pull(reference, credentials, server, policy))
             self._in_flight[key] = task
             task.add_done_callback(lambda _: self._in_flight.pop(key, None))
         record = await asyncio.shield(task)
@@ -183,8 +201,25 @@ class ImageService:
         return api_pb2.ImageFsInfoResponse(image_filesystems=[usage])
 
     # -- pulling --------------------------------------------------------------------------------
+    def _policy(self, namespace: str) -> Path | None:
+        """The signature policy for a pod in `namespace` (see the module docstring)."""
+        directory = self.settings.signature_policy_dir
+        if namespace and directory is not None:
+            if not _NAMESPACE.fullmatch(namespace):
+                raise InvalidArgumentError(
+                    f"sandbox namespace {quote(namespace)} is not a Kubernetes namespace name"
+                )
+            candidate = directory / f"{namespace}.json"
+            if candidate.is_file():
+                return candidate
+        return self.settings.signature_policy
+
     async def _pull(
-        self, reference: Reference, credentials: Credentials | None, server: str = ""
+        self,
+        reference: Reference,
+        credentials: Credentials | None,
+        server: str = "",
+        policy: Path | None = None,
     ) -> ImageRecord:
         """Pull from each endpoint in turn; the request's credentials go only to the server
         they name (all endpoints when they name none), as containerd's ParseAuth does, so a
@@ -204,7 +239,7 @@ class ImageService:
         )
         started = time.monotonic()
         async with self._downloads:
-            pulled = await self.puller.pull(PullSpec(reference, sources))
+            pulled = await self.puller.pull(PullSpec(reference, sources, policy))
             try:
                 diff_ids = _diff_ids(pulled)
                 await self.snapshotter.prepare(
@@ -241,7 +276,7 @@ class ImageService:
             size=pulled.manifest.size + pulled.config.size + sum(x.size for x in pulled.layers),
             uid=uid,
             username=username,
-            pinned=bool(self._sandbox) and reference.tagged == self._sandbox,
+            pinned=self._pins.names(reference.tagged),
             pulled_at=time.time(),
         )
 
@@ -350,6 +385,45 @@ class ImageService:
         task = asyncio.ensure_future(asyncio.to_thread(delete))
         self._deletions.add(task)
         task.add_done_callback(self._deletions.discard)
+
+
+_PullKey = tuple[str, Credentials | None, str, Path | None]
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+class _Pins:
+    """Which images are pinned: the sandbox image and `pinned_images` patterns."""
+
+    def __init__(self, settings: RuntimeSettings) -> None:
+        self.exact: set[str] = set()
+        self.globs: list[str] = []
+        for pattern in (settings.sandbox_image, *settings.pinned_images):
+            if "*" in pattern:
+                self.globs.append(pattern)  # CRI-O: `prefix*` or `*keyword*`
+                continue
+            self.exact.add(pattern)
+            with contextlib.suppress(InvalidArgumentError):
+                self.exact.add(parse_reference(pattern).tagged)
+
+    def names(self, *names: str) -> bool:
+        """Whether any of `names` (tags or digested names) is pinned."""
+        return any(
+            name in self.exact or any(_glob_matches(glob, name) for glob in self.globs)
+            for name in names
+        )
+
+    def match(self, record: ImageRecord) -> bool:
+        return self.names(*record.repo_tags, *record.repo_digests)
+
+
+def _glob_matches(pattern: str, name: str) -> bool:
+    """CRI-O's pinned_images patterns: `*keyword*` anywhere in the name, `prefix*` at its
+    start (a `*` elsewhere is literal)."""
+    if len(pattern) > 1 and pattern.startswith("*") and pattern.endswith("*"):
+        return pattern[1:-1] in name
+    if pattern.endswith("*"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
 
 
 def _diff_ids(pulled: PulledImage) -> list[str]:
