@@ -52,6 +52,7 @@ from crio_py.cri.container import (
 )
 from crio_py.cri.container.layout import Layout
 from crio_py.cri.image import ImageService
+from crio_py.cri.metrics_server import MetricsServer, start_metrics, stop_metrics
 from crio_py.cri.rpcs import ImageRpcs, RpcTable, image_rpcs, merged
 from crio_py.cri.runtime_info import RuntimeInfo
 from crio_py.cri.sandbox import NamespaceOps, SandboxRecords, SandboxService
@@ -168,6 +169,7 @@ class Daemon:
         self.failed_task = ""
         self._reloadable: list[Reloadable] = []
         self.stream_server: StreamServer | None = None
+        self.metrics_server: MetricsServer | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -196,6 +198,7 @@ class Daemon:
         set_socket_owner(self.socket_path, self.settings.socket.uid, self.settings.socket.gid)
         logger.info("Listening for CRI on unix://%s", self.socket_path)
         dirs.secure(self.settings.root_dir, self.settings.state_dir)
+        self.metrics_server = await start_metrics(self.settings)
         self.image_service = await self.image_service_factory(self.settings)
         features = await host.probe_host_fully(self.settings.root_dir, self.settings.state_dir)
         self.stream_server = StreamServer(
@@ -256,6 +259,7 @@ class Daemon:
             await self.stream_server.close()
         if self.image_service is not None:
             await self.image_service.close()
+        await stop_metrics(self.metrics_server)
         await self.tasks.close()
         logger.info("Stopped")
 

@@ -105,6 +105,7 @@ class PulledImage:
     layers: tuple[Descriptor, ...]
     config_json: dict[str, Any]
     repo_digest: str = ""  # what the tag points to: the index digest for a multi-platform image
+    reused: frozenset[str] = frozenset()  # layers the store had before: not fetched
 
 
 INSPECT_TIMEOUT_S = 120.0
@@ -153,6 +154,7 @@ class SkopeoPuller:
             manifest_bytes, digest, top = await self._manifest(endpoint, reference, session)
             manifest = parse_document(manifest_bytes)
             config, layers = image_blobs(manifest)
+            reused = frozenset(layer.digest for layer in layers if self.content.has(layer.digest))
             source = f"docker://{endpoint.host}/{reference.path}@{digest}"
             config_json = await self._copy(source, config, layers, session, policy)
             self.content.ingest_bytes(manifest_bytes, digest)
@@ -163,6 +165,7 @@ class SkopeoPuller:
                 layers=layers,
                 config_json=config_json,
                 repo_digest=top,
+                reused=reused,
             )
 
     async def _manifest(

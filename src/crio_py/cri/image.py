@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import shutil
 import time
 import urllib.parse
@@ -37,7 +36,9 @@ from crio_py.backends.skopeo import PulledImage, PullSpec, SkopeoPuller, Source
 from crio_py.backends.snapshotter import OverlaySnapshotter, chain_ids
 from crio_py.config.model import Credentials, RuntimeSettings
 from crio_py.config.registry.endpoints import credentials_for, endpoints_for
+from crio_py.cri import metrics
 from crio_py.cri.convert import image_message, image_user, verbose_info
+from crio_py.cri.image_policy import Pins, policy_for
 from crio_py.errors import (
     CrioPyError,
     FailedPreconditionError,
@@ -83,7 +84,7 @@ class ImageService:
         self.puller = puller
         self.snapshotter = snapshotter
         self._downloads = asyncio.Semaphore(max(settings.max_concurrent_downloads, 1))
-        self._pins = _Pins(settings)
+        self._pins = Pins(settings)
         puller.progress_timeout_s = settings.image_pull_progress_timeout_s
         # Pulls in flight by reference, credentials and policy: a pull never shares the outcome
         # of one made with other credentials (a wrong password must not borrow a right one).
@@ -114,7 +115,7 @@ class ImageService:
     def reload_settings(self, settings: RuntimeSettings) -> None:
         """SIGHUP: the next request reads `settings`; pins follow the new sandbox image."""
         self.settings = settings
-        self._pins = _Pins(settings)
+        self._pins = Pins(settings)
         self.puller.progress_timeout_s = settings.image_pull_progress_timeout_s
 
     def is_pinned(self, record: ImageRecord) -> bool:
@@ -157,7 +158,7 @@ class ImageService:
         reference = parse_reference(request.image.image)
         credentials = _request_credentials(request.auth) if request.HasField("auth") else None
         server = _server_host(request.auth.server_address)
-        policy = self._policy(request.sandbox_config.metadata.namespace)
+        policy = policy_for(self.settings, request.sandbox_config.metadata.namespace)
         key = (str(reference), credentials, server, policy)
         task = self._in_flight.get(key)
         if task is None:
@@ -201,19 +202,6 @@ class ImageService:
         return api_pb2.ImageFsInfoResponse(image_filesystems=[usage])
 
     # -- pulling --------------------------------------------------------------------------------
-    def _policy(self, namespace: str) -> Path | None:
-        """The signature policy for a pod in `namespace` (see the module docstring)."""
-        directory = self.settings.signature_policy_dir
-        if namespace and directory is not None:
-            if not _NAMESPACE.fullmatch(namespace):
-                raise InvalidArgumentError(
-                    f"sandbox namespace {quote(namespace)} is not a Kubernetes namespace name"
-                )
-            candidate = directory / f"{namespace}.json"
-            if candidate.is_file():
-                return candidate
-        return self.settings.signature_policy
-
     async def _pull(
         self,
         reference: Reference,
@@ -239,7 +227,7 @@ class ImageService:
         )
         started = time.monotonic()
         async with self._downloads:
-            pulled = await self.puller.pull(PullSpec(reference, sources, policy))
+            pulled = await self._measured_pull(PullSpec(reference, sources, policy))
             try:
                 diff_ids = _diff_ids(pulled)
                 await self.snapshotter.prepare(
@@ -259,6 +247,32 @@ class ImageService:
             "Pulled image %s as %s in %.2f s", reference, record.id, time.monotonic() - started
         )
         return record
+
+    async def _measured_pull(self, spec: PullSpec) -> PulledImage:
+        """The pull, reported to the metrics: its outcome, bytes fetched and time."""
+        recorder = metrics.ACTIVE
+        if recorder is None:
+            return await self.puller.pull(spec)
+        name, started = str(spec.reference), time.monotonic()
+        recorder.pull_started()
+        try:
+            pulled = await self.puller.pull(spec)
+        except BaseException as exc:
+            kind = type(exc).__name__.removesuffix("Error") or "Unknown"
+            recorder.pull_finished(metrics.PullOutcome(name, time.monotonic() - started, kind))
+            raise
+        layers = [
+            (layer.media_type, layer.size, layer.digest in pulled.reused) for layer in pulled.layers
+        ]
+        recorder.pull_finished(
+            metrics.PullOutcome(
+                name,
+                time.monotonic() - started,
+                fetched=tuple((kind, size) for kind, size, reused in layers if not reused),
+                skipped=tuple(size for _, size, reused in layers if reused),
+            )
+        )
+        return pulled
 
     def _record(
         self, reference: Reference, pulled: PulledImage, diff_ids: list[str]
@@ -388,42 +402,6 @@ class ImageService:
 
 
 _PullKey = tuple[str, Credentials | None, str, Path | None]
-_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-
-
-class _Pins:
-    """Which images are pinned: the sandbox image and `pinned_images` patterns."""
-
-    def __init__(self, settings: RuntimeSettings) -> None:
-        self.exact: set[str] = set()
-        self.globs: list[str] = []
-        for pattern in (settings.sandbox_image, *settings.pinned_images):
-            if "*" in pattern:
-                self.globs.append(pattern)  # CRI-O: `prefix*` or `*keyword*`
-                continue
-            self.exact.add(pattern)
-            with contextlib.suppress(InvalidArgumentError):
-                self.exact.add(parse_reference(pattern).tagged)
-
-    def names(self, *names: str) -> bool:
-        """Whether any of `names` (tags or digested names) is pinned."""
-        return any(
-            name in self.exact or any(_glob_matches(glob, name) for glob in self.globs)
-            for name in names
-        )
-
-    def match(self, record: ImageRecord) -> bool:
-        return self.names(*record.repo_tags, *record.repo_digests)
-
-
-def _glob_matches(pattern: str, name: str) -> bool:
-    """CRI-O's pinned_images patterns: `*keyword*` anywhere in the name, `prefix*` at its
-    start (a `*` elsewhere is literal)."""
-    if len(pattern) > 1 and pattern.startswith("*") and pattern.endswith("*"):
-        return pattern[1:-1] in name
-    if pattern.endswith("*"):
-        return name.startswith(pattern[:-1])
-    return name == pattern
 
 
 def _diff_ids(pulled: PulledImage) -> list[str]:

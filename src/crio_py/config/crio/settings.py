@@ -108,9 +108,7 @@ def to_settings(
         metrics_key=Path(crio.metrics.metrics_key) if crio.metrics.metrics_key else None,
         metrics_collectors=tuple(crio.metrics.metrics_collectors),
         pinned_images=tuple(crio.image.pinned_images),
-        signature_policy=Path(crio.image.signature_policy)
-        if crio.image.signature_policy
-        else None,
+        signature_policy=Path(crio.image.signature_policy) if crio.image.signature_policy else None,
         signature_policy_dir=Path(crio.image.signature_policy_dir),
         stop_timeout_s=float(max(crio.runtime.ctr_stop_timeout, 30)),
         log_level=crio.runtime.log_level,
