@@ -5,11 +5,14 @@ applied), a signature policy that rejects, and pinned images re-pinned on SIGHUP
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import http.client
 import http.server
 import os
 import signal
 import socket
+import ssl
 import statistics
 import threading
 import time
@@ -22,6 +25,7 @@ import pytest
 from cri_api.v1 import api_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
+from crio_py.backends.certs import self_signed
 from tests.e2e.node import Node, container_config, node
 from tests.fixtures.catalog import PushedImages
 from tests.fixtures.daemon import Daemon, crio_config
@@ -41,9 +45,31 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _scrape(url: str) -> Samples:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
+def _scrape(url: str, context: ssl.SSLContext | None = None) -> Samples:
+    with urllib.request.urlopen(url, timeout=10, context=context) as response:
+        return _parsed(response.read().decode())
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(str(self.path))
+
+
+def _scrape_socket(path: Path) -> Samples:
+    connection = _UnixConnection(path)
+    try:
+        connection.request("GET", "/metrics")
+        return _parsed(connection.getresponse().read().decode())
+    finally:
+        connection.close()
+
+
+def _parsed(text: str) -> Samples:
     found: Samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -118,7 +144,9 @@ def test_containerd_metrics_count_real_rpcs_and_scrape_fast_with_50_containers(
     assert found[("grpc_server_handled_total", create)] == CONTAINERS
     missing = (("grpc_code", "NotFound"), ("grpc_method", "StartContainer"), *service)
     assert found[("grpc_server_handled_total", missing)] == 1
-    assert found[("containerd_cri_sandboxed_image_pulls_total", (("status", "success"),))] >= 2
+    assert (
+        found[("containerd_cri_sandboxed_image_pulls_total", (("status", "success"),))] == 1
+    )  # busybox
     assert found[("process_resident_memory_bytes", ())] > 0
     assert _scrape(f"{url}/metrics").keys() >= found.keys() - {("process_cpu_seconds_total", ())}
     median = statistics.median(durations)
@@ -214,12 +242,12 @@ def test_a_stalled_pull_is_cancelled_after_the_timeout_sighup_applies_a_new_one(
 
 
 # -- signature policy, pins and CRI-O metrics (CRI-O config) ---------------------------------
-def _crio_daemon(workdir: Path, registry: str, port: int, image_keys: str) -> Daemon:
+def _crio_daemon(workdir: Path, registry: str, metrics_keys: str, image_keys: str) -> Daemon:
     daemon = Daemon(workdir / "crio")
     daemon.trust(registry, plain_http=True)
     net_dir = workdir / "net.d"
     net_dir.mkdir(exist_ok=True)
-    metrics = f"[crio.metrics]\nenable_metrics = true\nmetrics_port = {port}\n"
+    metrics = f"[crio.metrics]\nenable_metrics = true\n{metrics_keys}"
     text = crio_config(daemon, net_dir, registry, metrics)
     daemon.config.write_text(text.replace("[crio.image]\n", f"[crio.image]\n{image_keys}"))
     return daemon
@@ -235,9 +263,11 @@ def test_a_reject_policy_refuses_pulls_and_crio_metrics_count_them(
     reject = tmp_path / "reject.json"
     reject.write_text('{"default": [{"type": "reject"}]}')
     port = _free_port()
+    cert, key = asyncio.run(self_signed(tmp_path / "tls", "127.0.0.1"))
+    tls = f'metrics_port = {port}\nmetrics_cert = "{cert}"\nmetrics_key = "{key}"\n'
     keys = f'signature_policy = "{reject}"\nsignature_policy_dir = "{policies}"\n'
     image = pushed_images.ref("plain", "busybox")
-    with _crio_daemon(tmp_path, registry, port, keys) as daemon:
+    with _crio_daemon(tmp_path, registry, tls, keys) as daemon:
         before = _store(daemon)
         with pytest.raises(grpc.RpcError) as caught:
             _pull(daemon, image, namespace="locked")
@@ -245,7 +275,9 @@ def test_a_reject_policy_refuses_pulls_and_crio_metrics_count_them(
         assert "signature policy refuses" in str(caught.value.details())
         assert _store(daemon) == before
         _pull(daemon, image, namespace="open")  # open.json accepts anything
-        found = _scrape(f"http://127.0.0.1:{port}/metrics")
+        trusting = ssl.create_default_context(cafile=cert)
+        trusting.check_hostname = False  # the certificate names 127.0.0.1 in its CN only
+        found = _scrape(f"https://127.0.0.1:{port}/metrics", trusting)
     pull = (("operation", "PullImage"),)
     for prefix in ("crio_", "container_runtime_crio_"):
         assert found[(f"{prefix}operations_total", pull)] == 2
@@ -268,7 +300,8 @@ def test_pinned_images_and_a_new_sandbox_image_pinned_after_sighup(
 ) -> None:
     registry = pushed_images.registries["plain"].host
     keys = 'pinned_images = ["*layered*"]\n'
-    daemon = _crio_daemon(tmp_path, registry, _free_port(), keys)
+    socket_path = tmp_path / "metrics.sock"
+    daemon = _crio_daemon(tmp_path, registry, f'metrics_socket = "{socket_path}"\n', keys)
     with daemon:
         for name in ("pause", "busybox", "layered"):
             _pull(daemon, pushed_images.ref("plain", name))
@@ -286,3 +319,5 @@ def test_pinned_images_and_a_new_sandbox_image_pinned_after_sighup(
                 api_pb2.ImageStatusRequest(image=api_pb2.ImageSpec(image=f"{registry}/busybox:1"))
             )
         assert status.image.pinned
+        found = _scrape_socket(socket_path)
+    assert found[("crio_operations_total", (("operation", "ListImages"),))] == 2
