@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from crio_py.config.model import RuntimeSettings
-from crio_py.errors import InvalidArgumentError, quote
+from crio_py.errors import FailedPreconditionError, InvalidArgumentError, quote
 from crio_py.reference import parse_reference
 from crio_py.store.records import ImageRecord
 
@@ -66,4 +66,8 @@ def policy_for(settings: RuntimeSettings, namespace: str) -> Path | None:
         candidate = directory / f"{namespace}.json"
         if candidate.is_file():
             return candidate
-    return settings.signature_policy
+    policy = settings.signature_policy
+    if policy is not None and not policy.is_file():
+        # skopeo would fail with a bare "no such file"; say which setting is wrong instead.
+        raise FailedPreconditionError(f"signature_policy {policy} is not a file; no pull runs")
+    return policy

@@ -11,7 +11,7 @@ from cri_api.v1 import api_pb2
 from crio_py.config.load import load_settings
 from crio_py.config.model import RuntimeSettings
 from crio_py.cri.image import ImageService
-from crio_py.errors import InvalidArgumentError
+from crio_py.errors import FailedPreconditionError, InvalidArgumentError
 from crio_py.store.content import ContentStore
 from crio_py.store.images import ImageStore
 from tests.unit.cri.test_image_service import FakePuller, FakeSnapshotter
@@ -106,6 +106,7 @@ async def test_a_namespace_policy_file_wins_over_the_global_policy(tmp_path: Pat
     policies.mkdir()
     (policies / "team-a.json").write_text('{"default": [{"type": "reject"}]}')
     global_policy = tmp_path / "policy.json"
+    global_policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
     settings = _settings(tmp_path, signature_policy=global_policy, signature_policy_dir=policies)
     service, puller = _service(settings)
     await service.pull_image(_pull("app:1", namespace="team-a"))
@@ -144,3 +145,12 @@ async def test_the_progress_timeout_reaches_the_puller_and_follows_sighup(
     assert puller.progress_timeout_s == 42.0  # type: ignore[attr-defined]
     service.reload_settings(settings.model_copy(update={"image_pull_progress_timeout_s": 0.5}))
     assert puller.progress_timeout_s == 0.5  # type: ignore[attr-defined]
+
+
+async def test_a_missing_global_policy_refuses_the_pull_and_names_the_setting(
+    tmp_path: Path,
+) -> None:
+    service, puller = _service(_settings(tmp_path, signature_policy=tmp_path / "gone.json"))
+    with pytest.raises(FailedPreconditionError, match=r"signature_policy .*gone\.json"):
+        await service.pull_image(_pull("app:1"))
+    assert puller.specs == []
