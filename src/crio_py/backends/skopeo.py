@@ -259,8 +259,7 @@ class SkopeoPuller:
         finally:
             if not copy.done():
                 copy.cancel()  # _exec.run kills skopeo when cancelled
-                with contextlib.suppress(asyncio.CancelledError):
-                    await copy
+                await asyncio.wait({copy})  # a cancel of this task still propagates
         copy.result()
 
     def _link_known_blobs(self, staging: Path, blobs: list[Descriptor]) -> None:
