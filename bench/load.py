@@ -20,7 +20,7 @@ ImageStatus and ListImages p50 at most 1.5 times containerd's; pod start p50 at 
 times. Exits 1 when a target is not met.
 
 `--profile DIR` runs crio-py alone under cProfile, one profile per phase (DIR/<phase>.prof,
-the measured part only).
+the measured part only). With CRIO_PY_BENCH_METRICS=1 crio-py serves its metrics endpoint.
 
 Everything made (pods, containers, the bridge and portmap's chains, mounts, temp dirs, the
 daemons) is removed at the end, also after Ctrl-C or SIGTERM: a daemon stopped by the
@@ -357,12 +357,18 @@ class Shared:
     image: str
 
 
+METRICS_ENV = "CRIO_PY_BENCH_METRICS"
+
+
 @contextmanager
 def crio_py(work: Path, shared: Shared, profile_dir: Path | None = None) -> Iterator[Running]:
     daemon = Daemon(work, log_level="info")  # containerd's default level, too
     daemon.trust(shared.registry.host, plain_http=True)
-    daemon.config.write_text(daemon_config(daemon, shared.net_dir, shared.registry.host),
-                             encoding="utf-8")
+    # CRIO_PY_BENCH_METRICS=1: with the metrics endpoint on, to measure what counting costs.
+    metrics = '[metrics]\n  address = "127.0.0.1:0"\n' if os.environ.get(METRICS_ENV) else ""
+    daemon.config.write_text(
+        daemon_config(daemon, shared.net_dir, shared.registry.host, metrics), encoding="utf-8"
+    )
     env = _profile_env(profile_dir) if profile_dir else {}
     daemon.start(env)
     interrupted = False

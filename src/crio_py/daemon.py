@@ -56,6 +56,7 @@ from crio_py.cri.container.layout import Layout
 from crio_py.cri.image import ImageService
 from crio_py.cri.inspect import InspectApi, serve_inspect
 from crio_py.cri.instrument import STARTING_MESSAGE
+from crio_py.cri.metrics_server import MetricsServer, start_metrics, stop_metrics
 from crio_py.cri.rpcs import ImageRpcs, RpcTable, image_rpcs, merged
 from crio_py.cri.runtime_info import RuntimeInfo
 from crio_py.cri.sandbox import NamespaceOps, SandboxRecords, SandboxService
@@ -82,6 +83,9 @@ LIVE_SETTINGS = frozenset(
         "registry",
         "sandbox_image",
         "image_pull_progress_timeout_s",
+        "pinned_images",
+        "signature_policy",
+        "signature_policy_dir",
         "container_defaults",
         "security",
         "stop_timeout_s",
@@ -171,6 +175,7 @@ class Daemon:
         self.stream_server: StreamServer | None = None
         self.shared_socket: SharedSocket | None = None
         self.inspect: InspectApi | None = None
+        self.metrics_server: MetricsServer | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -201,6 +206,7 @@ class Daemon:
         set_socket_owner(self.socket_path, self.settings.socket.uid, self.settings.socket.gid)
         logger.info("Listening for CRI on unix://%s", self.socket_path)
         dirs.secure(self.settings.root_dir, self.settings.state_dir)
+        self.metrics_server = await start_metrics(self.settings)
         self.image_service = await self.image_service_factory(self.settings)
         features = await host.probe_host_fully(self.settings.root_dir, self.settings.state_dir)
         await asyncio.to_thread(cdi.report_specs, self.settings.cdi_spec_dirs)
@@ -287,6 +293,7 @@ class Daemon:
             await self.stream_server.close()
         if self.image_service is not None:
             await self.image_service.close()
+        await stop_metrics(self.metrics_server)
         await self.tasks.close()
         logger.info("Stopped")
 

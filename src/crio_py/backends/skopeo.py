@@ -7,6 +7,12 @@ already has are linked in first, so skopeo does not fetch them again), checks ev
 size and digest against the registry's manifest, and only then moves them into the store. A
 pull that fails anywhere leaves the store as it was. Credentials go to skopeo in an auth file
 with mode 0600 that is removed after the pull, never on the command line.
+
+A copy that writes no byte to its staging layout for `progress_timeout_s` is killed and the
+pull fails DEADLINE_EXCEEDED (containerd's `image_pull_progress_timeout`; 0 disables it); the
+bytes written so far are logged at debug level as the copy goes. `skopeo inspect` is bounded
+by `INSPECT_TIMEOUT_S`. A signature policy (containers-policy.json) in the PullSpec goes to
+skopeo as `--policy`; a policy that refuses the image fails the pull FAILED_PRECONDITION.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import logging
 import os
 import platform
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +47,8 @@ from crio_py.config.model import Credentials, Endpoint
 from crio_py.errors import (
     CommandError,
     CrioPyError,
+    DeadlineExceededError,
+    FailedPreconditionError,
     IntegrityError,
     NotFoundError,
     PermissionDeniedError,
@@ -60,6 +69,7 @@ _ARCH = {
 }
 _MISMATCH = ("digest did not match", "digest mismatch", "does not match expected")
 _NOT_FOUND = ("manifest unknown", "name unknown", "not found", "404")
+_REJECTED = ("source image rejected", "rejected by policy")
 _DENIED = ("unauthorized", "authentication required", "401", "denied", "403")
 
 
@@ -83,6 +93,7 @@ class PullSpec:
 
     reference: Reference
     sources: tuple[Source, ...]
+    policy: Path | None = None  # containers-policy.json; None: skopeo's default
 
 
 @dataclass(frozen=True)
@@ -94,10 +105,19 @@ class PulledImage:
     layers: tuple[Descriptor, ...]
     config_json: dict[str, Any]
     repo_digest: str = ""  # what the tag points to: the index digest for a multi-platform image
+    reused: frozenset[str] = frozenset()  # layers the store had before: not fetched
+
+
+INSPECT_TIMEOUT_S = 120.0
+PROGRESS_LOG_S = 5.0
+"""How often a running copy's progress is logged (at debug level)."""
 
 
 class SkopeoPuller:
     """Pulls with skopeo, verifying everything it stores."""
+
+    progress_timeout_s: float = 0.0
+    """Kill a copy that writes nothing for this long (0: never); SIGHUP may change it."""
 
     def __init__(
         self,
@@ -118,7 +138,7 @@ class SkopeoPuller:
         last: CrioPyError | None = None
         for source in spec.sources:
             try:
-                return await self._pull_from(source, spec.reference)
+                return await self._pull_from(source, spec.reference, spec.policy)
             except (UnavailableError, NotFoundError, PermissionDeniedError, IntegrityError) as exc:
                 logger.warning(
                     "Pulling %s from %s failed: %s", spec.reference, source.endpoint.host, exc
@@ -126,14 +146,17 @@ class SkopeoPuller:
                 last = exc
         raise last or UnavailableError(f"no endpoint to pull {spec.reference} from")
 
-    async def _pull_from(self, pull_source: Source, reference: Reference) -> PulledImage:
+    async def _pull_from(
+        self, pull_source: Source, reference: Reference, policy: Path | None = None
+    ) -> PulledImage:
         endpoint = pull_source.endpoint
         with self._session(endpoint, pull_source.credentials) as session:
             manifest_bytes, digest, top = await self._manifest(endpoint, reference, session)
             manifest = parse_document(manifest_bytes)
             config, layers = image_blobs(manifest)
+            reused = frozenset(layer.digest for layer in layers if self.content.has(layer.digest))
             source = f"docker://{endpoint.host}/{reference.path}@{digest}"
-            config_json = await self._copy(source, config, layers, session)
+            config_json = await self._copy(source, config, layers, session, policy)
             await asyncio.to_thread(self.content.ingest_bytes, manifest_bytes, digest)
             media_type = str(manifest.get("mediaType", OCI_MANIFEST))
             return PulledImage(
@@ -142,6 +165,7 @@ class SkopeoPuller:
                 layers=layers,
                 config_json=config_json,
                 repo_digest=top,
+                reused=reused,
             )
 
     async def _manifest(
@@ -183,7 +207,7 @@ class SkopeoPuller:
     async def _inspect(self, image: str, session: _Session) -> bytes:
         argv = [self.binary, "inspect", "--raw", *session.flags("--"), image]
         try:
-            result = await _exec.run(argv, timeout_s=120, secrets=session.secrets)
+            result = await _exec.run(argv, timeout_s=INSPECT_TIMEOUT_S, secrets=session.secrets)
         except CommandError as exc:
             raise _translate(exc, image) from exc
         return result.raw_stdout
@@ -194,6 +218,7 @@ class SkopeoPuller:
         config: Descriptor,
         layers: tuple[Descriptor, ...],
         session: _Session,
+        policy: Path | None = None,
     ) -> dict[str, Any]:
         """Fetch the blobs, check them and the config, then store them; the config's JSON."""
         # An image may list one blob twice (two identical layers): it is fetched and stored once.
@@ -208,6 +233,7 @@ class SkopeoPuller:
             self._link_known_blobs(staging, blobs)
             argv = [
                 self.binary,
+                *([f"--policy={policy}"] if policy is not None else []),
                 "copy",
                 "--quiet",
                 "--preserve-digests",  # an uncompressed layer must stay as the registry has it
@@ -216,17 +242,30 @@ class SkopeoPuller:
                 f"oci:{staging}:pull",
             ]
             try:
-                await _exec.run(
-                    argv,
-                    secrets=session.secrets,
-                    started=lambda: crashpoint.reached("PullImage:copy-running"),
-                )
+                await self._watched(argv, staging, session, source)
             except CommandError as exc:
                 raise _translate(exc, source) from exc
             crashpoint.reached("PullImage:fetched")
             return await self._commit(staging, config, blobs)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    async def _watched(self, argv: list[str], staging: Path, session: _Session, name: str) -> None:
+        """Run the copy, killing it when it writes nothing for `progress_timeout_s`."""
+        copy = asyncio.ensure_future(
+            _exec.run(
+                argv,
+                secrets=session.secrets,
+                started=lambda: crashpoint.reached("PullImage:copy-running"),
+            )
+        )
+        try:
+            await _watch_progress(copy, staging, self.progress_timeout_s, name)
+        finally:
+            if not copy.done():
+                copy.cancel()  # _exec.run kills skopeo when cancelled
+                await asyncio.wait({copy})  # a cancel of this task still propagates
+        copy.result()
 
     def _link_known_blobs(self, staging: Path, blobs: list[Descriptor]) -> None:
         directory = staging / "blobs" / "sha256"
@@ -343,6 +382,41 @@ def _verify(staging: Path, blob: Descriptor) -> None:
         )
 
 
+async def _watch_progress(
+    copy: asyncio.Future[Any], staging: Path, timeout_s: float, name: str
+) -> None:
+    """Wait for `copy`; DeadlineExceededError when the staging layout stops growing for
+    `timeout_s` (0: wait for ever). Progress is what skopeo has written there, temporary
+    files included (a layer being fetched is a growing temporary file)."""
+    poll_s = min(max(timeout_s / 10, 0.05), 1.0) if timeout_s > 0 else 1.0
+    written, changed_at, logged_at = -1, time.monotonic(), time.monotonic()
+    while not copy.done():
+        await asyncio.wait({copy}, timeout=poll_s)
+        if copy.done():
+            return
+        now_written = await asyncio.to_thread(_bytes_under, staging)
+        now = time.monotonic()
+        if now_written != written:
+            written, changed_at = now_written, now
+        elif timeout_s > 0 and now - changed_at >= timeout_s:
+            raise DeadlineExceededError(
+                f"pulling {name} made no progress for {timeout_s:g} s (image_pull_progress_"
+                f"timeout) after {written} bytes; cancelled"
+            )
+        if now - logged_at >= PROGRESS_LOG_S:
+            logger.debug("Pulling %s: %d bytes written so far", name, written)
+            logged_at = now
+
+
+def _bytes_under(directory: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(directory):
+        for file in files:
+            with contextlib.suppress(OSError):  # skopeo renames its temporary files
+                total += os.lstat(os.path.join(root, file)).st_size
+    return total
+
+
 def _sha256(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
@@ -353,6 +427,10 @@ def _translate(error: CommandError, image: str) -> CrioPyError:
     if any(marker in text for marker in _MISMATCH):
         return IntegrityError(
             f"{image} sent content that does not match its digest: {_tail(error.stderr)}"
+        )
+    if any(marker in text for marker in _REJECTED):
+        return FailedPreconditionError(
+            f"the signature policy refuses {image}: {_tail(error.stderr)}"
         )
     if any(marker in text for marker in _NOT_FOUND):
         return NotFoundError(f"image {image} not found: {_tail(error.stderr)}")

@@ -221,7 +221,13 @@ class RuntimeSettings(Frozen):
     container_defaults: ContainerDefaults
     security: SecuritySettings
     stream: StreamSettings
-    metrics_address: str = ""
+    metrics_address: str = Field("", description="host:port, or unix://PATH; empty: no endpoint")
+    metrics_cert: Path | None = None
+    metrics_key: Path | None = None
+    metrics_collectors: tuple[str, ...] = Field((), description="CRI-O's; empty means all")
+    pinned_images: tuple[str, ...] = Field((), description="names or globs never collected")
+    signature_policy: Path | None = Field(None, description="None: skopeo's default policy")
+    signature_policy_dir: Path | None = Field(None, description="<dir>/<namespace>.json")
     gc: GcSettings = GcSettings()
     timeouts_s: dict[str, float] = {}
     stop_timeout_s: float = 0.0

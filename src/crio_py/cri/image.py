@@ -5,6 +5,12 @@ credentials), lets skopeo fetch into the content store, unpacks the layers into 
 then writes the image record: a pull that fails leaves neither record, blobs nor snapshots.
 `max_concurrent_downloads` bounds concurrent pulls, and identical pulls in flight share one.
 Removing an image collects the blobs and snapshots no image references any more.
+
+The sandbox image and CRI-O's `pinned_images` (exact names, `prefix*` globs and `*keyword*`
+patterns, as CRI-O matches them) are reported pinned, so the kubelet's image GC spares them;
+pinning is worked out from the current settings, so SIGHUP re-pins a changed sandbox image.
+A pull for a pod in namespace NS goes through `<signature_policy_dir>/NS.json` when that file
+exists, else `signature_policy`, else skopeo's default policy (CRI-O 1.28+).
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ from crio_py.backends.skopeo import PulledImage, PullSpec, SkopeoPuller, Source
 from crio_py.backends.snapshotter import OverlaySnapshotter, chain_ids
 from crio_py.config.model import Credentials, RuntimeSettings
 from crio_py.config.registry.endpoints import Resolver
+from crio_py.cri import metrics
 from crio_py.cri.convert import image_message, image_user, verbose_info
+from crio_py.cri.image_policy import Pins, policy_for
 from crio_py.errors import (
     CrioPyError,
     FailedPreconditionError,
@@ -77,12 +85,11 @@ class ImageService:
         self.snapshotter = snapshotter
         self._downloads = asyncio.Semaphore(max(settings.max_concurrent_downloads, 1))
         self._resolver = Resolver(settings.registry)
-        self._sandbox = ""
-        with contextlib.suppress(InvalidArgumentError):
-            self._sandbox = parse_reference(settings.sandbox_image).tagged
-        # Pulls in flight by reference and credentials: a pull never shares the outcome of
-        # one made with other credentials (a wrong password must not borrow a right one).
-        self._in_flight: dict[tuple[str, Credentials | None, str], asyncio.Task[ImageRecord]] = {}
+        self._pins = Pins(settings)
+        puller.progress_timeout_s = settings.image_pull_progress_timeout_s
+        # Pulls in flight by reference, credentials and policy: a pull never shares the outcome
+        # of one made with other credentials (a wrong password must not borrow a right one).
+        self._in_flight: dict[_PullKey, asyncio.Task[ImageRecord]] = {}
         self._deletions: set[asyncio.Future[None]] = set()
         # Image configs by digest (content-addressed, so never stale): CreateContainer reads
         # its image's config without touching the disk.
@@ -108,8 +115,19 @@ class ImageService:
         return service
 
     def reload_settings(self, settings: RuntimeSettings) -> None:
-        """SIGHUP: the next request reads `settings`."""
+        """SIGHUP: the next request reads `settings`; pins follow the new sandbox image."""
         self.settings = settings
+        self._pins = Pins(settings)
+        self.puller.progress_timeout_s = settings.image_pull_progress_timeout_s
+
+    def is_pinned(self, record: ImageRecord) -> bool:
+        """Whether the image is the sandbox image or matches `pinned_images`."""
+        return self._pins.match(record)
+
+    def _message(self, record: ImageRecord) -> api_pb2.Image:
+        message = image_message(record)
+        message.pinned = self._pins.match(record)
+        return message
 
     async def close(self) -> None:
         for task in self._in_flight.values():
@@ -124,7 +142,7 @@ class ImageService:
             records = [found] if found else []
         else:
             records = self.images.all()
-        return api_pb2.ListImagesResponse(images=[image_message(r) for r in records])
+        return api_pb2.ListImagesResponse(images=[self._message(r) for r in records])
 
     async def image_status(
         self, request: api_pb2.ImageStatusRequest
@@ -133,7 +151,7 @@ class ImageService:
         record = self.images.find(request.image.image)
         if record is None:
             return api_pb2.ImageStatusResponse()
-        response = api_pb2.ImageStatusResponse(image=image_message(record))
+        response = api_pb2.ImageStatusResponse(image=self._message(record))
         if request.verbose:
             response.info.update(verbose_info(record, self._config(record)))
         return response
@@ -142,10 +160,11 @@ class ImageService:
         reference = parse_reference(request.image.image)
         credentials = _request_credentials(request.auth) if request.HasField("auth") else None
         server = _server_host(request.auth.server_address)
-        key = (str(reference), credentials, server)
+        policy = policy_for(self.settings, request.sandbox_config.metadata.namespace)
+        key = (str(reference), credentials, server, policy)
         task = self._in_flight.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._pull(reference, credentials, server))
+            task = asyncio.ensure_future(self._pull(reference, credentials, server, policy))
             self._in_flight[key] = task
             task.add_done_callback(lambda _: self._in_flight.pop(key, None))
         record = await asyncio.shield(task)
@@ -186,7 +205,11 @@ class ImageService:
 
     # -- pulling --------------------------------------------------------------------------------
     async def _pull(
-        self, reference: Reference, credentials: Credentials | None, server: str = ""
+        self,
+        reference: Reference,
+        credentials: Credentials | None,
+        server: str = "",
+        policy: Path | None = None,
     ) -> ImageRecord:
         """Pull from each endpoint in turn; the request's credentials go only to the server
         they name (all endpoints when they name none), as containerd's ParseAuth does, so a
@@ -199,7 +222,7 @@ class ImageService:
         sources = await asyncio.to_thread(self._sources, reference, credentials, server)
         started = time.monotonic()
         async with self._downloads:
-            pulled = await self.puller.pull(PullSpec(reference, sources))
+            pulled = await self._measured_pull(PullSpec(reference, sources, policy))
             try:
                 diff_ids = _diff_ids(pulled)
                 await self.snapshotter.prepare(
@@ -234,6 +257,31 @@ class ImageService:
             )
             for endpoint in resolver.endpoints(reference.domain)
         )
+    async def _measured_pull(self, spec: PullSpec) -> PulledImage:
+        """The pull, reported to the metrics: its outcome, bytes fetched and time."""
+        recorder = metrics.ACTIVE
+        if recorder is None:
+            return await self.puller.pull(spec)
+        name, started = str(spec.reference), time.monotonic()
+        recorder.pull_started()
+        try:
+            pulled = await self.puller.pull(spec)
+        except BaseException as exc:
+            kind = type(exc).__name__.removesuffix("Error") or "Unknown"
+            recorder.pull_finished(metrics.PullOutcome(name, time.monotonic() - started, kind))
+            raise
+        layers = [
+            (layer.media_type, layer.size, layer.digest in pulled.reused) for layer in pulled.layers
+        ]
+        recorder.pull_finished(
+            metrics.PullOutcome(
+                name,
+                time.monotonic() - started,
+                fetched=tuple((kind, size) for kind, size, reused in layers if not reused),
+                skipped=tuple(size for _, size, reused in layers if reused),
+            )
+        )
+        return pulled
 
     def _record(
         self, reference: Reference, pulled: PulledImage, diff_ids: list[str]
@@ -251,7 +299,7 @@ class ImageService:
             size=pulled.manifest.size + pulled.config.size + sum(x.size for x in pulled.layers),
             uid=uid,
             username=username,
-            pinned=bool(self._sandbox) and reference.tagged == self._sandbox,
+            pinned=self._pins.names(reference.tagged),
             pulled_at=time.time(),
         )
 
@@ -371,6 +419,7 @@ class ImageService:
 
 
 _CONFIGS_KEPT = 256
+_PullKey = tuple[str, Credentials | None, str, Path | None]
 
 
 def _diff_ids(pulled: PulledImage) -> list[str]:

@@ -12,6 +12,8 @@ Modelled on containerd `internal/cri/instrument/instrumented_service.go`. For ea
    `CrioPyError`, i.e. a bug) and `context.abort(code, message)` with the code from
    `status_codes.py`. This is the only code in crio-py that calls `abort`.
 
+5. reports each outcome (its status code and time) to the active `metrics.Metrics`, if any.
+
 `asyncio.CancelledError` (the client went away, or the server is stopping) always propagates.
 Request bodies are never logged: PullImage carries registry credentials.
 
@@ -37,6 +39,7 @@ import grpc  # type: ignore[import-untyped,unused-ignore]
 import grpc.aio  # type: ignore[import-untyped,unused-ignore]
 
 from crio_py import log
+from crio_py.cri import metrics
 from crio_py.cri.status_codes import status_code_for
 from crio_py.errors import CrioPyError, UnavailableError, UnimplementedError, clip, quote
 
@@ -140,6 +143,15 @@ def _returned(response: object) -> str:
     return ""
 
 
+def _record(name: str, started: float, code: str, request: object = None) -> None:
+    """Report an outcome to the metrics, if an endpoint is configured (RunPodSandbox names
+    its runtime handler, which containerd's timers are labelled with)."""
+    recorder = metrics.ACTIVE
+    if recorder is not None:
+        handler = getattr(request, "runtime_handler", "") if name == "RunPodSandbox" else ""
+        recorder.rpc_finished(name, time.monotonic() - started, code, handler)
+
+
 def rpc(method: Method[ServicerT, RequestT, ResponseT]) -> Wrapped[ServicerT, RequestT, ResponseT]:
     """Wrap one CamelCase servicer method (see the module docstring)."""
     name = method.__name__
@@ -159,12 +171,14 @@ def rpc(method: Method[ServicerT, RequestT, ResponseT]) -> Wrapped[ServicerT, Re
                 response = await method(self, request, context)
             except asyncio.CancelledError:
                 logger.log(level, "%s cancelled after %.3fs", name, time.monotonic() - started)
+                _record(name, started, "CANCELLED")
                 raise
             except grpc.aio.AbortError:
                 raise  # already a status; nothing in crio-py aborts outside this wrapper
             except Exception as exc:
-                await _fail(context, name, exc, time.monotonic() - started)
+                await _fail(context, name, exc, started)
                 raise  # unreachable: abort raises
+            _record(name, started, "OK", request)
             elapsed_s = time.monotonic() - started
             logger.log(level, "%s finished in %.3fs%s", name, elapsed_s, _returned(response))
             return response
@@ -185,18 +199,25 @@ async def _quiet(
         await context.abort(status_code_for(UnavailableError()), STARTING_MESSAGE)
     started = time.monotonic()
     try:
-        return await method(servicer, request, context)
-    except (asyncio.CancelledError, grpc.aio.AbortError):
+        response = await method(servicer, request, context)
+    except asyncio.CancelledError:
+        _record(name, started, "CANCELLED")
+        raise
+    except grpc.aio.AbortError:
         raise
     except Exception as exc:
         with log.bound(rpc=name, request_id=new_request_id(), **_object_ids(request)):
-            await _fail(context, name, exc, time.monotonic() - started)
+            await _fail(context, name, exc, started)
         raise  # unreachable: abort raises
+    _record(name, started, "OK")
+    return response
 
 
-async def _fail(context: Context, name: str, error: Exception, elapsed_s: float) -> None:
-    """Log the failure once and abort the call with the code of its class."""
+async def _fail(context: Context, name: str, error: Exception, started: float) -> None:
+    """Log the failure once, report it, and abort the call with the code of its class."""
+    elapsed_s = time.monotonic() - started
     code = status_code_for(error)
+    _record(name, started, code.name)
     expected = isinstance(error, CrioPyError)
     text = str(error)
     if not expected:

@@ -76,6 +76,11 @@ def to_settings(config: ContainerdConfig, files: tuple[Path, ...] = ()) -> Runti
         runtimes={name: _handler(name, rt) for name, rt in view.runtimes.items()},
         default_runtime=view.default_runtime_name,
         sandbox_image=sandbox,
+        pinned_images=tuple(  # the sandbox image is pinned as sandbox_image
+            image
+            for role, image in getattr(images, "pinned_images", {}).items()
+            if role != "sandbox"
+        ),
         cni=_cni(runtime, config.version),
         registry=_registry(images.registry),
         max_concurrent_downloads=images.max_concurrent_downloads,

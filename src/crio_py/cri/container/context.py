@@ -22,6 +22,7 @@ from crio_py.backends.exit_monitor import ExitMonitor
 from crio_py.backends.mountapi import Idmap
 from crio_py.backends.oci import OciRuntime
 from crio_py.config.model import RuntimeSettings
+from crio_py.cri import metrics
 from crio_py.cri.container import exits, host, query
 from crio_py.cri.container.bundle import BundleWriter
 from crio_py.cri.container.layout import Layout, Runtimes
@@ -222,6 +223,8 @@ class ContainerContext:
         logger.info(
             "Container %s exited with %d (%s)", container_id, exited.exit_code, exited.reason
         )
+        if exited.reason == exits.REASON_OOM_KILLED and metrics.ACTIVE is not None:
+            metrics.ACTIVE.container_oom(entry.metadata.name)
         return True
 
     async def finish_locked(self, entry: ContainerEntry, code: int, message: str) -> None:
