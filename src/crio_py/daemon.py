@@ -164,6 +164,7 @@ class Daemon:
         self.tasks = BackgroundTasks(self._critical_task_ended)
         self.failed_task = ""
         self._reloadable: list[Reloadable] = []
+        self._end_at_stop: list[Callable[[], None]] = []  # what must end before the server
         self.stream_server: StreamServer | None = None
 
     @property
@@ -231,6 +232,7 @@ class Daemon:
         await recover.load(containers)
         images.images_in_use = functools.partial(images_in_use, containers)
         self._reloadable = [images, sandboxes, containers]
+        self._end_at_stop.append(containers.events.close)  # streams would hold the grace time
         self.tasks.spawn(recover.watch_exits(containers), name="exit watcher", critical=True)
         return merged(
             info.rpcs(),
@@ -246,6 +248,8 @@ class Daemon:
     async def shutdown(self) -> None:
         """Stop the server (in-flight RPCs get `GRACE_S`), then close the image service."""
         notify_systemd("STOPPING=1")
+        for end in self._end_at_stop:
+            end()
         if self.server is not None:
             logger.info("Stopping; RPCs in flight have %.0fs to finish", GRACE_S)
             await self.server.stop(GRACE_S)

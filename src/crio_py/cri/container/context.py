@@ -22,10 +22,11 @@ from crio_py.backends.exit_monitor import ExitMonitor
 from crio_py.backends.mountapi import Idmap
 from crio_py.backends.oci import OciRuntime
 from crio_py.config.model import RuntimeSettings
-from crio_py.cri.container import exits, host, query
+from crio_py.cri.container import announce, exits, host, query
 from crio_py.cri.container.bundle import BundleWriter
 from crio_py.cri.container.layout import Layout, Runtimes
 from crio_py.cri.container.seams import ContainerOps
+from crio_py.cri.events import EventHub
 from crio_py.cri.image import ContainerImage
 from crio_py.cri.memo import PerObject
 from crio_py.cri.sandbox.records import SandboxRecords
@@ -112,6 +113,7 @@ class ContainerContext:
         # Parsed CRI configs, one per (immutable) metadata record.
         self._configs: PerObject[ContainerMetadata, api_pb2.ContainerConfig] = PerObject()
         self.exit_monitor = ExitMonitor(self.layout.exits_dir)
+        self.events = EventHub()
 
     def reload_settings(self, settings: RuntimeSettings) -> None:
         """SIGHUP: new containers get `settings` (handlers and paths never change live)."""
@@ -217,8 +219,11 @@ class ContainerContext:
         if exited is None:
             return False
         await self.store.update_locked(container_id, lambda _: exited)
-        if entry.metadata.infra:
-            self.sandboxes.infra_exited(entry.metadata.sandbox_id)
+        sandbox_id = entry.metadata.sandbox_id
+        if not entry.metadata.infra:
+            self.announce_stopped(entry)
+        elif self.sandboxes.infra_exited(sandbox_id):
+            announce.announce(self, sandbox_id, sandbox_id, announce.STOPPED)
         logger.info(
             "Container %s exited with %d (%s)", container_id, exited.exit_code, exited.reason
         )
@@ -229,6 +234,12 @@ class ContainerContext:
         await self.store.update_locked(
             entry.metadata.id, lambda s: exits.finished(s, code, message=message)
         )
+        if not entry.metadata.infra:
+            self.announce_stopped(entry)
+
+    def announce_stopped(self, entry: ContainerEntry) -> None:
+        """CONTAINER_STOPPED for a CRI container (a sandbox's stop is its own event)."""
+        announce.announce(self, entry.metadata.id, entry.metadata.sandbox_id, announce.STOPPED)
 
     async def wait_exit_locked(
         self, entry: ContainerEntry, timeout_s: float, *, required: bool = True

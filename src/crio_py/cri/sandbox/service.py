@@ -40,6 +40,9 @@ class PodMembers(Protocol):
     async def run_infra(self, sandbox: SandboxEntry) -> None:
         """Create and start the sandbox's infra container."""
 
+    def announce(self, sandbox_id: str, kind: int) -> None:
+        """Tell GetContainerEvents subscribers the sandbox changed (a CONTAINER_*_EVENT)."""
+
 
 class SandboxService:
     """The pod sandbox RPCs over `records`; `network`, `namespaces` and `members` are seams."""
