@@ -240,14 +240,14 @@ NAMING: dict[str, ById] = {
     "PortForward": lambda bad: pb.PortForwardRequest(pod_sandbox_id=bad, port=[80]),
     "ContainerStats": lambda bad: pb.ContainerStatsRequest(container_id=bad),
     "PodSandboxStats": lambda bad: pb.PodSandboxStatsRequest(pod_sandbox_id=bad),
+    "UpdatePodSandboxResources": lambda bad: pb.UpdatePodSandboxResourcesRequest(
+        pod_sandbox_id=bad
+    ),
 }
 """RPCs that answer NOT_FOUND for an id that names nothing."""
 UNSERVED: dict[str, ById] = {
     "CheckpointContainer": lambda bad: pb.CheckpointContainerRequest(
         container_id=bad, location="/tmp/x"
-    ),
-    "UpdatePodSandboxResources": lambda bad: pb.UpdatePodSandboxResourcesRequest(
-        pod_sandbox_id=bad
     ),
 }
 """RPCs crio-py does not serve: UNIMPLEMENTED is as good an answer as NOT_FOUND."""

@@ -28,7 +28,7 @@ import pytest
 from cri_api.v1 import api_pb2
 
 from tests.e2e.conftest import outlives_tests
-from tests.e2e.node import Node, container_config, node
+from tests.e2e.node import Node, cgroups_named, container_config, node
 from tests.fixtures.catalog import PushedImages
 
 pytestmark = pytest.mark.e2e
@@ -264,3 +264,34 @@ def test_ctl_events_prints_what_crictl_prints(shared: Node) -> None:
     if "crictl" in printed:  # Go's protojson adds random spaces: compare what it says
         theirs = json.loads(printed["crictl"])
         assert json.dumps(ours, indent=1) == json.dumps(theirs, indent=1)
+
+
+def _memory_limit(container_id: str) -> int:
+    (directory,) = [d for d in cgroups_named({container_id}) if "/memory/" in str(d)]
+    return int((directory / "memory.limit_in_bytes").read_text())
+
+
+def test_a_created_containers_update_applies_at_start_and_survives_a_restart(
+    shared: Node,
+) -> None:
+    pod_id, pod = shared.run_pod("updated")
+    config = container_config("app", shared.busybox, *SLEEPER)
+    config.linux.resources.CopyFrom(api_pb2.LinuxContainerResources(cpu_shares=256))
+    container_id = shared.create(pod_id, pod, config)
+    wanted = api_pb2.LinuxContainerResources(memory_limit_in_bytes=96 << 20, cpu_quota=20000)
+    shared.runtime.UpdateContainerResources(
+        api_pb2.UpdateContainerResourcesRequest(container_id=container_id, linux=wanted)
+    )
+    assert shared.status(container_id).state == api_pb2.CONTAINER_CREATED
+    shared.start(container_id)
+    assert _memory_limit(container_id) == 96 << 20
+    shared.daemon.stop()
+    shared.daemon.start()
+    outlives_tests(shared.daemon.process.pid if shared.daemon.process else -1)
+    reported = shared.status(container_id).resources.linux
+    assert reported.memory_limit_in_bytes == 96 << 20
+    assert (reported.cpu_shares, reported.cpu_quota) == (256, 20000)
+    shared.runtime.UpdatePodSandboxResources(
+        api_pb2.UpdatePodSandboxResourcesRequest(pod_sandbox_id=pod_id, resources=wanted)
+    )
+    shared.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))

@@ -105,7 +105,7 @@ async def test_the_socket_is_0660_and_version_answers(running: Running) -> None:
     assert running.daemon.routes.ready
 
 
-UNSERVED = {"CheckpointContainer", "UpdatePodSandboxResources"}
+UNSERVED = {"CheckpointContainer"}
 
 
 async def test_the_daemon_serves_every_rpc_but_the_unimplemented_ones(running: Running) -> None:
