@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import queue
+import secrets
 import subprocess
 import sys
 import threading
@@ -28,7 +29,7 @@ import pytest
 from cri_api.v1 import api_pb2
 
 from tests.e2e.conftest import outlives_tests
-from tests.e2e.node import Node, cgroups_named, container_config, node
+from tests.e2e.node import CGROUP_ROOT, Node, cgroups_named, container_config, node, pod_config
 from tests.fixtures.catalog import PushedImages
 
 pytestmark = pytest.mark.e2e
@@ -295,3 +296,56 @@ def test_a_created_containers_update_applies_at_start_and_survives_a_restart(
         api_pb2.UpdatePodSandboxResourcesRequest(pod_sandbox_id=pod_id, resources=wanted)
     )
     shared.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
+
+
+@contextlib.contextmanager
+def pod_cgroup() -> Iterator[str]:
+    """A cgroup parent for a pod, as the kubelet makes one (runc makes the directories in
+    each hierarchy); removed afterwards."""
+    name = f"crio-py-e2e-{secrets.token_hex(4)}"
+    try:
+        yield f"/{name}"
+    finally:
+        for hierarchy in CGROUP_ROOT.iterdir():
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                (hierarchy / name).rmdir()
+
+
+def test_stats_rates_swap_and_the_pods_own_cgroup(shared: Node) -> None:
+    runtime = shared.runtime
+    with pod_cgroup() as parent:
+        config = pod_config("stats", shared.log_dir)
+        config.linux.cgroup_parent = parent
+        pod_id = runtime.RunPodSandbox(api_pb2.RunPodSandboxRequest(config=config)).pod_sandbox_id
+        busy = container_config("busy", shared.busybox, "/bin/sh", "-c", "while :; do :; done")
+        busy.linux.resources.CopyFrom(
+            api_pb2.LinuxContainerResources(cpu_quota=20000, cpu_period=100000)
+        )
+        container_id = shared.create(pod_id, config, busy)
+        shared.start(container_id)
+        request = api_pb2.ContainerStatsRequest(container_id=container_id)
+        runtime.ContainerStats(request)  # the first sample
+        time.sleep(1)
+        stats = runtime.ContainerStats(request).stats
+        assert 0 < stats.cpu.usage_nano_cores.value < 1_000_000_000  # at most 0.2 CPU
+        assert stats.HasField("swap")  # memory.memsw.* on this host
+        assert stats.swap.swap_usage_bytes.value == 0
+        pod_request = api_pb2.PodSandboxStatsRequest(pod_sandbox_id=pod_id)
+        runtime.PodSandboxStats(pod_request)
+        time.sleep(1)
+        pod_stats = runtime.PodSandboxStats(pod_request).stats.linux
+        assert pod_stats.cpu.usage_nano_cores.value > 0
+        assert pod_stats.memory.usage_bytes.value > 0
+        runtime.StopContainer(api_pb2.StopContainerRequest(container_id=container_id))
+        (listed,) = [
+            s
+            for s in runtime.ListPodSandboxStats(api_pb2.ListPodSandboxStatsRequest()).stats
+            if s.attributes.id == pod_id
+        ]
+        # Its only container has exited; the pod's cgroup still says what it used.
+        used_ns = listed.linux.cpu.usage_core_nano_seconds.value
+        assert used_ns >= pod_stats.cpu.usage_core_nano_seconds.value > 0
+        assert [c.attributes.id for c in listed.linux.containers] == [container_id]
+        fs = shared.images.ImageFsInfo(api_pb2.ImageFsInfoRequest())
+        assert list(fs.container_filesystems) == list(fs.image_filesystems)
+        runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))

@@ -24,6 +24,7 @@ from crio_py.backends.oci import OciRuntime
 from crio_py.config.model import RuntimeSettings
 from crio_py.cri.container import announce, exits, host, query
 from crio_py.cri.container.bundle import BundleWriter
+from crio_py.cri.container.cpu_rate import CpuRates
 from crio_py.cri.container.layout import Layout, Runtimes
 from crio_py.cri.container.seams import ContainerOps
 from crio_py.cri.events import EventHub
@@ -114,6 +115,7 @@ class ContainerContext:
         self._configs: PerObject[ContainerMetadata, api_pb2.ContainerConfig] = PerObject()
         self.exit_monitor = ExitMonitor(self.layout.exits_dir)
         self.events = EventHub()
+        self.cpu_rates = CpuRates()  # the last CPU sample of each container and sandbox
 
     def reload_settings(self, settings: RuntimeSettings) -> None:
         """SIGHUP: new containers get `settings` (handlers and paths never change live)."""
@@ -170,6 +172,7 @@ class ContainerContext:
         """Drop what is kept in memory of a removed container."""
         self.index.delete(container_id)
         self.names.release_id(container_id)
+        self.cpu_rates.forget(container_id)
 
     def in_sandbox(self, sandbox_id: str) -> list[ContainerEntry]:
         """The sandbox's containers, its infra container last."""

@@ -67,6 +67,7 @@ class PodContainers:
 
     async def remove_all(self, sandbox_id: str) -> None:
         await lifecycle.remove_all(self.ctx, sandbox_id)
+        self.ctx.cpu_rates.forget(sandbox_id)
 
 
 def images_in_use(ctx: ContainerContext) -> set[str]:
