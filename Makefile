@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := runc crun conmon skopeo umoci containernetworking-plugins docker-registry \
-	busybox-static runsc containerd iproute2 iptables openssl apache2-utils python3 python3-venv
+	busybox-static runsc containerd iproute2 iptables openssl apache2-utils curl python3 python3-venv
 STAMP := $(VENV)/.installed
 
 CONFORMANCE_DIR ?= ../shared/conformance

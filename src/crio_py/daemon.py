@@ -28,6 +28,7 @@ import socket
 import stat
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from http import HTTPStatus
 from pathlib import Path
 from typing import Protocol
 
@@ -52,15 +53,19 @@ from crio_py.cri.container import (
 )
 from crio_py.cri.container.layout import Layout
 from crio_py.cri.image import ImageService
+from crio_py.cri.inspect import InspectApi, serve_inspect
+from crio_py.cri.instrument import STARTING_MESSAGE
 from crio_py.cri.rpcs import ImageRpcs, RpcTable, image_rpcs, merged
 from crio_py.cri.runtime_info import RuntimeInfo
 from crio_py.cri.sandbox import NamespaceOps, SandboxRecords, SandboxService
 from crio_py.cri.servicer import Routes, add_to_server
 from crio_py.errors import ConfigError, PermissionDeniedError, UnavailableError
+from crio_py.listener import SharedSocket
 from crio_py.ocispec import HostFeatures
 from crio_py.store import dirs
 from crio_py.store.objects import ObjectStore
 from crio_py.store.records import ContainerMetadata, ContainerStatus
+from crio_py.streaming.http import error_response
 from crio_py.streaming.server import StreamServer
 
 logger = logging.getLogger(__name__)
@@ -94,9 +99,7 @@ class Reloadable(Protocol):
 
 class ImageServiceLike(ImageRpcs, ImageSource, Reloadable, Protocol):
     """What the daemon needs of the image service: the RPC handlers, what containers need of
-    images, the view of images in use it is given, and `close()`."""
-
-    images_in_use: Callable[[], set[str]]
+    images, and `close()`."""
 
     async def close(self) -> None:
         """Release what `open` acquired."""
@@ -166,6 +169,8 @@ class Daemon:
         self._reloadable: list[Reloadable] = []
         self._end_at_stop: list[Callable[[], None]] = []  # what must end before the server
         self.stream_server: StreamServer | None = None
+        self.shared_socket: SharedSocket | None = None
+        self.inspect: InspectApi | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -188,9 +193,11 @@ class Daemon:
         logger.debug("Effective settings: %s", settings_json(self.settings))
         self.server = grpc.aio.server(options=self._grpc_options())
         add_to_server(self.server, self.routes)
-        prepare_socket_path(self.socket_path)
-        self.server.add_insecure_port(f"unix://{self.socket_path}")
+        self._bind(self.server)
         await self.server.start()
+        if self.shared_socket is not None:
+            os.chmod(self.shared_socket.grpc_path, 0o600)
+            await self.shared_socket.start()
         set_socket_owner(self.socket_path, self.settings.socket.uid, self.settings.socket.gid)
         logger.info("Listening for CRI on unix://%s", self.socket_path)
         dirs.secure(self.settings.root_dir, self.settings.state_dir)
@@ -206,6 +213,29 @@ class Daemon:
         self.started.set()
         notify_systemd("READY=1")
         logger.info("crio-py is ready")
+
+    def _bind(self, server: grpc.aio.Server) -> None:
+        """gRPC on the CRI socket; on a CRI-O configuration, gRPC on a private socket behind
+        one that also serves CRI-O's inspect API on the CRI socket, as CRI-O does."""
+        prepare_socket_path(self.socket_path)
+        if self.settings.source_format != "crio":
+            server.add_insecure_port(f"unix://{self.socket_path}")
+            return
+        private = self.settings.state_dir / "grpc.sock"
+        http = self.settings.state_dir / "inspect.sock"
+        for path in (private, http):
+            prepare_socket_path(path)
+        server.add_insecure_port(f"unix://{private}")
+        self.shared_socket = SharedSocket(self.socket_path, private, http, self._serve_inspect)
+
+    async def _serve_inspect(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if self.inspect is None:
+            writer.write(error_response(HTTPStatus.SERVICE_UNAVAILABLE, STARTING_MESSAGE))
+            await writer.drain()
+            return
+        await serve_inspect(self.inspect, reader, writer)
 
     async def build_services(
         self, images: ImageServiceLike, features: HostFeatures, streams: StreamServer
@@ -230,13 +260,13 @@ class Daemon:
         )
         await sandboxes.load()
         await recover.load(containers)
-        images.images_in_use = functools.partial(images_in_use, containers)
-        self._reloadable = [images, sandboxes, containers]
+        self.inspect = InspectApi(settings, containers)
+        self._reloadable = [images, sandboxes, containers, self.inspect]
         self._end_at_stop.append(containers.events.close)  # streams would hold the grace time
         self.tasks.spawn(recover.watch_exits(containers), name="exit watcher", critical=True)
         return merged(
             info.rpcs(),
-            image_rpcs(images),
+            image_rpcs(images, functools.partial(images_in_use, containers)),
             sandboxes.rpcs(),
             rpc_table(containers, streams),
         )
@@ -253,6 +283,8 @@ class Daemon:
         if self.server is not None:
             logger.info("Stopping; RPCs in flight have %.0fs to finish", GRACE_S)
             await self.server.stop(GRACE_S)
+        if self.shared_socket is not None:
+            await self.shared_socket.close()
         if self.stream_server is not None:
             await self.stream_server.close()
         if self.image_service is not None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 from cri_api.v1 import api_pb2, api_pb2_grpc
 
+from tests.fixtures.catalog import PushedImages
 from tests.fixtures.cninet import cni_network
 from tests.fixtures.daemon import Daemon, crio_config, daemon_config
 
@@ -92,7 +93,9 @@ class Node:
         found += [f"cgroup {d}" for d in cgroups_named(wanted)]
         daemon_pid = self.daemon.process.pid if self.daemon.process else -1
         found += [
-            f"process {pid}: {line}" for pid, line in processes_naming(work) if pid != daemon_pid
+            f"process {pid}: {line}"
+            for pid, line in processes_naming(work)
+            if pid != daemon_pid and not _is_relay_of(pid, daemon_pid, line)
         ]
         return found
 
@@ -103,8 +106,22 @@ def cgroups_named(names: set[str]) -> list[Path]:
     meanwhile (a glob raised FileNotFoundError then)."""
     found = []
     for top, directories, _ in os.walk(CGROUP_ROOT, onerror=lambda _: None):
-        found += [Path(top) / name for name in directories if name in names]
+        found += [Path(top) / name for name in directories if _cgroup_id(name) in names]
     return found
+
+
+def _is_relay_of(pid: int, daemon_pid: int, line: str) -> bool:
+    """The daemon's own socket relay (a CRI-O configuration), which lives as long as it."""
+    try:
+        parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return False
+    return parent == daemon_pid and "crio_py.relay" in line
+
+
+def _cgroup_id(name: str) -> str:
+    """The container id a cgroup is named for: <id>, CRI-O's crio-<id> or crio-<id>.scope."""
+    return name.removeprefix("crio-").removesuffix(".scope")
 
 
 def pod_config(name: str, log_dir: Path, **fields: object) -> api_pb2.PodSandboxConfig:
@@ -184,3 +201,15 @@ def node(
             finally:
                 if current.daemon.process is not None:
                     current.remove_everything()
+
+
+@contextmanager
+def crio_node_with_busybox(workdir: Path, pushed_images: PushedImages) -> Iterator[Node]:
+    """A node on a CRI-O configuration that runs infra containers, busybox pulled; afterwards
+    nothing of its pods may be left."""
+    registry = pushed_images.registries["plain"].host
+    with node(workdir, registry, crio="drop_infra_ctr = false\n") as current:
+        current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
+        yield current
+        current.remove_everything()
+        assert current.leaks() == []

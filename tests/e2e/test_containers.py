@@ -23,7 +23,14 @@ from cri_api.v1 import api_pb2
 from google.protobuf import json_format
 
 from tests.demo import run_demo
-from tests.e2e.node import Node, container_config, mount_points, node, processes_naming
+from tests.e2e.node import (
+    Node,
+    container_config,
+    crio_node_with_busybox,
+    mount_points,
+    node,
+    processes_naming,
+)
 from tests.e2e.test_network import _free_port
 from tests.fixtures.catalog import PushedImages
 from tests.fixtures.cninet import free_subnet
@@ -433,12 +440,8 @@ def test_a_shared_pid_namespace_runs_an_infra_container(cluster: Node) -> None:
 
 @pytest.fixture
 def crio_cluster(tmp_path: Path, pushed_images: PushedImages) -> Iterator[Node]:
-    registry = pushed_images.registries["plain"].host
-    with node(tmp_path, registry, crio="drop_infra_ctr = false\n") as current:
-        current.busybox = current.pull(pushed_images.ref("plain", "busybox"))
+    with crio_node_with_busybox(tmp_path, pushed_images) as current:
         yield current
-        current.remove_everything()
-        assert current.leaks() == []
 
 
 def test_crio_config_without_drop_infra_ctr_runs_the_pause_image(crio_cluster: Node) -> None:
@@ -448,10 +451,11 @@ def test_crio_config_without_drop_infra_ctr_runs_the_pause_image(crio_cluster: N
     assert any(tag.endswith("/pause:1") for image in images for tag in image.repo_tags)
     container_id = _run(cluster, pod_id, pod, container_config("app", cluster.busybox, *SLEEPER))
     assert cluster.status(container_id).state == api_pb2.CONTAINER_RUNNING
-    infra_cgroups = list(Path("/sys/fs/cgroup/memory/k8s.io").glob(f"{pod_id}"))
-    assert infra_cgroups, "the infra container runs in the pod's cgroup"
+    # CRI-O's names, which cAdvisor needs: crio-<id> below CRI-O's default parent.
+    assert Path(f"/sys/fs/cgroup/memory/crio/crio-{pod_id}").is_dir()
+    assert Path(f"/sys/fs/cgroup/memory/crio/crio-{container_id}").is_dir()
     cluster.runtime.RemovePodSandbox(api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id))
-    assert not list(Path("/sys/fs/cgroup/memory/k8s.io").glob(f"{pod_id}"))
+    assert not Path(f"/sys/fs/cgroup/memory/crio/crio-{pod_id}").exists()
 
 
 def test_update_runtime_config_hands_the_pod_cidr_to_cni(cluster: Node) -> None:

@@ -134,7 +134,7 @@ class SkopeoPuller:
             config, layers = image_blobs(manifest)
             source = f"docker://{endpoint.host}/{reference.path}@{digest}"
             config_json = await self._copy(source, config, layers, session)
-            self.content.ingest_bytes(manifest_bytes, digest)
+            await asyncio.to_thread(self.content.ingest_bytes, manifest_bytes, digest)
             media_type = str(manifest.get("mediaType", OCI_MANIFEST))
             return PulledImage(
                 manifest=Descriptor(media_type=media_type, digest=digest, size=len(manifest_bytes)),
@@ -196,9 +196,14 @@ class SkopeoPuller:
         session: _Session,
     ) -> dict[str, Any]:
         """Fetch the blobs, check them and the config, then store them; the config's JSON."""
-        staging = self.work_dir / f"pull-{uuid.uuid4().hex}"
         # An image may list one blob twice (two identical layers): it is fetched and stored once.
         blobs = list({blob.digest: blob for blob in (config, *layers)}.values())
+        if all(self.content.has(blob.digest) for blob in blobs):
+            # Everything is here already (a re-pull, or an image sharing every blob with
+            # another): the manifest was fetched and checked, so skopeo has nothing to do.
+            self._check_stored(blobs)
+            return image_config(self.content.read(config.digest), config.digest)
+        staging = self.work_dir / f"pull-{uuid.uuid4().hex}"
         try:
             self._link_known_blobs(staging, blobs)
             argv = [
@@ -237,12 +242,7 @@ class SkopeoPuller:
         image, or an image whose config cannot be read, in the store."""
         new = [b for b in blobs if not self.content.has(b.digest)]
         await asyncio.gather(*(asyncio.to_thread(_verify, staging, blob) for blob in new))
-        for blob in blobs:  # a blob already stored has the right digest; its size is the check
-            if blob not in new and self.content.path(blob.digest).stat().st_size != blob.size:
-                raise IntegrityError(
-                    f"the manifest says blob {blob.digest} has {blob.size} bytes; it has "
-                    f"{self.content.path(blob.digest).stat().st_size}"
-                )
+        self._check_stored([b for b in blobs if b not in new])
         if self.content.has(config.digest):
             raw_config = self.content.read(config.digest)
         else:
@@ -250,6 +250,15 @@ class SkopeoPuller:
         config_json = image_config(raw_config, config.digest)
         await asyncio.to_thread(self._adopt, staging, new)
         return config_json
+
+    def _check_stored(self, blobs: list[Descriptor]) -> None:
+        """A blob already stored has the right digest; its size is the check."""
+        for blob in blobs:
+            stored = self.content.path(blob.digest).stat().st_size
+            if stored != blob.size:
+                raise IntegrityError(
+                    f"the manifest says blob {blob.digest} has {blob.size} bytes; it has {stored}"
+                )
 
     def _adopt(self, staging: Path, blobs: list[Descriptor]) -> None:
         for blob in blobs:

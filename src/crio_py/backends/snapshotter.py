@@ -213,6 +213,10 @@ class OverlaySnapshotter:
         try:
             mode = await self._populate(container_id, container_dir, lowers, idmap)
             fsutil.atomic_write_text(container_dir / "mode", mode + "\n")
+            # CRI-O's names (c/storage's overlay): monitors such as cAdvisor measure what a
+            # container wrote in the `diff` beside the `merged` root its runtime reports.
+            os.symlink("rootfs", container_dir / "merged")
+            os.symlink("rootfs" if mode == "copy" else "upper", container_dir / "diff")
         except Exception:
             try:
                 await self.unmount_rootfs(container_id)

@@ -29,7 +29,7 @@ from crio_py.backends.mountapi import Idmap
 from crio_py.backends.skopeo import PulledImage, PullSpec, SkopeoPuller, Source
 from crio_py.backends.snapshotter import OverlaySnapshotter, chain_ids
 from crio_py.config.model import Credentials, RuntimeSettings
-from crio_py.config.registry.endpoints import credentials_for, endpoints_for
+from crio_py.config.registry.endpoints import Resolver
 from crio_py.cri.convert import image_message, image_user, verbose_info
 from crio_py.errors import (
     CrioPyError,
@@ -76,6 +76,7 @@ class ImageService:
         self.puller = puller
         self.snapshotter = snapshotter
         self._downloads = asyncio.Semaphore(max(settings.max_concurrent_downloads, 1))
+        self._resolver = Resolver(settings.registry)
         self._sandbox = ""
         with contextlib.suppress(InvalidArgumentError):
             self._sandbox = parse_reference(settings.sandbox_image).tagged
@@ -83,8 +84,9 @@ class ImageService:
         # one made with other credentials (a wrong password must not borrow a right one).
         self._in_flight: dict[tuple[str, Credentials | None, str], asyncio.Task[ImageRecord]] = {}
         self._deletions: set[asyncio.Future[None]] = set()
-        # Image ids that containers use; the runtime service installs its own view.
-        self.images_in_use: Callable[[], set[str]] = set
+        # Image configs by digest (content-addressed, so never stale): CreateContainer reads
+        # its image's config without touching the disk.
+        self._configs: dict[str, dict[str, object]] = {}
 
     @classmethod
     async def open(cls, settings: RuntimeSettings) -> ImageService:
@@ -150,7 +152,7 @@ class ImageService:
         return api_pb2.PullImageResponse(image_ref=record.id)
 
     async def remove_image(
-        self, request: api_pb2.RemoveImageRequest
+        self, request: api_pb2.RemoveImageRequest, images_in_use: Callable[[], set[str]] = set
     ) -> api_pb2.RemoveImageResponse:
         # CRI: RemoveImage is idempotent; an unknown image is not an error.
         name = request.image.image
@@ -161,7 +163,7 @@ class ImageService:
         if tag in record.repo_tags and len(record.repo_tags) > 1:
             self.images.untag(record, tag)  # other tags keep the image, as CRI-O does
             return api_pb2.RemoveImageResponse()
-        if record.id in self.images_in_use():
+        if record.id in images_in_use():
             raise FailedPreconditionError(f"image {record.id} is used by a container")
         self.images.delete(record.id)
         crashpoint.reached("RemoveImage:untagged")
@@ -198,14 +200,7 @@ class ImageService:
             raise PermissionDeniedError(
                 f"registry {reference.domain} is blocked by registries.conf"
             )
-        sources = tuple(
-            Source(
-                endpoint,
-                (credentials if _same_host(server, endpoint.host) else None)
-                or credentials_for(registry, endpoint.host),
-            )
-            for endpoint in endpoints_for(registry, reference.domain)
-        )
+        sources = await asyncio.to_thread(self._sources, reference, credentials, server)
         started = time.monotonic()
         async with self._downloads:
             pulled = await self.puller.pull(PullSpec(reference, sources))
@@ -229,6 +224,21 @@ class ImageService:
         )
         return record
 
+    def _sources(
+        self, reference: Reference, credentials: Credentials | None, server: str
+    ) -> tuple[Source, ...]:
+        if self._resolver.registry is not self.settings.registry:  # new settings
+            self._resolver = Resolver(self.settings.registry)
+        resolver = self._resolver
+        return tuple(
+            Source(
+                endpoint,
+                (credentials if _same_host(server, endpoint.host) else None)
+                or resolver.credentials(endpoint.host),
+            )
+            for endpoint in resolver.endpoints(reference.domain)
+        )
+
     def _record(
         self, reference: Reference, pulled: PulledImage, diff_ids: list[str]
     ) -> ImageRecord:
@@ -250,11 +260,19 @@ class ImageService:
         )
 
     def _config(self, record: ImageRecord) -> dict[str, object]:
+        digest = record.config.digest
+        cached = self._configs.get(digest)
+        if cached is not None:
+            return cached
+        loaded: object = {}
         with contextlib.suppress(CrioPyError, ValueError):
-            loaded = json.loads(self.content.read(record.config.digest))
-            if isinstance(loaded, dict):
-                return loaded
-        return {}
+            loaded = json.loads(self.content.read(digest))
+        if not isinstance(loaded, dict):
+            return {}
+        if len(self._configs) >= _CONFIGS_KEPT:
+            self._configs.pop(next(iter(self._configs)))
+        self._configs[digest] = loaded
+        return loaded
 
     # -- for the runtime service -----------------------------------------------------------------
     def container_image(self, name: str) -> ContainerImage:
@@ -354,6 +372,9 @@ class ImageService:
         task = asyncio.ensure_future(asyncio.to_thread(delete))
         self._deletions.add(task)
         task.add_done_callback(self._deletions.discard)
+
+
+_CONFIGS_KEPT = 256
 
 
 def _diff_ids(pulled: PulledImage) -> list[str]:

@@ -5,6 +5,7 @@ them and hands the table to the servicers (`servicer.Routes`). Nothing here spea
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -29,9 +30,9 @@ class ImageRpcs(Protocol):
         """PullImage."""
 
     async def remove_image(
-        self, request: api_pb2.RemoveImageRequest
+        self, request: api_pb2.RemoveImageRequest, images_in_use: Callable[[], set[str]] = set
     ) -> api_pb2.RemoveImageResponse:
-        """RemoveImage."""
+        """RemoveImage; an image in `images_in_use()` stays."""
 
     async def image_fs_info(
         self, request: api_pb2.ImageFsInfoRequest
@@ -39,13 +40,15 @@ class ImageRpcs(Protocol):
         """ImageFsInfo."""
 
 
-def image_rpcs(images: ImageRpcs) -> dict[str, Handler]:
-    """The ImageService RPCs of `images`."""
+def image_rpcs(
+    images: ImageRpcs, images_in_use: Callable[[], set[str]] = set
+) -> dict[str, Handler]:
+    """The ImageService RPCs of `images`; RemoveImage keeps the images containers use."""
     return {
         "ListImages": images.list_images,
         "ImageStatus": images.image_status,
         "PullImage": images.pull_image,
-        "RemoveImage": images.remove_image,
+        "RemoveImage": functools.partial(images.remove_image, images_in_use=images_in_use),
         "ImageFsInfo": images.image_fs_info,
     }
 

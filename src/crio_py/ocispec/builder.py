@@ -171,7 +171,10 @@ def _container_linux(request: SpecRequest, caps: Capabilities) -> Json:
     resources["devices"] = devices.rules
     linux: Json = {"mounts": plan.mounts, "resources": resources}
     linux["cgroupsPath"] = cgroups_path(
-        request.cgroup_parent, request.cgroup_driver, request.container_id
+        request.cgroup_parent,
+        request.cgroup_driver,
+        request.container_id,
+        crio=request.settings.source_format == "crio",
     )
     linux.update(_common_linux(request, sc, _namespace_options(request), caps))
     if devices.devices:
@@ -371,7 +374,10 @@ def _sandbox_linux(request: SandboxSpecRequest, caps: Capabilities) -> Json:
     linux: Json = {
         "resources": resources,
         "cgroupsPath": cgroups_path(
-            request.cgroup_parent, request.cgroup_driver, request.sandbox_id
+            request.cgroup_parent,
+            request.cgroup_driver,
+            request.sandbox_id,
+            crio=request.settings.source_format == "crio",
         ),
     }
     linux.update(_common_linux(request, sc, sc.namespace_options, caps))

@@ -14,6 +14,8 @@ OCI_VERSION: Final = "1.0.2-dev"
 DEFAULT_PATH_ENV: Final = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # runc's systemd driver wants "slice:prefix:name"; containerd names its scopes with this prefix.
 SYSTEMD_SCOPE_PREFIX: Final = "cri-containerd"
+CRIO_SCOPE_PREFIX: Final = "crio"  # CRI-O's container cgroups: crio-<id>(.scope)
+CRIO_CGROUPFS_PARENT: Final = "crio"  # CRI-O's parent when a pod names none (cgroupfs)
 # containerd (podsandbox) gives the infra container 2 CPU shares and an OOM score of -998.
 SANDBOX_CPU_SHARES: Final = 2
 SANDBOX_OOM_SCORE_ADJ: Final = -998

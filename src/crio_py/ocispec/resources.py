@@ -16,7 +16,11 @@ from cri_api.v1 import api_pb2
 
 from crio_py.config.model import CgroupDriver
 from crio_py.errors import InvalidArgumentError, quote
-from crio_py.ocispec.defaults import SYSTEMD_SCOPE_PREFIX
+from crio_py.ocispec.defaults import (
+    CRIO_CGROUPFS_PARENT,
+    CRIO_SCOPE_PREFIX,
+    SYSTEMD_SCOPE_PREFIX,
+)
 from crio_py.ocispec.request import HostFeatures
 
 MAX_CPU_SHARES: Final = 262144
@@ -162,9 +166,11 @@ def oom_score_adj(requested: int, *, daemon: int, restrict: bool, can_lower: boo
     return requested
 
 
-def cgroups_path(parent: str, driver: CgroupDriver, name: str) -> str:
+def cgroups_path(parent: str, driver: CgroupDriver, name: str, *, crio: bool = False) -> str:
     """linux.cgroupsPath: cgroupfs → parent/<name>; systemd → "<slice>:cri-containerd:<name>"
-    (runc's slice:prefix:name form; the slice is the last element of the parent)."""
+    (runc's slice:prefix:name form; the slice is the last element of the parent). With
+    `crio`, CRI-O's names: parent/crio-<name> and "<slice>:crio:<name>" (crio-<name>.scope),
+    which cAdvisor's CRI-O support requires of the cgroups it reports."""
     if driver == "systemd":
         base = posixpath.basename(parent.rstrip("/")) or "system.slice"
         if not base.endswith(".slice"):
@@ -172,9 +178,11 @@ def cgroups_path(parent: str, driver: CgroupDriver, name: str) -> str:
                 f"cgroup parent {quote(parent)} is not a systemd slice (the systemd cgroup driver "
                 "needs one such as kubepods-besteffort.slice)"
             )
-        return f"{base}:{SYSTEMD_SCOPE_PREFIX}:{name}"
+        return f"{base}:{CRIO_SCOPE_PREFIX if crio else SYSTEMD_SCOPE_PREFIX}:{name}"
+    if crio:
+        name = f"{CRIO_SCOPE_PREFIX}-{name}"
     if not parent:
-        return f"/k8s.io/{name}"
+        return f"/{CRIO_CGROUPFS_PARENT if crio else 'k8s.io'}/{name}"
     if not parent.startswith("/"):
         raise InvalidArgumentError(f"cgroup parent {quote(parent)} is not an absolute path")
     return posixpath.join(parent, name)

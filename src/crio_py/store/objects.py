@@ -179,17 +179,14 @@ class ObjectStore(Generic[M, S]):
             raise asyncio.CancelledError
         return status
 
-    def update_if_free(self, object_id: str, change: Callable[[S], S]) -> bool:
-        """Apply `change` at once when nobody holds the object's lock: as if the lock were
-        taken and released, since nothing here awaits (the write stays on the loop; this is
-        for rare events). False when someone holds it (or the object is gone): that holder
-        decides the status."""
+    async def update_if_free(self, object_id: str, change: Callable[[S], S]) -> bool:
+        """Apply `change` when nobody holds the object's lock; False when someone does (or
+        the object is gone): that holder decides the status."""
         entry = self._entries.get(object_id)
         if entry is None or entry.lock.locked():
             return False
-        status = change(entry.status)
-        atomic_write_text(self._status_path(object_id), _json(status))
-        entry.status = status
+        async with entry.lock:  # free: taken without waiting
+            await self.update_locked(object_id, change)
         return True
 
     def _status_path(self, object_id: str) -> Path:

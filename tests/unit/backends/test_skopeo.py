@@ -453,3 +453,32 @@ async def test_a_size_that_lies_about_a_stored_blob_is_refused(
     with pytest.raises(IntegrityError, match=f"has {len(LAYER) + 1} bytes; it has {len(LAYER)}"):
         await SkopeoPuller(content, tmp_path / "tmp").pull(_spec(Endpoint(host="reg.example.com")))
     assert set(content.digests()) == {_digest(LAYER)}
+
+
+async def test_a_pull_of_blobs_all_stored_runs_no_copy(fp: FakeProcess, tmp_path: Path) -> None:
+    manifest = _image(CONFIG, [LAYER])
+    content = ContentStore(tmp_path / "content")
+    content.ingest_bytes(CONFIG, _digest(CONFIG))
+    content.ingest_bytes(LAYER, _digest(LAYER))
+    fp.register(_inspect_argv("docker://reg.example.com/app:1", "true"), stdout=manifest)
+    pulled = await SkopeoPuller(content, tmp_path / "tmp").pull(
+        _spec(Endpoint(host="reg.example.com"))
+    )
+    assert pulled.config_json["config"] == {"User": "1000"}
+    assert [call[1] for call in fp.calls] == ["inspect"]  # no `skopeo copy`
+    assert set(content.digests()) == {_digest(manifest), _digest(CONFIG), _digest(LAYER)}
+
+
+async def test_a_size_that_lies_about_blobs_all_stored_is_refused(
+    fp: FakeProcess, tmp_path: Path
+) -> None:
+    manifest = json.loads(_image(CONFIG, [LAYER]))
+    manifest["config"]["size"] = len(CONFIG) - 1
+    raw = json.dumps(manifest).encode()
+    content = ContentStore(tmp_path / "content")
+    content.ingest_bytes(CONFIG, _digest(CONFIG))
+    content.ingest_bytes(LAYER, _digest(LAYER))
+    fp.register(_inspect_argv("docker://reg.example.com/app:1", "true"), stdout=raw)
+    with pytest.raises(IntegrityError, match=f"has {len(CONFIG) - 1} bytes; it has {len(CONFIG)}"):
+        await SkopeoPuller(content, tmp_path / "tmp").pull(_spec(Endpoint(host="reg.example.com")))
+    assert set(content.digests()) == {_digest(CONFIG), _digest(LAYER)}

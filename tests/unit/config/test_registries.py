@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
 
 from crio_py.config.model import Credentials, Endpoint, RegistryAuth, RegistrySettings, RegistryTls
-from crio_py.config.registry.endpoints import credentials_for, endpoints_for
+from crio_py.config.registry import endpoints
+from crio_py.config.registry.endpoints import Resolver, credentials_for, endpoints_for
 
 
 def test_without_configuration_the_registry_itself_over_https() -> None:
@@ -91,3 +93,54 @@ def test_an_auth_file_entry_keeps_its_identity_token(tmp_path: Path) -> None:
     auth_file.write_text(json.dumps({"auths": {"https://a.example.com": entry}}))
     found = credentials_for(RegistrySettings(global_auth_file=auth_file), "a.example.com")
     assert found == Credentials(username="u", password="p", identity_token="t0ken-5e")
+
+
+def test_the_resolver_parses_a_hosts_file_once_per_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "certs.d" / "reg.example.com"
+    directory.mkdir(parents=True)
+    hosts = directory / "hosts.toml"
+    hosts.write_text('server = "https://reg.example.com"\n[host."http://127.0.0.1:6000"]\n')
+    parsed: list[Path] = []
+    read_hosts = endpoints._read_hosts
+
+    def counted(path: Path) -> object:
+        parsed.append(path)
+        return read_hosts(path)
+
+    monkeypatch.setattr(endpoints, "_read_hosts", counted)
+    resolver = endpoints.Resolver(RegistrySettings(config_path=(tmp_path / "certs.d",)))
+    first = resolver.endpoints("reg.example.com")
+    assert resolver.endpoints("reg.example.com") == first
+    assert parsed == [hosts]
+    hosts.write_text('server = "https://reg.example.com"\n[host."http://127.0.0.1:6001"]\n')
+    _touch_later(hosts)
+    assert next(e.host for e in resolver.endpoints("reg.example.com")) == "127.0.0.1:6001"
+    assert parsed == [hosts, hosts]
+    hosts.unlink()
+    assert resolver.endpoints("reg.example.com") == [Endpoint(host="reg.example.com")]
+
+
+def test_the_resolver_rereads_an_auth_file_only_when_it_changes(tmp_path: Path) -> None:
+    auth_file = tmp_path / "auth.json"
+
+    def write(user: str) -> None:
+        token = base64.b64encode(f"{user}:pw".encode()).decode()
+        auth_file.write_text(json.dumps({"auths": {"reg.example.com": {"auth": token}}}))
+
+    write("alice")
+    resolver = Resolver(RegistrySettings(global_auth_file=auth_file))
+    found = resolver.credentials("reg.example.com")
+    assert found is not None and found.username == "alice"
+    assert resolver.credentials("other.example.com") is None
+    write("bobby")  # the same size: the mtime tells the change
+    _touch_later(auth_file)
+    found = resolver.credentials("reg.example.com")
+    assert found is not None and found.username == "bobby"
+
+
+def _touch_later(path: Path) -> None:
+    """A later mtime, as an edit a clock tick later gives (writes within one tick may not)."""
+    later = path.stat().st_mtime_ns + 1_000_000
+    os.utime(path, ns=(later, later))

@@ -7,7 +7,7 @@ import asyncio
 import json
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,7 +150,7 @@ class FakeImageService:
         return api_pb2.PullImageResponse(image_ref=pulled.id)
 
     async def remove_image(
-        self, request: api_pb2.RemoveImageRequest
+        self, request: api_pb2.RemoveImageRequest, images_in_use: Callable[[], set[str]] = set
     ) -> api_pb2.RemoveImageResponse:
         """RemoveImage; removing an absent image is OK (CRI)."""
         await self._enter("remove_image", request)

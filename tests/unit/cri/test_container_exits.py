@@ -32,7 +32,7 @@ class FakeSandboxes:
     def __init__(self) -> None:
         self.infra_gone: list[str] = []
 
-    def infra_exited(self, sandbox_id: str) -> bool:
+    async def infra_exited(self, sandbox_id: str) -> bool:
         self.infra_gone.append(sandbox_id)
         return True
 

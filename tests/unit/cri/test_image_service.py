@@ -208,13 +208,11 @@ async def test_a_blocked_registry_is_refused(service: ImageService) -> None:
 
 async def test_an_image_a_container_uses_stays(service: ImageService) -> None:
     image_id = (await service.pull_image(_pull("busybox:1"))).image_ref
-    service.images_in_use = lambda: {image_id}
     request = api_pb2.RemoveImageRequest(image=api_pb2.ImageSpec(image="busybox:1"))
     with pytest.raises(FailedPreconditionError, match="used by a container"):
-        await service.remove_image(request)
+        await service.remove_image(request, lambda: {image_id})
     assert [r.id for r in service.images.all()] == [image_id]
-    service.images_in_use = set
-    await service.remove_image(request)
+    await service.remove_image(request, set)
     assert service.images.all() == []
 
 
@@ -318,3 +316,22 @@ async def test_request_credentials_go_only_to_the_server_they_name(
     sent = {s.endpoint.host: s.credentials for s in puller.specs[0].sources}
     passwords = {host: c.password if c else None for host, c in sent.items()}
     assert passwords == {"mirror.example.com": mirror, "registry.example.com": upstream}
+
+
+async def test_a_container_reads_its_image_config_from_disk_once(
+    service: ImageService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await service.pull_image(_pull("busybox:1"))
+    reads: list[str] = []
+    read = service.content.read
+
+    def counted(digest: str) -> bytes:
+        reads.append(digest)
+        return read(digest)
+
+    monkeypatch.setattr(service.content, "read", counted)
+    monkeypatch.setattr(service.snapshotter, "lowers", lambda chain_ids: [], raising=False)
+    first = service.container_image("busybox:1")
+    second = service.container_image("busybox:1")
+    assert first.config == second.config and first.config
+    assert reads == [first.record.config.digest]

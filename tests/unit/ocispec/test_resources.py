@@ -139,6 +139,18 @@ def test_cgroups_path(parent: str, driver: str, expected: str) -> None:
     assert cgroups_path(parent, driver, "ctr") == expected  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("parent", "driver", "expected"),
+    [
+        ("/kubepods/burstable/pod123", "cgroupfs", "/kubepods/burstable/pod123/crio-ctr"),
+        ("", "cgroupfs", "/crio/crio-ctr"),
+        ("kubepods-pod9.slice", "systemd", "kubepods-pod9.slice:crio:ctr"),
+    ],
+)
+def test_cgroups_path_with_crio_names(parent: str, driver: str, expected: str) -> None:
+    assert cgroups_path(parent, driver, "ctr", crio=True) == expected  # type: ignore[arg-type]
+
+
 def test_cgroups_path_rejects_mismatched_parents() -> None:
     with pytest.raises(InvalidArgumentError, match="not a systemd slice"):
         cgroups_path("/kubepods/pod1", "systemd", "ctr")

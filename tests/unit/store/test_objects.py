@@ -106,10 +106,10 @@ async def test_update_if_free_leaves_a_held_object_to_its_holder(tmp_path: Path)
     store = ObjectStore(tmp_path, ContainerMetadata, ContainerStatus)
     entry = await store.create("c1", _metadata(), ContainerStatus())
     async with entry.lock:
-        assert not store.update_if_free("c1", lambda s: s.model_copy(update={"pid": 7}))
+        assert not await store.update_if_free("c1", lambda s: s.model_copy(update={"pid": 7}))
     assert entry.status.pid == 0
-    assert store.update_if_free("c1", lambda s: s.model_copy(update={"pid": 7}))
-    assert not store.update_if_free("gone", lambda s: s)
+    assert await store.update_if_free("c1", lambda s: s.model_copy(update={"pid": 7}))
+    assert not await store.update_if_free("gone", lambda s: s)
     reopened = ObjectStore(tmp_path, ContainerMetadata, ContainerStatus)
     reopened.load()
     assert reopened.get("c1").status.pid == 7

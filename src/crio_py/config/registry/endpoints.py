@@ -32,7 +32,63 @@ def registry_host(domain: str) -> str:
 
 def endpoints_for(registry: RegistrySettings, domain: str) -> list[Endpoint]:
     """The endpoints to try, in order, for images of `domain`."""
-    hosts_file = find_hosts_file(":".join(str(p) for p in registry.config_path), domain)
+    return _resolve(registry, domain, _hosts_file(registry, domain))
+
+
+_Stamp = tuple[str, int, int, int, int] | None  # a file's path, inode, times, size; None: none
+_KEPT = 1024
+
+
+class Resolver:
+    """`endpoints_for` and `credentials_for` of one configuration, each file parsed once
+    for each version of it: an edited hosts.toml or auth file applies at the next pull, as
+    containerd and CRI-O read them, and an unchanged one is only stat'ed."""
+
+    def __init__(self, registry: RegistrySettings) -> None:
+        self.registry = registry
+        self._endpoints: dict[str, tuple[_Stamp, list[Endpoint]]] = {}
+        self._auth_file: tuple[_Stamp, dict[str, Credentials | None]] = (None, {})
+
+    def endpoints(self, domain: str) -> list[Endpoint]:
+        hosts_file = _hosts_file(self.registry, domain)
+        stamp = _stamp(hosts_file)
+        known = self._endpoints.get(domain)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        found = _resolve(self.registry, domain, hosts_file)
+        if len(self._endpoints) >= _KEPT:
+            self._endpoints.clear()
+        self._endpoints[domain] = (stamp, found)
+        return found
+
+    def credentials(self, host: str) -> Credentials | None:
+        path = self.registry.global_auth_file
+        if host in self.registry.auths or path is None:
+            return credentials_for(self.registry, host)
+        stamp = _stamp(path)
+        if stamp != self._auth_file[0]:
+            self._auth_file = (stamp, {})
+        by_host = self._auth_file[1]
+        if host not in by_host:
+            by_host[host] = _from_auth_file(path, host)
+        return by_host[host]
+
+
+def _stamp(path: Path | None) -> _Stamp:
+    if path is None:
+        return None
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (str(path), status.st_ino, status.st_mtime_ns, status.st_ctime_ns, status.st_size)
+
+
+def _hosts_file(registry: RegistrySettings, domain: str) -> Path | None:
+    return find_hosts_file(":".join(str(p) for p in registry.config_path), domain)
+
+
+def _resolve(registry: RegistrySettings, domain: str, hosts_file: Path | None) -> list[Endpoint]:
     if hosts_file is not None:
         parsed = _read_hosts(hosts_file)
         if parsed is not None:

@@ -225,7 +225,7 @@ class ContainerContext:
         sandbox_id = entry.metadata.sandbox_id
         if not entry.metadata.infra:
             self.announce_stopped(entry)
-        elif self.sandboxes.infra_exited(sandbox_id):
+        elif await self.sandboxes.infra_exited(sandbox_id):
             announce.announce(self, sandbox_id, sandbox_id, announce.STOPPED)
         logger.info(
             "Container %s exited with %d (%s)", container_id, exited.exit_code, exited.reason

@@ -60,7 +60,7 @@ async def _forget_uncreated(ctx: ContainerContext, entry: ContainerEntry) -> Non
         await _forget_incomplete(ctx, container_id, entry.metadata.runtime_handler)
         await asyncio.to_thread(ctx.store.delete, container_id)
         if entry.metadata.infra:
-            ctx.sandboxes.infra_exited(entry.metadata.sandbox_id)
+            await ctx.sandboxes.infra_exited(entry.metadata.sandbox_id)
     except CrioPyError as exc:  # kept, so that RemoveContainer can try again
         logger.error("Could not clean up container %s: %s", container_id, exc)
         ctx.names.reserve(entry.metadata.name, container_id)
