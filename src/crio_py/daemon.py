@@ -172,6 +172,7 @@ class Daemon:
         self.tasks = BackgroundTasks(self._critical_task_ended)
         self.failed_task = ""
         self._reloadable: list[Reloadable] = []
+        self._end_at_stop: list[Callable[[], None]] = []  # what must end before the server
         self.stream_server: StreamServer | None = None
         self.shared_socket: SharedSocket | None = None
         self.inspect: InspectApi | None = None
@@ -269,6 +270,7 @@ class Daemon:
         await recover.load(containers)
         self.inspect = InspectApi(settings, containers)
         self._reloadable = [images, sandboxes, containers, self.inspect]
+        self._end_at_stop.append(containers.events.close)  # streams would hold the grace time
         self.tasks.spawn(recover.watch_exits(containers), name="exit watcher", critical=True)
         return merged(
             info.rpcs(),
@@ -284,6 +286,8 @@ class Daemon:
     async def shutdown(self) -> None:
         """Stop the server (in-flight RPCs get `GRACE_S`), then close the image service."""
         notify_systemd("STOPPING=1")
+        for end in self._end_at_stop:
+            end()
         if self.server is not None:
             logger.info("Stopping; RPCs in flight have %.0fs to finish", GRACE_S)
             await self.server.stop(GRACE_S)

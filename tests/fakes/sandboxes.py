@@ -175,7 +175,11 @@ class FakeMembers:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.announced: list[tuple[str, int]] = []
         self.fail_infra = False
+
+    def announce(self, sandbox_id: str, kind: int) -> None:
+        self.announced.append((sandbox_id, kind))
 
     async def stop_all(self, sandbox_id: str) -> None:
         self.calls.append(("stop_all", sandbox_id))

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import stat
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -105,7 +106,7 @@ async def test_the_socket_is_0660_and_version_answers(running: Running) -> None:
     assert running.daemon.routes.ready
 
 
-UNSERVED = {"CheckpointContainer", "GetContainerEvents", "UpdatePodSandboxResources"}
+UNSERVED = {"CheckpointContainer"}
 
 
 async def test_the_daemon_serves_every_rpc_but_the_unimplemented_ones(running: Running) -> None:
@@ -133,6 +134,23 @@ async def test_sigterm_stops_gracefully_and_keeps_the_state_dir(running: Running
     assert not path.exists()  # grpc unlinks its own socket
     for sig, handler in running.handlers_before.items():
         assert signal.getsignal(sig) is handler
+
+
+async def test_an_open_events_stream_ends_unavailable_and_does_not_hold_the_stop(
+    running: Running,
+) -> None:
+    async with grpc.aio.insecure_channel(f"unix://{running.daemon.socket_path}") as channel:
+        call = api_pb2_grpc.RuntimeServiceStub(channel).GetContainerEvents(
+            api_pb2.GetEventsRequest()
+        )
+        await asyncio.sleep(0.5)  # the server subscribes it (no metadata comes before an event)
+        started = time.monotonic()
+        os.kill(os.getpid(), signal.SIGTERM)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await asyncio.wait_for(call.read(), daemon.GRACE_S)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        await running.stopped()
+    assert time.monotonic() - started < daemon.GRACE_S
 
 
 async def test_sigint_stops_too(running: Running) -> None:

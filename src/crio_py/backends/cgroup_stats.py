@@ -22,6 +22,8 @@ class Usage:
     page_faults: int | None = None
     major_page_faults: int | None = None
     processes: int | None = None
+    swap_usage_bytes: int | None = None
+    swap_available_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,44 @@ def usage(pid: int, proc: Path = PROC, root: Path = CGROUP_ROOT) -> Usage | None
     return _v2(dirs[""]) if "" in dirs else None
 
 
+UNLIMITED_FROM = 2**62
+"""A cgroup v1 limit at or above this is "no limit" (the kernel shows PAGE_COUNTER_MAX pages)."""
+
+
+def usage_at(relative: str, root: Path = CGROUP_ROOT) -> Usage | None:
+    """The usage of the cgroup at `relative` (a pod's cgroup parent) in every hierarchy;
+    None when it does not exist."""
+    relative = relative.strip("/")
+    if (root / "memory").is_dir():
+        dirs = {
+            controller: root / controller / relative
+            for controller in ("cpuacct", "memory", "pids")
+            if (root / controller / relative).is_dir()
+        }
+        return _v1(dirs) if dirs else None
+    directory = root / relative
+    return _v2(directory) if relative and directory.is_dir() else None
+
+
+def _v1_swap(memory: Path, used: int | None) -> tuple[int | None, int | None]:
+    """(swap used, swap left) from memory.memsw.*, which exist only with swap accounting."""
+    both = read_number(memory / "memory.memsw.usage_in_bytes")
+    if both is None or used is None:
+        return None, None
+    swapped = max(both - used, 0)
+    both_limit = read_number(memory / "memory.memsw.limit_in_bytes")
+    memory_limit = read_number(memory / "memory.limit_in_bytes")
+    if both_limit is None or memory_limit is None or both_limit >= UNLIMITED_FROM:
+        return swapped, None
+    return swapped, max(both_limit - memory_limit - swapped, 0)
+
+
 def _v1(dirs: dict[str, Path]) -> Usage:
     memory = dirs.get("memory")
     stat = read_keyed(memory / "memory.stat") if memory else {}
     used = read_number(memory / "memory.usage_in_bytes") if memory else None
     inactive = stat.get("total_inactive_file", 0)
+    swapped, swap_left = _v1_swap(memory, used) if memory else (None, None)
     return Usage(
         cpu_ns=read_number(dirs["cpuacct"] / "cpuacct.usage") if "cpuacct" in dirs else None,
         memory_bytes=used,
@@ -75,6 +110,8 @@ def _v1(dirs: dict[str, Path]) -> Usage:
         page_faults=stat.get("total_pgfault"),
         major_page_faults=stat.get("total_pgmajfault"),
         processes=read_number(dirs["pids"] / "pids.current") if "pids" in dirs else None,
+        swap_usage_bytes=swapped,
+        swap_available_bytes=swap_left,
     )
 
 
@@ -83,6 +120,8 @@ def _v2(directory: Path) -> Usage:
     stat = read_keyed(directory / "memory.stat")
     used = read_number(directory / "memory.current")
     usec = cpu.get("usage_usec")
+    swapped = read_number(directory / "memory.swap.current")
+    swap_limit = read_number(directory / "memory.swap.max")  # None for "max"
     return Usage(
         cpu_ns=usec * 1000 if usec is not None else None,
         memory_bytes=used,
@@ -91,6 +130,10 @@ def _v2(directory: Path) -> Usage:
         page_faults=stat.get("pgfault"),
         major_page_faults=stat.get("pgmajfault"),
         processes=read_number(directory / "pids.current"),
+        swap_usage_bytes=swapped,
+        swap_available_bytes=max(swap_limit - swapped, 0)
+        if swap_limit is not None and swapped is not None
+        else None,
     )
 
 

@@ -201,7 +201,11 @@ class ImageService:
         )
         usage.used_bytes.value = blob_bytes + snap_bytes
         usage.inodes_used.value = blob_inodes + snap_inodes
-        return api_pb2.ImageFsInfoResponse(image_filesystems=[usage])
+        # Writable layers live on the same filesystem: CRI-O then answers it for both, which
+        # tells a kubelet with KubeletSeparateDiskGC that the image filesystem is not split.
+        return api_pb2.ImageFsInfoResponse(
+            image_filesystems=[usage], container_filesystems=[usage]
+        )
 
     # -- pulling --------------------------------------------------------------------------------
     async def _pull(

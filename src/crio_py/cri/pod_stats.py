@@ -1,17 +1,18 @@
-"""PodSandboxStats and ListPodSandboxStats: a pod's usage is the sum of its running
-containers' (`cri/container/stats.py`), and its network counters are those of its
-namespace."""
+"""PodSandboxStats and ListPodSandboxStats: a pod's usage is that of its cgroup (the
+kubelet's cgroup_parent), so a pod whose containers exited still has stats; its containers'
+are those of `cri/container/stats.py`, and its network counters those of its namespace."""
 
 from __future__ import annotations
 
 import asyncio
+import posixpath
 import time
 
 from cri_api.v1 import api_pb2
 
 from crio_py.backends import cgroup_stats
 from crio_py.cri.container import stats
-from crio_py.cri.container.context import ContainerContext
+from crio_py.cri.container.context import ContainerContext, ContainerEntry
 from crio_py.cri.sandbox.query import config_from_json as sandbox_config_from_json
 from crio_py.cri.sandbox.records import SandboxEntry
 from crio_py.store.records import ContainerState
@@ -23,22 +24,15 @@ def _sandbox_stats(ctx: ContainerContext, sandbox: SandboxEntry) -> api_pb2.PodS
     members = ctx.in_sandbox(sandbox.metadata.id)
     containers = [stats.stats_of(ctx, e) for e in members if not e.metadata.infra]
     linux = api_pb2.LinuxPodSandboxStats(containers=containers)
-    samples = [
-        cgroup_stats.usage(e.status.pid)
-        for e in members
-        if e.status.state(e.metadata.created_at) == ContainerState.RUNNING and e.status.pid
-    ]
-    usages = [u for u in samples if u is not None]
-    if usages:
-        total = cgroup_stats.Usage(
-            **{field: _sum([getattr(u, field) for u in usages]) for field in _FIELDS}
-        )
-        linux.cpu.CopyFrom(stats.cpu_usage(total, now))
-        linux.memory.CopyFrom(stats.memory_usage(total, now))
+    usage = _pod_usage(ctx, sandbox, members)
+    if usage is not None:
+        linux.cpu.CopyFrom(stats.cpu_usage(ctx, sandbox.metadata.id, usage, now))
+        linux.memory.CopyFrom(stats.memory_usage(usage, now))
         linux.process.CopyFrom(
-            api_pb2.ProcessUsage(timestamp=now, process_count=stats.uint64(total.processes))
+            api_pb2.ProcessUsage(timestamp=now, process_count=stats.uint64(usage.processes))
         )
-        pid = next(e.status.pid for e in members if e.status.pid)
+    pid = next((e.status.pid for e in members if _running(e)), 0)
+    if pid:
         linux.network.CopyFrom(_network(pid, now))
     return api_pb2.PodSandboxStats(
         attributes=api_pb2.PodSandboxAttributes(
@@ -49,6 +43,48 @@ def _sandbox_stats(ctx: ContainerContext, sandbox: SandboxEntry) -> api_pb2.PodS
         ),
         linux=linux,
     )
+
+
+def _running(entry: ContainerEntry) -> bool:
+    state = entry.status.state(entry.metadata.created_at)
+    return state == ContainerState.RUNNING and entry.status.pid > 0
+
+
+def _pod_usage(
+    ctx: ContainerContext, sandbox: SandboxEntry, members: list[ContainerEntry]
+) -> cgroup_stats.Usage | None:
+    """The pod's cgroup (the kubelet's cgroup_parent, which holds every container of the
+    pod, exited ones' leftovers included), as containerd and CRI-O read it; for a pod without
+    one, the sum of its running containers' cgroups."""
+    relative = pod_cgroup(ctx, sandbox)
+    found = cgroup_stats.usage_at(relative) if relative else None
+    if found is not None:
+        return found
+    samples = [cgroup_stats.usage(e.status.pid) for e in members if _running(e)]
+    usages = [u for u in samples if u is not None]
+    if not usages:
+        return None
+    return cgroup_stats.Usage(
+        **{field: _sum([getattr(u, field) for u in usages]) for field in _FIELDS}
+    )
+
+
+def pod_cgroup(ctx: ContainerContext, sandbox: SandboxEntry) -> str:
+    """The pod's cgroup below each hierarchy's root; "" when the pod names no parent."""
+    parent = sandbox_config_from_json(sandbox.metadata.config).linux.cgroup_parent
+    handler = ctx.runtimes.handler(sandbox.metadata.runtime_handler)
+    if not parent or handler.cgroup_driver != "systemd":
+        return parent
+    return systemd_slice_path(parent)
+
+
+def systemd_slice_path(name: str) -> str:
+    """Where systemd puts a slice: each dash opens a parent ("a-b.slice" is in "a.slice")."""
+    base = posixpath.basename(name.rstrip("/"))
+    if not base.endswith(".slice") or base == "-.slice":
+        return name
+    parts = base.removesuffix(".slice").split("-")
+    return "/".join("-".join(parts[: i + 1]) + ".slice" for i in range(len(parts)))
 
 
 _FIELDS = (

@@ -11,6 +11,7 @@ answers UNAVAILABLE. An RPC the table does not name answers UNIMPLEMENTED.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Coroutine
 from types import MappingProxyType
 from typing import Any
@@ -42,9 +43,22 @@ class Routes(Readiness):
         return found
 
 
-def _dispatching(owner: str, name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+def _dispatching(
+    owner: str, name: str, streaming: bool = False
+) -> Callable[..., Coroutine[Any, Any, Any]]:
     async def method(self: _Servicer, request: object, context: Context) -> object:
         return await self.routes.handler(name)(request)
+
+    async def streamed(self: _Servicer, request: object, context: Context) -> None:
+        # A server-streaming handler answers an async iterator; its items are written here,
+        # and it is closed when the client goes away.
+        stream = await self.routes.handler(name)(request)
+        async with contextlib.aclosing(stream):
+            async for item in stream:
+                await context.write(item)
+
+    if streaming:
+        method = streamed
 
     method.__name__ = name
     method.__qualname__ = f"{owner}.{name}"
@@ -64,7 +78,7 @@ class _Servicer:
 def _servicer(service: str, base: type) -> type:
     owner = f"{service}Servicer"
     methods = {
-        method.name: _dispatching(owner, method.name)
+        method.name: _dispatching(owner, method.name, method.server_streaming)
         for method in api_pb2.DESCRIPTOR.services_by_name[service].methods
     }
     return type(owner, (_Servicer, base), methods)

@@ -224,6 +224,8 @@ def _add_container_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPars
     stats.add_argument(
         "-s", "--seconds", type=float, default=1.0, help="sample CPU over this many seconds"
     )
+    events = verbs.add_parser("events", help="stream the events of containers")
+    events.add_argument("-o", "--output", choices=("json", "yaml"), default="json")
     forward = verbs.add_parser("port-forward", help="forward local ports to a pod")
     forward.add_argument("pod", metavar="POD-ID")
     forward.add_argument("ports", nargs="+", metavar="[LOCAL_PORT:]REMOTE_PORT")

@@ -27,6 +27,7 @@ from crio_py.ctl.containers import (
     run_stop,
 )
 from crio_py.ctl.endpoints import DEFAULT_TIMEOUT_S, CtlError, resolve_endpoints
+from crio_py.ctl.events import run_events
 from crio_py.ctl.images import run_imagefsinfo, run_images, run_inspecti
 from crio_py.ctl.logs import run_logs
 from crio_py.ctl.pods import run_inspectp, run_pods, run_rmp, run_runp, run_stopp
@@ -63,6 +64,7 @@ VERBS: dict[str, Verb] = {
     "attach": run_attach,
     "port-forward": run_port_forward,
     "stats": run_stats,
+    "events": run_events,
 }
 
 

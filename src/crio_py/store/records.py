@@ -108,6 +108,9 @@ class ContainerStatus(BaseModel):
     message: str = ""
     unknown: bool = False
     removing: bool = False  # a guard: a remove is in progress
+    # The CRI LinuxContainerResources as JSON once UpdateContainerResources changed them
+    # (None: those of the config).
+    resources: dict[str, Any] | None = None
 
     def state(self, created_at: int) -> ContainerState:
         if self.unknown:
@@ -144,3 +147,7 @@ class SandboxStatus(BaseModel):
     ips: tuple[str, ...] = ()
     stopped_at: int = 0
     removing: bool = False
+    # UpdatePodSandboxResources' CRI LinuxContainerResources as JSON (containerd keeps them
+    # for NRI; the pod's cgroup is the kubelet's).
+    resources: dict[str, Any] | None = None
+    overhead: dict[str, Any] | None = None

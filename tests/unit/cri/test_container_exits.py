@@ -32,8 +32,12 @@ class FakeSandboxes:
     def __init__(self) -> None:
         self.infra_gone: list[str] = []
 
-    async def infra_exited(self, sandbox_id: str) -> None:
+    async def infra_exited(self, sandbox_id: str) -> bool:
         self.infra_gone.append(sandbox_id)
+        return True
+
+    def find(self, sandbox_id: str) -> None:
+        return None
 
 
 @pytest.fixture

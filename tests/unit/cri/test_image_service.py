@@ -191,9 +191,11 @@ async def test_removing_one_of_two_tags_keeps_the_image(service: ImageService) -
 
 async def test_image_fs_info_counts_blobs_and_snapshots(service: ImageService) -> None:
     await service.pull_image(_pull("busybox:1"))
-    usage = (await service.image_fs_info(api_pb2.ImageFsInfoRequest())).image_filesystems[0]
+    response = await service.image_fs_info(api_pb2.ImageFsInfoRequest())
+    usage = response.image_filesystems[0]
     assert usage.used_bytes.value > 100 and usage.inodes_used.value > 10
     assert usage.fs_id.mountpoint == str(service.settings.root_dir)
+    assert list(response.container_filesystems) == [usage]  # not a split image filesystem
 
 
 async def test_a_blocked_registry_is_refused(service: ImageService) -> None:

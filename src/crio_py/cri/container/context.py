@@ -23,10 +23,12 @@ from crio_py.backends.mountapi import Idmap
 from crio_py.backends.oci import OciRuntime
 from crio_py.config.model import RuntimeSettings
 from crio_py.cri import metrics
-from crio_py.cri.container import exits, host, query
+from crio_py.cri.container import announce, exits, host, query
 from crio_py.cri.container.bundle import BundleWriter
+from crio_py.cri.container.cpu_rate import CpuRates
 from crio_py.cri.container.layout import Layout, Runtimes
 from crio_py.cri.container.seams import ContainerOps
+from crio_py.cri.events import EventHub
 from crio_py.cri.image import ContainerImage
 from crio_py.cri.memo import PerObject
 from crio_py.cri.sandbox.records import SandboxRecords
@@ -113,6 +115,8 @@ class ContainerContext:
         # Parsed CRI configs, one per (immutable) metadata record.
         self._configs: PerObject[ContainerMetadata, api_pb2.ContainerConfig] = PerObject()
         self.exit_monitor = ExitMonitor(self.layout.exits_dir)
+        self.events = EventHub()
+        self.cpu_rates = CpuRates()  # the last CPU sample of each container and sandbox
 
     def reload_settings(self, settings: RuntimeSettings) -> None:
         """SIGHUP: new containers get `settings` (handlers and paths never change live)."""
@@ -169,6 +173,7 @@ class ContainerContext:
         """Drop what is kept in memory of a removed container."""
         self.index.delete(container_id)
         self.names.release_id(container_id)
+        self.cpu_rates.forget(container_id)
 
     def in_sandbox(self, sandbox_id: str) -> list[ContainerEntry]:
         """The sandbox's containers, its infra container last."""
@@ -218,8 +223,11 @@ class ContainerContext:
         if exited is None:
             return False
         await self.store.update_locked(container_id, lambda _: exited)
-        if entry.metadata.infra:
-            await self.sandboxes.infra_exited(entry.metadata.sandbox_id)
+        sandbox_id = entry.metadata.sandbox_id
+        if not entry.metadata.infra:
+            self.announce_stopped(entry)
+        elif await self.sandboxes.infra_exited(sandbox_id):
+            announce.announce(self, sandbox_id, sandbox_id, announce.STOPPED)
         logger.info(
             "Container %s exited with %d (%s)", container_id, exited.exit_code, exited.reason
         )
@@ -232,6 +240,12 @@ class ContainerContext:
         await self.store.update_locked(
             entry.metadata.id, lambda s: exits.finished(s, code, message=message)
         )
+        if not entry.metadata.infra:
+            self.announce_stopped(entry)
+
+    def announce_stopped(self, entry: ContainerEntry) -> None:
+        """CONTAINER_STOPPED for a CRI container (a sandbox's stop is its own event)."""
+        announce.announce(self, entry.metadata.id, entry.metadata.sandbox_id, announce.STOPPED)
 
     async def wait_exit_locked(
         self, entry: ContainerEntry, timeout_s: float, *, required: bool = True

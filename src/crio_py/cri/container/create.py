@@ -16,7 +16,7 @@ from cri_api.v1 import api_pb2
 
 from crio_py import crashpoint
 from crio_py.cri import validate
-from crio_py.cri.container import host, lifecycle, monitor, query, volumes
+from crio_py.cri.container import announce, host, lifecycle, monitor, query, volumes
 from crio_py.cri.container.bundle import Spec, process_user
 from crio_py.cri.container.context import ContainerContext, ContainerEntry
 from crio_py.cri.image import ContainerImage
@@ -86,6 +86,7 @@ async def _create_in_sandbox(
         return ctx.bundles.container(container_id, bound, sandbox, image, rootfs, pid_namespace)
 
     await _create(ctx, metadata, image, write, sandbox, list(config.mounts))
+    announce.announce(ctx, container_id, sandbox.metadata.id, announce.CREATED)
     return api_pb2.CreateContainerResponse(container_id=container_id)
 
 

@@ -12,7 +12,7 @@ from cri_api.v1 import api_pb2
 
 from crio_py import crashpoint
 from crio_py.backends import conmon
-from crio_py.cri.container import monitor
+from crio_py.cri.container import announce, monitor
 from crio_py.cri.container.context import LIVE_STATES, ContainerContext, ContainerEntry
 from crio_py.errors import CrioPyError, FailedPreconditionError
 from crio_py.store.records import ContainerState, ContainerStatus
@@ -48,10 +48,14 @@ async def start_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
         message = str(exc)
         now = ctx.clock()
         await ctx.store.update_locked(entry.metadata.id, lambda s: _start_failed(s, message, now))
+        if not entry.metadata.infra:
+            ctx.announce_stopped(entry)
         raise
     await ctx.store.update_locked(
         entry.metadata.id, lambda s: s.model_copy(update={"started_at": ctx.clock()})
     )
+    if not entry.metadata.infra:
+        announce.announce(ctx, entry.metadata.id, entry.metadata.sandbox_id, announce.STARTED)
     await ctx.refresh_locked(entry)  # a command that exits at once
     logger.info("Started container %s", entry.metadata.id)
 
@@ -123,6 +127,8 @@ async def remove_locked(ctx: ContainerContext, entry: ContainerEntry) -> None:
     ctx.layout.attach_link(container_id).unlink(missing_ok=True)
     await asyncio.to_thread(ctx.store.delete, container_id)
     ctx.forget(container_id)
+    if not entry.metadata.infra:
+        announce.announce(ctx, container_id, entry.metadata.sandbox_id, announce.DELETED)
     logger.info("Removed container %s", container_id)
 
 

@@ -80,12 +80,23 @@ def container_status(
         annotations=dict(config.annotations),
         mounts=_mounts(metadata, config),
         log_path=metadata.log_path,
-        resources=api_pb2.ContainerResources(linux=config.linux.resources)
-        if config.linux.HasField("resources")
-        else None,
+        resources=_resources(status, config),
         stop_signal=config.stop_signal,
         user=_user(metadata),
     )
+
+
+def _resources(
+    status: ContainerStatus, config: api_pb2.ContainerConfig
+) -> api_pb2.ContainerResources | None:
+    """The last UpdateContainerResources' resources, else the config's (CRI-O and containerd
+    report what the container runs with)."""
+    if status.resources is not None:
+        linux = message_from_json(status.resources, api_pb2.LinuxContainerResources())
+        return api_pb2.ContainerResources(linux=linux)
+    if config.linux.HasField("resources"):
+        return api_pb2.ContainerResources(linux=config.linux.resources)
+    return None
 
 
 IMAGE_SPEC_IMAGE_REF = 20

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from functools import partial
 
-from crio_py.cri import pod_metrics, pod_stats
+from crio_py.cri import events, pod_metrics, pod_stats
 from crio_py.cri.container import (
+    announce,
     create,
     exec_sync,
     lifecycle,
@@ -45,6 +46,7 @@ def rpc_table(ctx: ContainerContext, stream_server: StreamServer) -> dict[str, H
         "ListPodSandboxStats": partial(pod_stats.list_pod_sandbox_stats, ctx),
         "ListMetricDescriptors": pod_metrics.list_metric_descriptors,
         "ListPodSandboxMetrics": partial(pod_metrics.list_pod_sandbox_metrics, ctx),
+        "GetContainerEvents": partial(events.get_container_events, ctx.events),
     }
 
 
@@ -60,8 +62,12 @@ class PodContainers:
     async def stop_all(self, sandbox_id: str) -> None:
         await lifecycle.stop_all(self.ctx, sandbox_id)
 
+    def announce(self, sandbox_id: str, kind: int) -> None:
+        announce.announce(self.ctx, sandbox_id, sandbox_id, kind)
+
     async def remove_all(self, sandbox_id: str) -> None:
         await lifecycle.remove_all(self.ctx, sandbox_id)
+        self.ctx.cpu_rates.forget(sandbox_id)
 
 
 def images_in_use(ctx: ContainerContext) -> set[str]:

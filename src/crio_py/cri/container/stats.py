@@ -32,8 +32,10 @@ def stats_of(ctx: ContainerContext, entry: ContainerEntry) -> api_pb2.ContainerS
     running = entry.status.state(entry.metadata.created_at) == ContainerState.RUNNING
     usage = cgroup_stats.usage(entry.status.pid) if running and entry.status.pid else None
     if usage is not None:
-        stats.cpu.CopyFrom(cpu_usage(usage, now))
+        stats.cpu.CopyFrom(cpu_usage(ctx, entry.metadata.id, usage, now))
         stats.memory.CopyFrom(memory_usage(usage, now))
+        if usage.swap_usage_bytes is not None:
+            stats.swap.CopyFrom(swap_usage(usage, now))
     used, inodes = ctx.images.writable_usage(entry.metadata.id)
     stats.writable_layer.CopyFrom(
         api_pb2.FilesystemUsage(
@@ -46,8 +48,22 @@ def stats_of(ctx: ContainerContext, entry: ContainerEntry) -> api_pb2.ContainerS
     return stats
 
 
-def cpu_usage(usage: cgroup_stats.Usage, now: int) -> api_pb2.CpuUsage:
-    return api_pb2.CpuUsage(timestamp=now, usage_core_nano_seconds=uint64(usage.cpu_ns))
+def cpu_usage(
+    ctx: ContainerContext, object_id: str, usage: cgroup_stats.Usage, now: int
+) -> api_pb2.CpuUsage:
+    """Cumulative CPU time, and its rate since the previous sample of `object_id`."""
+    cpu = api_pb2.CpuUsage(timestamp=now, usage_core_nano_seconds=uint64(usage.cpu_ns))
+    if usage.cpu_ns is not None:
+        cpu.usage_nano_cores.value = ctx.cpu_rates.nano_cores(object_id, usage.cpu_ns, now)
+    return cpu
+
+
+def swap_usage(usage: cgroup_stats.Usage, now: int) -> api_pb2.SwapUsage:
+    return api_pb2.SwapUsage(
+        timestamp=now,
+        swap_usage_bytes=uint64(usage.swap_usage_bytes),
+        swap_available_bytes=uint64(usage.swap_available_bytes),
+    )
 
 
 def memory_usage(usage: cgroup_stats.Usage, now: int) -> api_pb2.MemoryUsage:

@@ -49,6 +49,7 @@ async def _stop_locked(service: SandboxService, entry: SandboxEntry) -> None:
     await service.namespaces.unmount_shm(service.records.shm_dir / metadata.id)
     if was_ready:
         logger.info("Stopped sandbox %s", metadata.id)
+        service.members.announce(metadata.id, api_pb2.CONTAINER_STOPPED_EVENT)
 
 
 async def remove_pod_sandbox(
@@ -78,4 +79,5 @@ async def remove_pod_sandbox(
         service.records.index.delete(sandbox_id)
         service.records.names.release_id(sandbox_id)
     logger.info("Removed sandbox %s", sandbox_id)
+    service.members.announce(sandbox_id, api_pb2.CONTAINER_DELETED_EVENT)
     return api_pb2.RemovePodSandboxResponse()

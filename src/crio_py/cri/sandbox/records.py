@@ -86,13 +86,16 @@ class SandboxRecords:
             found["/dev/shm"] = Path("/dev/shm")  # host IPC: the host's
         return {dest: str(path) for dest, path in found.items() if path.exists()}
 
-    async def infra_exited(self, sandbox_id: str) -> None:
+    async def infra_exited(self, sandbox_id: str) -> bool:
         """The infra container is gone: the sandbox is not ready any more. Only StopPodSandbox
-        and RemovePodSandbox hold a sandbox's lock, and they mark it not ready themselves."""
+        and RemovePodSandbox hold a sandbox's lock, and they mark it not ready themselves.
+        True when this marked it."""
         entry = self.store.find(sandbox_id)
         ready = entry is not None and entry.status.ready
         if ready and await self.store.update_if_free(sandbox_id, stopped):
             logger.warning("The infra container of sandbox %s exited", sandbox_id)
+            return True
+        return False
 
     @staticmethod
     def idmap(entry: SandboxEntry) -> Idmap | None:

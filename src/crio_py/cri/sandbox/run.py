@@ -81,6 +81,8 @@ async def run_pod_sandbox(
         service.records.index.add(sandbox_id)
         undo.pop_all()
     logger.info("Ran sandbox %s (%s) with IPs %s", sandbox_id, name, ", ".join(ips) or "-")
+    service.members.announce(sandbox_id, api_pb2.CONTAINER_CREATED_EVENT)
+    service.members.announce(sandbox_id, api_pb2.CONTAINER_STARTED_EVENT)
     return api_pb2.RunPodSandboxResponse(pod_sandbox_id=sandbox_id)
 
 

@@ -22,6 +22,7 @@ from crio_py.cri.sandbox import (
     run,
     runtime_config,
     status,
+    update_resources,
 )
 from crio_py.cri.sandbox.network import PodNetwork
 from crio_py.cri.sandbox.records import SandboxEntry, SandboxRecords
@@ -39,6 +40,9 @@ class PodMembers(Protocol):
 
     async def run_infra(self, sandbox: SandboxEntry) -> None:
         """Create and start the sandbox's infra container."""
+
+    def announce(self, sandbox_id: str, kind: int) -> None:
+        """Tell GetContainerEvents subscribers the sandbox changed (a CONTAINER_*_EVENT)."""
 
 
 class SandboxService:
@@ -72,6 +76,9 @@ class SandboxService:
             "PodSandboxStatus": partial(status.pod_sandbox_status, self),
             "ListPodSandbox": partial(status.list_pod_sandbox, self),
             "UpdateRuntimeConfig": partial(runtime_config.update_runtime_config, self),
+            "UpdatePodSandboxResources": partial(
+                update_resources.update_pod_sandbox_resources, self
+            ),
         }
 
     def reload_settings(self, settings: RuntimeSettings) -> None:
