@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crio_py.config.containerd.view import config_version
+from crio_py.config.docker.lint import daemon_json_text
 from crio_py.config.load import (
     LintOptions,
     LintResult,
@@ -22,6 +23,7 @@ from crio_py.config.load import (
 )
 from crio_py.config.migrate.containerd import migrate_containerd
 from crio_py.config.migrate.convert import containerd_to_crio, crio_to_containerd
+from crio_py.config.migrate.docker import migrate_daemon_json
 from crio_py.config.migrate.report import MigrationResult
 from crio_py.config.source import Source
 from crio_py.errors import ConfigReadError
@@ -42,6 +44,9 @@ class MigrateRequest:
 
 def migrate(request: MigrateRequest) -> MigrationResult:
     """Migrate a config; ConfigReadError (with diagnostics) for input that cannot be migrated."""
+    docker = _daemon_json(request)
+    if docker is not None:
+        return docker
     sources = _read(request.path)
     kind = request.forced_format or detect_format(sources[0])
     if kind == "crio":
@@ -63,6 +68,15 @@ def migrate(request: MigrateRequest) -> MigrationResult:
     return migrate_containerd(sources[0], int(to[-1]), request.hosts_dir)
 
 
+def _daemon_json(request: MigrateRequest) -> MigrationResult | None:
+    """Docker's daemon.json migrated, or None for any other file."""
+    text = daemon_json_text(request.path, request.forced_format)
+    if text is None:
+        return None
+    to = request.to or "containerd-v3"
+    return migrate_daemon_json(request.path, text, to, request.hosts_dir)
+
+
 def _from_crio(sources: list[Source], to: str) -> MigrationResult:
     if to != "containerd-v3":
         raise ConfigReadError(f"a CRI-O configuration migrates to containerd-v3, not {to}")
@@ -79,19 +93,24 @@ def _read(path: Path) -> list[Source]:
     return sources
 
 
-def write_in_place(path: Path, result: MigrationResult) -> list[Path]:
-    """Write the migrated file (keeping PATH.bak) and its hosts.toml files; return what was
-    written. Refuses, before writing anything, to overwrite a different hosts.toml."""
+def write_hosts_files(result: MigrationResult) -> list[Path]:
+    """Write the hosts.toml files of a migration; refuses, before writing anything, to
+    overwrite a different hosts.toml."""
     hosts = {Path(result.hosts_dir) / name: text for name, text in result.hosts_files.items()}
     clashes = [p for p, text in hosts.items() if p.exists() and p.read_text() != text]
     if clashes:
         raise ConfigReadError(
             "these hosts.toml files exist with other content: " + ", ".join(map(str, clashes))
         )
-    written: list[Path] = []
     for hosts_path, text in hosts.items():
         atomic_write_text(hosts_path, text)
-        written.append(hosts_path)
+    return list(hosts)
+
+
+def write_in_place(path: Path, result: MigrationResult) -> list[Path]:
+    """Write the migrated file (keeping PATH.bak) and its hosts.toml files; return what was
+    written."""
+    written = write_hosts_files(result)
     if result.text != path.read_text(encoding="utf-8"):
         backup = path.with_name(path.name + ".bak")
         shutil.copy2(path, backup)
