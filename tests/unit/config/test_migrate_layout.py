@@ -1,0 +1,188 @@
+"""containerd migrations keep the file's comments and layout, and decide what to write from what
+the file's daemon does today."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from crio_py.cli import main
+from crio_py.config.load import LintOptions, lint_paths
+from crio_py.config.migrate.steps import MigrateRequest, migrate
+
+INDENTED_V2 = """version = 2
+
+# scraped by the node exporter
+[metrics]
+  address = "127.0.0.1:1338"
+
+# ---- Kubernetes ----
+[plugins."io.containerd.grpc.v1.cri"]
+  # pause image from the local mirror
+  sandbox_image = "mirror.test/pause:3.9"
+  # no line limit
+  max_container_log_line_size = -1
+
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    # xfs with ftype=1
+    snapshotter = "overlayfs"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_engine = "runc"
+      runtime_root = "/run/runc-k8s"
+
+  # plugins from the distribution package
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    # where the package puts them
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "/etc/cni/net.d"
+"""
+
+
+def _migrate(tmp_path: Path, text: str, to: str | None = None) -> tuple[str, dict[str, str]]:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    result = migrate(MigrateRequest(path, to))
+    return result.text, {c.key: f"{c.action}: {c.reason}" for c in result.changes}
+
+
+def _block(text: str, header: str) -> list[str]:
+    """The lines of one table: its header up to the next header."""
+    lines = text.splitlines()
+    start = lines.index(header)
+    ends = [i for i in range(start + 1, len(lines)) if lines[i].lstrip()[:1] == "["
+            or lines[i].startswith("#")]  # fmt: skip
+    end = ends[0] if ends else len(lines)
+    return [line for line in lines[start:end] if line]
+
+
+def test_comments_travel_with_their_keys_in_the_files_indentation(tmp_path: Path) -> None:
+    text, _ = _migrate(tmp_path, INDENTED_V2)
+    assert _block(text, '[plugins."io.containerd.cri.v1.images"]') == [
+        '[plugins."io.containerd.cri.v1.images"]',
+        "  # xfs with ftype=1",
+        '  snapshotter = "overlayfs"',
+    ]
+    assert _block(text, '[plugins."io.containerd.cri.v1.images".pinned_images]') == [
+        '[plugins."io.containerd.cri.v1.images".pinned_images]',
+        "  # pause image from the local mirror",
+        '  sandbox = "mirror.test/pause:3.9"',
+    ]
+    assert _block(text, "[metrics]") == ["[metrics]", '  address = "127.0.0.1:1338"']
+    assert "# scraped by the node exporter\n[metrics]" in text
+    assert '# ---- Kubernetes ----\n[plugins."io.containerd.cri.v1.runtime"]' in text
+
+
+def test_bin_dir_becomes_bin_dirs_where_it_stood(tmp_path: Path) -> None:
+    text, changes = _migrate(tmp_path, INDENTED_V2)
+    assert (
+        '  [plugins."io.containerd.cri.v1.runtime".cni]\n'
+        "    # where the package puts them\n"
+        '    bin_dirs = ["/usr/lib/cni"]\n'
+        '    conf_dir = "/etc/cni/net.d"\n'
+    ) in text
+    assert changes["plugins.io.containerd.cri.v1.runtime.cni.bin_dir"].startswith("converted")
+
+
+def test_removed_runtime_keys_are_in_the_report(tmp_path: Path) -> None:
+    text, changes = _migrate(tmp_path, INDENTED_V2)
+    base = "plugins.io.containerd.grpc.v1.cri.containerd.runtimes.runc"
+    assert changes[f"{base}.runtime_engine"] == "removed: removed in containerd 2.0"
+    assert changes[f"{base}.runtime_root"] == "removed: removed in containerd 2.0"
+    runtimes = tomllib.loads(text)["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]
+    assert runtimes["runtimes"]["runc"] == {"runtime_type": "io.containerd.runc.v2"}
+
+
+def test_unprivileged_ports_follow_what_the_daemon_does_today(tmp_path: Path) -> None:
+    text, changes = _migrate(tmp_path, INDENTED_V2.replace(
+        "  max_container_log_line_size = -1\n",
+        "  max_container_log_line_size = -1\n  enable_unprivileged_ports = true\n"))  # fmt: skip
+    runtime = tomllib.loads(text)["plugins"]["io.containerd.cri.v1.runtime"]
+    assert (runtime["enable_unprivileged_ports"], runtime["enable_unprivileged_icmp"]) == (
+        True, False)  # fmt: skip
+    icmp = changes["plugins.io.containerd.cri.v1.runtime.enable_unprivileged_icmp"]
+    assert icmp.startswith("written: the file leaves it unset, so containerd 1.x keeps it false")
+
+
+@pytest.mark.parametrize("name", ["cri", "io.containerd.grpc.v1.cri"])
+def test_no_unprivileged_keys_when_the_cri_plugin_is_disabled(tmp_path: Path, name: str) -> None:
+    source = f'version = 2\ndisabled_plugins = ["{name}"]\n[plugins."io.containerd.grpc.v1.cri"]\n'
+    text, changes = _migrate(tmp_path, source + '  sandbox_image = "pause:3.9"\n')
+    assert "enable_unprivileged" not in text
+    assert changes["plugins.io.containerd.cri.v1.runtime.enable_unprivileged_ports"] == (
+        "kept: not written: disabled_plugins turns the CRI plugin off")  # fmt: skip
+
+
+def test_an_empty_plugin_dir_is_dropped_with_a_report_line(tmp_path: Path) -> None:
+    text, changes = _migrate(tmp_path, 'version = 2\nplugin_dir = ""\nroot = "/var/lib/cd"\n')
+    assert text.startswith('version = 3\nroot = "/var/lib/cd"\n\n[plugins.')
+    assert changes["plugin_dir"].startswith("removed: containerd 2.x loads no Go plugins")
+    out = tmp_path / "out.toml"
+    out.write_text(text)
+    assert lint_paths([out], LintOptions()).diagnostics == []
+
+
+V3_SERVER = """version = 3
+
+# the daemon's own socket, apart from the host's containerd
+[grpc]
+  address = "/run/cd-k8s/cd.sock"
+  tcp_address = ""
+  uid = 0
+
+[debug]
+  address = ""
+  level = "debug"
+
+[metrics]
+  address = ""
+  grpc_histogram = false
+"""
+
+
+def test_v4_ttrpc_follows_grpc_and_no_empty_server_blocks(tmp_path: Path) -> None:
+    text, changes = _migrate(tmp_path, V3_SERVER, "containerd-v4")
+    config = tomllib.loads(text)
+    assert config["plugins"] == {
+        "io.containerd.server.v1.grpc": {"address": "/run/cd-k8s/cd.sock"},
+        "io.containerd.server.v1.ttrpc": {"address": "/run/cd-k8s/cd.sock.ttrpc"},
+    }
+    assert config["debug"] == {"level": "debug"}
+    assert "# the daemon's own socket, apart from the host's containerd\n" \
+           '[plugins."io.containerd.server.v1.grpc"]\n' in text  # fmt: skip
+    assert '  address = "/run/cd-k8s/cd.sock.ttrpc"\n' in text
+    for key in ("grpc.tcp_address", "grpc.uid", "debug.address", "metrics.grpc_histogram"):
+        assert changes[key] == "removed: unset (empty), the default"
+
+
+def test_v4_keeps_a_ttrpc_address_the_file_sets(tmp_path: Path) -> None:
+    source = V3_SERVER + '\n[ttrpc]\n  address = "/run/other.ttrpc"\n'
+    config = tomllib.loads(_migrate(tmp_path, source, "containerd-v4")[0])
+    assert config["plugins"]["io.containerd.server.v1.ttrpc"] == {"address": "/run/other.ttrpc"}
+
+
+MIRRORS = """version = 2
+[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]
+  endpoint = ["https://cache.test"]
+"""
+
+
+def test_printed_migration_writes_hosts_files_to_hosts_dir_or_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(MIRRORS)
+    assert main(["config", "migrate", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "pass --hosts-dir DIR" in err
+    hosts = tmp_path / "certs.d"
+    assert main(["config", "migrate", str(path), "--hosts-dir", str(hosts)]) == 0
+    out = capsys.readouterr().out
+    assert tomllib.loads(out)["plugins"]["io.containerd.cri.v1.images"]["registry"] == {
+        "config_path": str(hosts)}  # fmt: skip
+    hub = tomllib.loads((hosts / "docker.io" / "hosts.toml").read_text())
+    assert list(hub["host"]) == ["https://cache.test"]
+    assert path.read_text() == MIRRORS
