@@ -136,6 +136,11 @@ def _add_migrate(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="report as text|json, and/or force the input format",
     )
     migrate.add_argument(
+        "--force",
+        action="store_true",
+        help="migrate a file with errors anyway; each error is listed in the report",
+    )
+    migrate.add_argument(
         "--hosts-dir",
         help="where hosts.toml files go (default: the config's "
         "config_path, else /etc/containerd/certs.d)",
@@ -250,7 +255,7 @@ async def _serve_until_stopped(settings: RuntimeSettings, config_path: Path | No
 def _migrate(args: argparse.Namespace) -> int:
     report_format = next((f for f in reversed(args.format) if f in ("text", "json")), "text")
     forced = next((f for f in reversed(args.format) if f in ("containerd", "crio")), None)
-    request = MigrateRequest(args.path, args.to, args.hosts_dir, forced)
+    request = MigrateRequest(args.path, args.to, args.hosts_dir, forced, args.force)
     try:
         result = migrate(request)
         if args.write:

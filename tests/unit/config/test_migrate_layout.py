@@ -107,13 +107,17 @@ def test_unprivileged_ports_follow_what_the_daemon_does_today(tmp_path: Path) ->
     assert icmp.startswith("written: the file leaves it unset, so containerd 1.x keeps it false")
 
 
-@pytest.mark.parametrize("name", ["cri", "io.containerd.grpc.v1.cri"])
-def test_no_unprivileged_keys_when_the_cri_plugin_is_disabled(tmp_path: Path, name: str) -> None:
-    source = f'version = 2\ndisabled_plugins = ["{name}"]\n[plugins."io.containerd.grpc.v1.cri"]\n'
-    text, changes = _migrate(tmp_path, source + '  sandbox_image = "pause:3.9"\n')
+@pytest.mark.parametrize("source", [
+    'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
+    '[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "pause:3.9"\n',
+    'disabled_plugins = ["cri"]\n[plugins.cri]\n  sandbox_image = "pause:3.9"\n',
+])  # fmt: skip
+def test_no_unprivileged_keys_when_the_cri_plugin_is_disabled(tmp_path: Path, source: str) -> None:
+    text, changes = _migrate(tmp_path, source)
     assert "enable_unprivileged" not in text
     assert changes["plugins.io.containerd.cri.v1.runtime.enable_unprivileged_ports"] == (
-        "kept: not written: disabled_plugins turns the CRI plugin off")  # fmt: skip
+        "kept: not written: disabled_plugins turns the CRI plugin off"
+    )
 
 
 def test_an_empty_plugin_dir_is_dropped_with_a_report_line(tmp_path: Path) -> None:
@@ -186,3 +190,27 @@ def test_printed_migration_writes_hosts_files_to_hosts_dir_or_refuses(
     hub = tomllib.loads((hosts / "docker.io" / "hosts.toml").read_text())
     assert list(hub["host"]) == ["https://cache.test"]
     assert path.read_text() == MIRRORS
+
+
+BROKEN_V2 = (
+    'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  max_concurrent_downloads = "six"\n'
+)
+BROKEN_CRIO = "[crio.runtime]\nlog_level = 7\n"
+
+
+@pytest.mark.parametrize("name, text, argv", [
+    ("config.toml", BROKEN_V2, []),
+    ("config.toml", BROKEN_V2, ["--to", "crio-dropin"]),
+    ("crio.conf", BROKEN_CRIO, []),
+])  # fmt: skip
+def test_a_file_with_errors_is_refused_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str, argv: list[str]
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    assert main(["config", "migrate", str(path), *argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "pass --force" in err and "error[invalid-type]" in err
+    assert main(["config", "migrate", str(path), "--force", *argv]) == 0
+    out, err = capsys.readouterr()
+    assert out and "  kept" in err and "error[invalid-type] at " + name + ":" in err

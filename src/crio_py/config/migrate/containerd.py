@@ -53,13 +53,7 @@ _RENAMED_PLUGINS = {
 
 def migrate_containerd(source: Source, to_version: int, hosts_dir: str | None) -> MigrationResult:
     """Migrate a containerd config to `to_version`; hosts.toml files go under `hosts_dir`."""
-    version = config_version(source.data)
-    if version not in (1, 2, 3, 4):
-        raise ConfigReadError(f"{source.path}: unknown config version {source.data['version']!r}")
-    if version > to_version:
-        raise ConfigReadError(
-            f"{source.path}: config version {version} cannot be migrated down to {to_version}"
-        )
+    version = check_versions(source, to_version)
     result = MigrationResult(f"containerd-v{version}", f"containerd-v{to_version}", "")
     doc = tomlkit.parse(source.text)
     comments = HeaderComments()
@@ -81,6 +75,18 @@ def migrate_containerd(source: Source, to_version: int, hosts_dir: str | None) -
     text = tomlkit.dumps(doc)
     result.text = text if text.endswith("\n") or not text else text + "\n"
     return result
+
+
+def check_versions(source: Source, to_version: int) -> int:
+    """The file's config version; ConfigReadError unless it can be migrated to `to_version`."""
+    version = config_version(source.data)
+    if version not in (1, 2, 3, 4):
+        raise ConfigReadError(f"{source.path}: unknown config version {source.data['version']!r}")
+    if version > to_version:
+        raise ConfigReadError(
+            f"{source.path}: config version {version} cannot be migrated down to {to_version}"
+        )
+    return version
 
 
 def _set_version(doc: TOMLDocument, version: int, result: MigrationResult) -> None:

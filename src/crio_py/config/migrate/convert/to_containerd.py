@@ -72,13 +72,13 @@ _CONTAINERD_HEADER = (
 )
 
 
-def crio_to_containerd(sources: Sequence[Source]) -> MigrationResult:
+def crio_to_containerd(sources: Sequence[Source], *, force: bool = False) -> MigrationResult:
     """Convert crio.conf and its drop-ins (in load order) to a containerd config version 3.
 
     Raises ConfigReadError when the CRI-O configuration has lint errors.
     """
     diagnostics, config = lint_crio(sources, newest("crio"))
-    refuse_errors(sources, diagnostics)
+    refuse_errors(sources, diagnostics, force=force)
     result = MigrationResult(source_format="crio", target="containerd-v3", text="")
     ctx = ConvertContext(sources, merge_sources(sources), result, OutTree(_CONTAINERD_SKELETON))
     ctx.out.put(("version",), 3)

@@ -74,14 +74,16 @@ _CRIO_SKELETON: tuple[Key, ...] = (
     CNRI,
 )
 
-def containerd_to_crio(sources: Sequence[Source], *, dropin: bool) -> MigrationResult:
+def containerd_to_crio(
+    sources: Sequence[Source], *, dropin: bool, force: bool = False
+) -> MigrationResult:
     """Convert a containerd config (version 2 or 3, with its imports in load order) to crio.conf,
     or with `dropin` to a crio.conf.d drop-in holding only what differs from CRI-O's defaults.
 
     Raises ConfigReadError for config versions other than 2 and 3, and when the containerd
     configuration has lint errors.
     """
-    config = validated_containerd(sources)
+    config = validated_containerd(sources, force=force)
     result = MigrationResult(
         source_format="containerd", target="crio-dropin" if dropin else "crio", text=""
     )
