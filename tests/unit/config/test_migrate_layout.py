@@ -214,3 +214,33 @@ def test_a_file_with_errors_is_refused_unless_forced(
     assert main(["config", "migrate", str(path), "--force", *argv]) == 0
     out, err = capsys.readouterr()
     assert out and "  kept" in err and "error[invalid-type] at " + name + ":" in err
+
+
+CRIO_NODE = """[crio.api]
+listen = "/var/run/crio/crio.sock"
+
+[crio.runtime]
+default_runtime = "crun"
+enable_pod_events = true
+
+[crio.runtime.runtimes.crun]
+runtime_path = "/usr/bin/crun"
+"""
+
+
+def test_crio_round_trip_keeps_its_default_runtime_and_events_and_adds_no_runc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crio = tmp_path / "crio.conf"
+    crio.write_text(CRIO_NODE)
+    assert main(["config", "migrate", str(crio)]) == 0
+    containerd_text, report = capsys.readouterr()
+    assert "address" not in tomllib.loads(containerd_text)["grpc"]
+    assert "not-carried crio.api.listen: CRI-O's own socket, left to containerd's default" in report
+    containerd = tmp_path / "config.toml"
+    containerd.write_text(containerd_text)
+    assert main(["config", "migrate", str(containerd), "--to", "crio-dropin"]) == 0
+    runtime = tomllib.loads(capsys.readouterr().out)["crio"]["runtime"]
+    assert runtime["default_runtime"] == "crun"
+    assert runtime["enable_pod_events"] is True
+    assert list(runtime["runtimes"]) == ["crun"]

@@ -241,8 +241,15 @@ def _cgroups_to_containerd(ctx: ConvertContext, runtime: CrioRuntime, default: s
         )
 
 
+_CRIO_SOCKETS = ("/var/run/crio/crio.sock", "/run/crio/crio.sock")
+
+
 def _api_to_containerd(ctx: ConvertContext, config: CrioConfig) -> None:
     api = config.crio.api
+    if ctx.raw((*API, "listen")) in _CRIO_SOCKETS:
+        ctx.skip((*API, "listen"), "CRI-O's own socket, left to containerd's default "
+                 "/run/containerd/containerd.sock: point the kubelet's "
+                 "--container-runtime-endpoint there")  # fmt: skip
     for key, target_key in (
         ("grpc_max_send_msg_size", "max_send_message_size"),
         ("grpc_max_recv_msg_size", "max_recv_message_size"),

@@ -44,6 +44,7 @@ from crio_py.config.migrate.convert._common import (
     key_name,
     notes_for,
     report_rest,
+    str_key,
 )
 from crio_py.config.migrate.convert.containerd_input import (
     ContainerdInput,
@@ -101,6 +102,7 @@ def containerd_to_crio(
         _nri_tracing_to_crio,
         registry_to_crio,
         _same_to_crio,
+        _events_to_crio,
     ):
         step(ctx, config, parts)
     report_rest(ctx, CONTAINERD_UNITS + unmapped_plugin_units(data), containerd_reason)
@@ -279,11 +281,24 @@ def _same_to_crio(ctx: ConvertContext, config: ContainerdInput, parts: Parts) ->
             ctx.carry("moved", source, crio_key, value)
 
 
+# The default handler changed between CRI-O releases (runc, then crun): a drop-in says which.
+_KEEP_IN_DROPIN = {(*RUN, "default_runtime")}
+
+
+def _events_to_crio(ctx: ConvertContext, config: ContainerdInput, parts: Parts) -> None:
+    """containerd always streams container events to the kubelet (evented PLEG); CRI-O only
+    with enable_pod_events."""
+    del config
+    source = str_key(parts.view.containerd_path[:2])
+    reason = "containerd always serves container events; CRI-O only when this is set"
+    ctx.write(source, (*RUN, "enable_pod_events"), True, reason)
+
+
 def _drop_crio_defaults(ctx: ConvertContext) -> None:
     """Leave out of a drop-in every setting that equals CRI-O's default."""
     defaults = CrioConfig()
     for path in list(ctx.out.leaves()):
-        if path[:3] == HANDLERS:
+        if path[:3] == HANDLERS or path in _KEEP_IN_DROPIN:
             continue
         default = _model_value(defaults, path)
         if default is not MISSING and _same(ctx.out.leaf(path), default):
