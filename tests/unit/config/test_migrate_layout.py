@@ -244,3 +244,34 @@ def test_crio_round_trip_keeps_its_default_runtime_and_events_and_adds_no_runc(
     assert runtime["default_runtime"] == "crun"
     assert runtime["enable_pod_events"] is True
     assert list(runtime["runtimes"]) == ["crun"]
+
+
+CRIO_ONLY = """[crio.image]
+global_auth_file = "/etc/crio/pull.json"
+
+[crio.runtime]
+default_capabilities = ["CHOWN", "SETUID", "SETGID"]
+seccomp_profile = "/etc/crio/strict.json"
+
+[crio.runtime.runtimes.crun]
+runtime_path = "/usr/bin/crun"
+monitor_cgroup = "pod"
+"""
+
+
+@pytest.mark.parametrize("to", ["crio", "crio-dropin"])
+def test_crio_only_settings_survive_a_round_trip_through_containerd(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], to: str
+) -> None:
+    crio = tmp_path / "crio.conf"
+    crio.write_text(CRIO_ONLY)
+    assert main(["config", "migrate", str(crio)]) == 0
+    containerd = tmp_path / "config.toml"
+    containerd.write_text(capsys.readouterr().out)
+    assert lint_paths([containerd], LintOptions()).diagnostics == []
+    assert main(["config", "migrate", str(containerd), "--to", to]) == 0
+    back = tomllib.loads(capsys.readouterr().out)["crio"]
+    assert back["image"]["global_auth_file"] == "/etc/crio/pull.json"
+    assert back["runtime"]["default_capabilities"] == ["CHOWN", "SETUID", "SETGID"]
+    assert back["runtime"]["seccomp_profile"] == "/etc/crio/strict.json"
+    assert back["runtime"]["runtimes"]["crun"]["monitor_cgroup"] == "pod"

@@ -50,6 +50,7 @@ from crio_py.config.migrate.convert._common import (
     refuse_errors,
     report_rest,
 )
+from crio_py.config.migrate.convert.crio_only import crio_only_trailer
 from crio_py.config.migrate.convert.not_carried import CRIO_UNITS, crio_reason
 from crio_py.config.migrate.report import Action, MigrationResult
 from crio_py.config.rules import newest
@@ -94,7 +95,7 @@ def crio_to_containerd(sources: Sequence[Source], *, force: bool = False) -> Mig
     ):
         step(ctx, config)
     report_rest(ctx, CRIO_UNITS, crio_reason)
-    result.text = ctx.out.render(_CONTAINERD_HEADER)
+    result.text = ctx.out.render(_CONTAINERD_HEADER) + crio_only_trailer(ctx)
     return result
 
 

@@ -52,6 +52,7 @@ from crio_py.config.migrate.convert.containerd_input import (
     cri_parts,
     validated_containerd,
 )
+from crio_py.config.migrate.convert.crio_only import restore_crio_only
 from crio_py.config.migrate.convert.not_carried import (
     CONTAINERD_UNITS,
     containerd_reason,
@@ -106,6 +107,7 @@ def containerd_to_crio(
     ):
         step(ctx, config, parts)
     report_rest(ctx, CONTAINERD_UNITS + unmapped_plugin_units(data), containerd_reason)
+    restore_crio_only(ctx)
     if dropin:
         _drop_crio_defaults(ctx)
     result.text = ctx.out.render(_crio_header(parts.version, dropin))
