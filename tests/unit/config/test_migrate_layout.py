@@ -275,3 +275,9 @@ def test_crio_only_settings_survive_a_round_trip_through_containerd(
     assert back["runtime"]["default_capabilities"] == ["CHOWN", "SETUID", "SETGID"]
     assert back["runtime"]["seccomp_profile"] == "/etc/crio/strict.json"
     assert back["runtime"]["runtimes"]["crun"]["monitor_cgroup"] == "pod"
+
+
+def test_a_version_3_file_loses_its_plugin_dir_too(tmp_path: Path) -> None:
+    text, changes = _migrate(tmp_path, 'version = 3\nplugin_dir = ""\nroot = "/var/lib/cd"\n')
+    assert text == 'version = 3\nroot = "/var/lib/cd"\n'
+    assert changes["plugin_dir"].startswith("removed: ")

@@ -68,6 +68,8 @@ def migrate_containerd(source: Source, to_version: int, hosts_dir: str | None) -
         _v2_to_v3(doc, result, comments)
     if version <= 3 and to_version >= 4:
         _v3_to_v4(doc, result, comments)
+    if to_version >= 3:
+        _drop_plugin_dir(doc, result)  # a version 3 file of containerd 2.0 has one too
     images = (cr.CRI_V2,) if to_version == 2 else (cr.CRI_IMAGES,)
     registry_to_hosts(doc, ("plugins", *images, "registry"), hosts_dir, result)
     comments.apply()
@@ -170,7 +172,6 @@ def _v2_to_v3(doc: TOMLDocument, result: MigrationResult, comments: HeaderCommen
         replace.update(_other_plugins_v3(plugins, result))
     _rebuild_plugins(doc, replace)
     _keep_1x_defaults(doc, result)
-    _drop_plugin_dir(doc, result)
     _cni_bin_dirs(doc, result)
     _set_version(doc, 3, result)
 
