@@ -144,7 +144,10 @@ class _Reader:
 def parse(text: str) -> PositionedJson:
     """Decode JSON text with the position of every key and value; JsonSyntaxError if invalid."""
     reader = _Reader(text)
-    reader.found.data = reader.value(())
+    try:
+        reader.found.data = reader.value(())
+    except RecursionError:
+        raise reader.fail("nested too deeply") from None
     if reader.peek():
         raise reader.fail("unexpected text after the document")
     return reader.found

@@ -72,6 +72,11 @@ def test_syntax_errors_say_where(text: str, line: int, column: int) -> None:
     assert raised.value.position == Position(line, column)
 
 
+def test_absurd_nesting_is_a_syntax_error_not_a_crash() -> None:
+    with pytest.raises(JsonSyntaxError, match="nested too deeply"):
+        parse("[" * 100_000)
+
+
 # -- lint --------------------------------------------------------------------------------------
 def test_lint_names_unknown_keys_and_wrong_types_at_their_place(tmp_path: Path) -> None:
     path = _write(
