@@ -28,10 +28,7 @@ _KEPT: tuple[Key, ...] = (
     (*RUN, "seccomp_profile"),
     (*IMAGE, "global_auth_file"),
 )
-_TRAILER = (
-    "\n# CRI-O settings containerd has no equivalent for, kept for "
-    "`crio-py config migrate --to crio` (or crio-dropin):\n"
-)
+_TRAILER = "\n# CRI-O settings without a containerd equivalent, kept for a conversion back:\n"
 
 
 def crio_only_trailer(ctx: ConvertContext) -> str:
