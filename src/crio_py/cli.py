@@ -17,7 +17,13 @@ from crio_py.config.diagnostics import Diagnostic, has_errors
 from crio_py.config.lint.report import render, render_text
 from crio_py.config.load import FORMATS, LintOptions, lint_paths, load_settings
 from crio_py.config.migrate.report import MigrationResult, render_report
-from crio_py.config.migrate.steps import TARGETS, MigrateRequest, migrate, write_in_place
+from crio_py.config.migrate.steps import (
+    TARGETS,
+    MigrateRequest,
+    migrate,
+    write_hosts_files,
+    write_in_place,
+)
 from crio_py.config.model import RuntimeSettings
 from crio_py.config.render import settings_text
 from crio_py.config.rules import Target, all_target_names, parse_target
@@ -128,6 +134,11 @@ def _add_migrate(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         metavar="FORMAT",
         choices=("text", "json", "containerd", "crio"),
         help="report as text|json, and/or force the input format",
+    )
+    migrate.add_argument(
+        "--force",
+        action="store_true",
+        help="migrate a file with errors anyway; each error is listed in the report",
     )
     migrate.add_argument(
         "--hosts-dir",
@@ -244,11 +255,13 @@ async def _serve_until_stopped(settings: RuntimeSettings, config_path: Path | No
 def _migrate(args: argparse.Namespace) -> int:
     report_format = next((f for f in reversed(args.format) if f in ("text", "json")), "text")
     forced = next((f for f in reversed(args.format) if f in ("containerd", "crio")), None)
-    request = MigrateRequest(args.path, args.to, args.hosts_dir, forced)
+    request = MigrateRequest(args.path, args.to, args.hosts_dir, forced, args.force)
     try:
         result = migrate(request)
         if args.write:
             _write_migration(args.path, result)
+        elif result.hosts_files and not (args.check or args.diff):
+            _write_hosts_beside_output(result, args.hosts_dir)
     except ConfigError as exc:  # unreadable, unknown format or version, or invalid input
         _print_failure(exc, exc.diagnostics)
         return EXIT_UNREADABLE
@@ -265,13 +278,24 @@ def _write_migration(path: Path, result: MigrationResult) -> None:
     if (
         not path.is_file()
         or result.target in ("crio", "crio-dropin")
-        or (result.source_format == "crio")
+        or result.source_format in ("crio", "docker")
     ):
         raise ConfigReadError(
             "--write rewrites one containerd file in place; redirect the "
             "output of a conversion to the new file instead"
         )
     for written in write_in_place(path, result):
+        print(f"crio-py: wrote {written}", file=sys.stderr)
+
+
+def _write_hosts_beside_output(result: MigrationResult, hosts_dir: str | None) -> None:
+    """The migrated config goes to stdout; its hosts.toml files need a directory named."""
+    if hosts_dir is None:
+        raise ConfigReadError(
+            f"the registry settings become hosts.toml files the output refers to "
+            f"({result.hosts_dir}); pass --hosts-dir DIR to write them there"
+        )
+    for written in write_hosts_files(result):
         print(f"crio-py: wrote {written}", file=sys.stderr)
 
 

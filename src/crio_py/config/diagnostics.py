@@ -30,6 +30,7 @@ class Code:
 _CODES = [
     # reading
     Code("toml-syntax", Severity.ERROR, "the file is not valid TOML"),
+    Code("json-syntax", Severity.ERROR, "Docker's daemon.json is not valid JSON"),
     Code("unreadable-file", Severity.ERROR, "the file cannot be read"),
     Code("unknown-format", Severity.ERROR, "neither a containerd nor a CRI-O configuration"),
     # keys

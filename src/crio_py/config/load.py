@@ -16,6 +16,7 @@ from crio_py.config.crio import settings as crio_settings
 from crio_py.config.crio.merge import dropin_files
 from crio_py.config.defaults import default_text
 from crio_py.config.diagnostics import Diagnostic, Severity, has_errors, make, sort_key
+from crio_py.config.docker.lint import lint_docker_file
 from crio_py.config.lint.containerd import lint_containerd
 from crio_py.config.lint.crio import lint_crio
 from crio_py.config.lint.provenance import Locator, locator
@@ -165,6 +166,8 @@ def config_units(path: Path, options: LintOptions) -> list[list[Path]]:
 
 
 def _lint_unit(files: list[Path], options: LintOptions, result: LintResult) -> None:
+    if lint_docker_file(files[0], options.forced_format, result.diagnostics):
+        return
     sources = [s for s in (read_source(f, result) for f in files) if s is not None]
     if not sources:
         return

@@ -7,7 +7,8 @@ the operator's notes next to the settings they explain.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import tomlkit
@@ -28,8 +29,10 @@ def entries(table: Table | Container) -> list[tuple[str | None, Item]]:
 
 
 def move_keys(source: Table | Container, route: Route) -> None:
-    """Move every key that `route` gives a (table, new key) to that place, comments included."""
+    """Move every key that `route` gives a (table, new key) to that place, comments included:
+    the comment lines above a key travel in front of it, indented like it."""
     pending: list[Item] = []
+    source_indent = source.trivia.indent if isinstance(source, Table) else ""
     for key, item in entries(source):
         if key is None:
             pending.append(item)
@@ -39,13 +42,27 @@ def move_keys(source: Table | Container, route: Route) -> None:
             pending = []
             continue
         destination, new_key = place
-        for comment in pending:
-            if isinstance(comment, Comment):
-                destination.add(comment)
-                _blank_out(source, comment)
+        comments = [c for c in pending if isinstance(c, Comment)]
+        for comment in comments:
+            _blank_out(source, comment)
         pending = []
         source.remove(key)
-        destination.add(new_key, _indented_like(destination, item))
+        destination.add(new_key, _indented_like(destination, item, source_indent))
+        _put_comments_before(destination, new_key, comments)
+
+
+def _put_comments_before(table: Table, key: str, comments: list[Comment]) -> None:
+    """Make comment lines part of the key's own indentation, so nothing can part them."""
+    if not comments:
+        return
+    item = table.value.item(key)
+    if not isinstance(item, Item):
+        return  # a table declared in pieces: its header comments are HeaderComments' job
+    indent = item.trivia.indent
+    last_line = indent.rsplit("\n", 1)[-1]
+    lines = "".join(f"{last_line}{c.trivia.comment}\n" for c in comments)
+    head = indent[: len(indent) - len(last_line)]
+    item.trivia.indent = head + lines + last_line
 
 
 def merge_into(target: Table, source: Table) -> None:
@@ -72,17 +89,26 @@ def put(table: Table, key: str, value: Any) -> None:
         table.add(key, _indented_like(table, item))
 
 
-def _indented_like(table: Table, item: Item) -> Item:
-    """Give a plain value the indentation of the table's other plain values (tomlkit adds the
-    header's indentation itself when the item is added)."""
+def put_like(table: Table, old_key: str, new_key: str, value: Any) -> None:
+    """Replace a key by another where it stands, keeping its comments and indentation."""
+    table.value._replace(old_key, new_key, tomlkit.item(value))
+
+
+def _indented_like(table: Table, item: Item, source_indent: str = "") -> Item:
+    """Give a plain value the indentation of the table's other plain values, or, in a table
+    without any, the depth it had below its old table's header (tomlkit adds the header's
+    indentation itself when the item is added)."""
     if isinstance(item, Table):
         return item
     sibling = next(
         (v for k, v in entries(table) if k is not None and not isinstance(v, Table)), None
     )
+    header = table.trivia.indent
     if sibling is None:
+        own = item.trivia.indent.rsplit("\n", 1)[-1]
+        item.trivia.indent = own[len(source_indent) :] if own.startswith(source_indent) else own
         return item
-    header, wanted = table.trivia.indent, sibling.trivia.indent
+    wanted = sibling.trivia.indent.rsplit("\n", 1)[-1]
     item.trivia.indent = wanted[len(header) :] if wanted.startswith(header) else wanted
     return item
 
@@ -155,7 +181,10 @@ class HeaderComments:
 
     def apply(self) -> None:
         for table, text in self._comments:
-            table.trivia.indent = text + table.trivia.indent
+            indent = table.trivia.indent
+            rest = indent.lstrip("\n")
+            lead = "" if text.startswith("\n") else indent[: len(indent) - len(rest)]
+            table.trivia.indent = lead + text + rest
 
 
 def _tables_in_order(container: Table | Container) -> list[Table]:
@@ -185,6 +214,50 @@ def _take_comment_run(body: list[tuple[Key | None, Item]], end: int) -> str:
     for index in range(start, end):
         body[index] = (None, Null())
     return text
+
+
+class Layout:
+    """How a file indents the keys below a table header, so tables the migration creates
+    follow the file's own style: `record` before editing, `apply` after."""
+
+    def __init__(self) -> None:
+        self._paths: set[tuple[str, ...]] = set()
+        self._unit = ""
+
+    def record(self, doc: Container) -> None:
+        found = list(_headed_tables(doc, ()))
+        self._paths = {path for path, _ in found}
+        depths = Counter(d for _, t in found if (d := _value_depth(t)) is not None)
+        self._unit = depths.most_common(1)[0][0] if depths else ""
+
+    def apply(self, doc: Container) -> None:
+        if not self._unit:
+            return
+        for path, table in _headed_tables(doc, ()):
+            if path in self._paths or _value_depth(table) != "":
+                continue
+            for key, item in entries(table):
+                if key is not None and not isinstance(item, Table):
+                    item.trivia.indent += self._unit
+
+
+def _headed_tables(
+    container: Table | Container, prefix: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], Table]]:
+    for key, item in entries(container):
+        if key is not None and isinstance(item, Table):
+            if not item.is_super_table():
+                yield (*prefix, key), item
+            yield from _headed_tables(item, (*prefix, key))
+
+
+def _value_depth(table: Table) -> str | None:
+    """The indentation of a table's first plain value beyond its header's (None: no values)."""
+    value = next((v for k, v in entries(table) if k is not None and not isinstance(v, Table)), None)
+    if value is None:
+        return None
+    own, header = value.trivia.indent.rsplit("\n", 1)[-1], table.trivia.indent.rsplit("\n", 1)[-1]
+    return own[len(header) :] if own.startswith(header) else own
 
 
 def table_at(root: Table | Container, path: tuple[str, ...]) -> Table | None:

@@ -334,7 +334,7 @@ def test_several_cni_plugin_dirs_become_bin_dirs_for_containerd_2_1() -> None:
 def test_api_keys_go_to_grpc_and_the_streaming_server() -> None:
     result = _to_containerd(
         "[crio.api]\n"
-        'listen = "/run/crio/crio.sock"\n'
+        'listen = "/run/k8s/cri.sock"\n'
         "grpc_max_send_msg_size = 16777216\n"
         "grpc_max_recv_msg_size = 0\n"
         'stream_address = "0.0.0.0"\n'
@@ -349,7 +349,7 @@ def test_api_keys_go_to_grpc_and_the_streaming_server() -> None:
         "[grpc]\n"
         "max_send_message_size = 16777216\n"
         "max_recv_message_size = 83886080\n"
-        'address = "/run/crio/crio.sock"\n'
+        'address = "/run/k8s/cri.sock"\n'
     )
     assert _section(result.text, '[plugins."io.containerd.grpc.v1.cri"]') == (
         '[plugins."io.containerd.grpc.v1.cri"]\n'
@@ -632,6 +632,7 @@ def test_minimal_version_3_config_becomes_crio_conf() -> None:
         '    "net.ipv4.ip_unprivileged_port_start=0",\n'
         '    "net.ipv4.ping_group_range=0 2147483647",\n'
         "]\n"
+        "enable_pod_events = true\n"
         "\n"
         "[crio.runtime.runtimes.runc]\n"
         'runtime_type = "oci"\n'
@@ -662,6 +663,7 @@ def test_minimal_version_2_config_becomes_a_drop_in() -> None:
         "\n"
         "[crio.runtime]\n"
         'default_runtime = "runc"\n'
+        "enable_pod_events = true\n"
         "\n"
         "[crio.runtime.runtimes.runc]\n"
         'runtime_type = "oci"\n'
@@ -1083,9 +1085,10 @@ def test_a_drop_in_leaves_out_what_equals_crio_defaults() -> None:
         + "SystemdCgroup = true\n",
         dropin=True,
     )
-    # Only containerd's built-in runc is left: everything else equals CRI-O's defaults.
+    # No runc handler (nothing uses containerd's built-in one); the default handler stays
+    # named, and containerd's container events stay on: the rest equals CRI-O's defaults.
     assert result.text.split("\n\n", 1)[1] == (
-        '[crio.runtime.runtimes.runc]\nruntime_type = "oci"\n'
+        '[crio.runtime]\ndefault_runtime = "crun"\nenable_pod_events = true\n'
     )
     crun = _change(result, 'plugins."io.containerd.cri.v1.runtime".containerd.runtimes.crun')
     assert "the drop-in leaves it out" in crun.reason

@@ -44,6 +44,10 @@ class Case:
 
 CASES = [
     Case(
+        "json-syntax", ERROR, {"daemon.json": '{\n  "debug": true,\n}\n'},
+        "daemon.json", line=3, column=1, key="", words=("JSON",),
+    ),
+    Case(
         "toml-syntax", ERROR,
         {"crio.conf": '[crio.runtime]\nlog_level = "info"\n\n'
                       '[crio.runtime]\nlog_level = "debug"\n'},

@@ -26,6 +26,7 @@ from crio_py.config.migrate.runtimes import (
 from crio_py.config.source import Source
 from crio_py.config.tomledit import (
     HeaderComments,
+    Layout,
     drop,
     ensure_table,
     entries,
@@ -33,6 +34,7 @@ from crio_py.config.tomledit import (
     move_keys,
     plain,
     put,
+    put_like,
     table_at,
 )
 from crio_py.errors import ConfigReadError
@@ -51,17 +53,13 @@ _RENAMED_PLUGINS = {
 
 def migrate_containerd(source: Source, to_version: int, hosts_dir: str | None) -> MigrationResult:
     """Migrate a containerd config to `to_version`; hosts.toml files go under `hosts_dir`."""
-    version = config_version(source.data)
-    if version not in (1, 2, 3, 4):
-        raise ConfigReadError(f"{source.path}: unknown config version {source.data['version']!r}")
-    if version > to_version:
-        raise ConfigReadError(
-            f"{source.path}: config version {version} cannot be migrated down to {to_version}"
-        )
+    version = check_versions(source, to_version)
     result = MigrationResult(f"containerd-v{version}", f"containerd-v{to_version}", "")
     doc = tomlkit.parse(source.text)
     comments = HeaderComments()
     comments.collect(doc)
+    layout = Layout()
+    layout.record(doc)
     if version < to_version:
         _rebuild_plugins(doc, {})  # one table per plugin, however the file declared it
     if version == 1 and to_version >= 2:
@@ -70,12 +68,27 @@ def migrate_containerd(source: Source, to_version: int, hosts_dir: str | None) -
         _v2_to_v3(doc, result, comments)
     if version <= 3 and to_version >= 4:
         _v3_to_v4(doc, result, comments)
+    if to_version >= 3:
+        _drop_plugin_dir(doc, result)  # a version 3 file of containerd 2.0 has one too
     images = (cr.CRI_V2,) if to_version == 2 else (cr.CRI_IMAGES,)
     registry_to_hosts(doc, ("plugins", *images, "registry"), hosts_dir, result)
     comments.apply()
+    layout.apply(doc)
     text = tomlkit.dumps(doc)
     result.text = text if text.endswith("\n") or not text else text + "\n"
     return result
+
+
+def check_versions(source: Source, to_version: int) -> int:
+    """The file's config version; ConfigReadError unless it can be migrated to `to_version`."""
+    version = config_version(source.data)
+    if version not in (1, 2, 3, 4):
+        raise ConfigReadError(f"{source.path}: unknown config version {source.data['version']!r}")
+    if version > to_version:
+        raise ConfigReadError(
+            f"{source.path}: config version {version} cannot be migrated down to {to_version}"
+        )
+    return version
 
 
 def _set_version(doc: TOMLDocument, version: int, result: MigrationResult) -> None:
@@ -159,24 +172,44 @@ def _v2_to_v3(doc: TOMLDocument, result: MigrationResult, comments: HeaderCommen
         replace.update(_other_plugins_v3(plugins, result))
     _rebuild_plugins(doc, replace)
     _keep_1x_defaults(doc, result)
+    _cni_bin_dirs(doc, result)
     _set_version(doc, 3, result)
+
+
+_CRI_IDS = {"cri", cr.CRI_V2, cr.CRI_RUNTIME}
 
 
 def _keep_1x_defaults(doc: TOMLDocument, result: MigrationResult) -> None:
     """containerd 2.0 lets containers bind low ports and ping, and reads CDI specs, by default;
-    1.x did not. Keep what the node did (an operator who wants the new default deletes the
-    lines)."""
+    1.x, which reads a version 2 file, did not. Keep what the node does today (an operator
+    who wants the new default deletes the lines); a node without the CRI plugin runs no
+    pods, so nothing to keep."""
+    disabled = {str(name) for name in plain(doc.get("disabled_plugins", []))}
+    keys = ("enable_unprivileged_ports", "enable_unprivileged_icmp", "enable_cdi")
+    if disabled & _CRI_IDS:
+        for key in keys:
+            reason = "not written: disabled_plugins turns the CRI plugin off"
+            result.add("kept", f"plugins.{cr.CRI_RUNTIME}.{key}", None, reason)
+        return
     runtime = ensure_table(doc, ("plugins", cr.CRI_RUNTIME))
-    for key in ("enable_unprivileged_ports", "enable_unprivileged_icmp", "enable_cdi"):
-        if key not in runtime:
-            put(runtime, key, False)
-            result.add(
-                "written",
-                f"plugins.{cr.CRI_RUNTIME}.{key}",
-                "false",
-                "containerd 2.0 changed the default to true; written to keep what "
-                "containerd 1.x did",
-            )
+    for key in (k for k in keys if k not in runtime):
+        put(runtime, key, False)
+        result.add(
+            "written",
+            f"plugins.{cr.CRI_RUNTIME}.{key}",
+            "false",
+            "the file leaves it unset, so containerd 1.x keeps it false; containerd 2.0 "
+            "changed the default to true",
+        )
+
+
+def _drop_plugin_dir(doc: TOMLDocument, result: MigrationResult) -> None:
+    """containerd 2.x loads no Go plugins from a directory; lint flags any plugin_dir."""
+    if "plugin_dir" not in doc:
+        return
+    value = plain(drop(doc, "plugin_dir"))
+    reason = "empty, so it loaded nothing" if not value else f"{value} is no longer read"
+    result.add("removed", "plugin_dir", None, f"containerd 2.x loads no Go plugins ({reason})")
 
 
 def _split_cri(
@@ -301,6 +334,7 @@ def _v3_to_v4(doc: TOMLDocument, result: MigrationResult, comments: HeaderCommen
         table = doc.get(table_name)
         if not isinstance(table, Table):
             continue
+        _drop_unset(table, table_name, moves, result)
 
         def route(
             key: str,
@@ -321,19 +355,44 @@ def _v3_to_v4(doc: TOMLDocument, result: MigrationResult, comments: HeaderCommen
             if target is not None:
                 comments.transfer(table, target)
             doc.remove(table_name)
+    _ttrpc_beside_grpc(doc, result)
     _cni_bin_dirs(doc, result)
     _set_version(doc, 4, result)
 
 
+def _drop_unset(
+    table: Table, table_name: str, moves: dict[str, tuple[str, str]], result: MigrationResult
+) -> None:
+    """Keys at their zero value say nothing; moved, they would make empty server blocks."""
+    for key in [k for k in moves if k in table and not plain(table[k])]:
+        drop(table, key)
+        result.add("removed", f"{table_name}.{key}", None, "unset (empty), the default")
+
+
+def _ttrpc_beside_grpc(doc: TOMLDocument, result: MigrationResult) -> None:
+    """containerd's migration puts the TTRPC socket next to the gRPC one; left to the default,
+    a daemon with its own socket would take the host containerd's TTRPC socket."""
+    grpc = table_at(doc, ("plugins", "io.containerd.server.v1.grpc"))
+    ttrpc_id = "io.containerd.server.v1.ttrpc"
+    ttrpc = table_at(doc, ("plugins", ttrpc_id))
+    if grpc is None or not plain(grpc.get("address", "")) or (ttrpc and "address" in ttrpc):
+        return
+    address = f"{plain(grpc['address'])}.ttrpc"
+    put(ensure_table(doc, ("plugins", ttrpc_id)), "address", address)
+    reason = "containerd derives it from grpc.address when migrating to version 4"
+    result.add("written", f"plugins.{ttrpc_id}.address", address, reason)
+
+
 def _cni_bin_dirs(doc: TOMLDocument, result: MigrationResult) -> None:
-    """containerd 2.3 wants bin_dirs; a lone bin_dir becomes a one-entry list."""
+    """containerd 2.1+ reads bin_dirs; a lone bin_dir becomes a one-entry list in its place."""
     cni = table_at(doc, ("plugins", cr.CRI_RUNTIME, "cni"))
     if cni is None or "bin_dir" not in cni:
         return
     key = f"plugins.{cr.CRI_RUNTIME}.cni.bin_dir"
-    value = plain(drop(cni, "bin_dir"))
+    value = plain(cni["bin_dir"])
     if "bin_dirs" in cni or not value:
+        drop(cni, "bin_dir")
         result.add("removed", key, None, "bin_dirs is set" if value else "empty")
         return
-    put(cni, "bin_dirs", [value])
-    result.add("converted", key, f"plugins.{cr.CRI_RUNTIME}.cni.bin_dirs", "deprecated in 2.1")
+    put_like(cni, "bin_dir", "bin_dirs", [value])
+    result.add("converted", key, f"{key}s", "bin_dir is deprecated since 2.1")

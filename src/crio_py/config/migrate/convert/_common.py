@@ -343,11 +343,16 @@ def first_reason(table: Sequence[tuple[Key, str]], path: Key) -> str:
 
 
 def refuse_errors(
-    sources: Sequence[Source], diagnostics: list[Diagnostic], resolved: frozenset[str] = frozenset()
+    sources: Sequence[Source],
+    diagnostics: list[Diagnostic],
+    resolved: frozenset[str] = frozenset(),
+    *,
+    force: bool = False,
 ) -> None:
-    """Refuse input with lint errors, except those the conversion itself resolves."""
+    """Refuse input with lint errors, except those the conversion itself resolves (all, when
+    forced: the caller reports them)."""
     errors = [d for d in diagnostics if d.severity is Severity.ERROR and d.code not in resolved]
-    if errors:
+    if errors and not force:
         where = sources[0].path if sources else "the configuration"
         # ConfigReadError (a ConfigError) so that `config migrate` reports it like bad input.
         raise ConfigReadError(

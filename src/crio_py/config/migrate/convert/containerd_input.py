@@ -73,7 +73,7 @@ def cri_parts(config: ContainerdInput) -> Parts:
     return Parts(2, cri, cri, cri, view)
 
 
-def validated_containerd(sources: Sequence[Source]) -> ContainerdInput:
+def validated_containerd(sources: Sequence[Source], *, force: bool = False) -> ContainerdInput:
     if not sources:
         raise ConfigReadError("no containerd configuration to convert")
     version = config_version(sources[0].data)
@@ -92,6 +92,6 @@ def validated_containerd(sources: Sequence[Source]) -> ContainerdInput:
         errors = [d for d in diagnostics if d.severity is Severity.ERROR]
         raise ConfigReadError(f"{sources[0].path}: not a usable containerd configuration", errors)
     # Runtimes that disagree on SystemdCgroup: CRI-O gets the default runtime's driver.
-    refuse_errors(sources, diagnostics, frozenset({"cgroup-driver-mismatch"}))
+    refuse_errors(sources, diagnostics, frozenset({"cgroup-driver-mismatch"}), force=force)
     return config
 

@@ -50,6 +50,7 @@ from crio_py.config.migrate.convert._common import (
     refuse_errors,
     report_rest,
 )
+from crio_py.config.migrate.convert.crio_only import crio_only_trailer
 from crio_py.config.migrate.convert.not_carried import CRIO_UNITS, crio_reason
 from crio_py.config.migrate.report import Action, MigrationResult
 from crio_py.config.rules import newest
@@ -72,13 +73,13 @@ _CONTAINERD_HEADER = (
 )
 
 
-def crio_to_containerd(sources: Sequence[Source]) -> MigrationResult:
+def crio_to_containerd(sources: Sequence[Source], *, force: bool = False) -> MigrationResult:
     """Convert crio.conf and its drop-ins (in load order) to a containerd config version 3.
 
     Raises ConfigReadError when the CRI-O configuration has lint errors.
     """
     diagnostics, config = lint_crio(sources, newest("crio"))
-    refuse_errors(sources, diagnostics)
+    refuse_errors(sources, diagnostics, force=force)
     result = MigrationResult(source_format="crio", target="containerd-v3", text="")
     ctx = ConvertContext(sources, merge_sources(sources), result, OutTree(_CONTAINERD_SKELETON))
     ctx.out.put(("version",), 3)
@@ -94,7 +95,7 @@ def crio_to_containerd(sources: Sequence[Source]) -> MigrationResult:
     ):
         step(ctx, config)
     report_rest(ctx, CRIO_UNITS, crio_reason)
-    result.text = ctx.out.render(_CONTAINERD_HEADER)
+    result.text = ctx.out.render(_CONTAINERD_HEADER) + crio_only_trailer(ctx)
     return result
 
 
@@ -241,8 +242,15 @@ def _cgroups_to_containerd(ctx: ConvertContext, runtime: CrioRuntime, default: s
         )
 
 
+_CRIO_SOCKETS = ("/var/run/crio/crio.sock", "/run/crio/crio.sock")
+
+
 def _api_to_containerd(ctx: ConvertContext, config: CrioConfig) -> None:
     api = config.crio.api
+    if ctx.raw((*API, "listen")) in _CRIO_SOCKETS:
+        ctx.skip((*API, "listen"), "CRI-O's own socket, left to containerd's default "
+                 "/run/containerd/containerd.sock: point the kubelet's "
+                 "--container-runtime-endpoint there")  # fmt: skip
     for key, target_key in (
         ("grpc_max_send_msg_size", "max_send_message_size"),
         ("grpc_max_recv_msg_size", "max_recv_message_size"),

@@ -44,6 +44,7 @@ from crio_py.config.migrate.convert._common import (
     key_name,
     notes_for,
     report_rest,
+    str_key,
 )
 from crio_py.config.migrate.convert.containerd_input import (
     ContainerdInput,
@@ -51,6 +52,7 @@ from crio_py.config.migrate.convert.containerd_input import (
     cri_parts,
     validated_containerd,
 )
+from crio_py.config.migrate.convert.crio_only import restore_crio_only
 from crio_py.config.migrate.convert.not_carried import (
     CONTAINERD_UNITS,
     containerd_reason,
@@ -74,14 +76,16 @@ _CRIO_SKELETON: tuple[Key, ...] = (
     CNRI,
 )
 
-def containerd_to_crio(sources: Sequence[Source], *, dropin: bool) -> MigrationResult:
+def containerd_to_crio(
+    sources: Sequence[Source], *, dropin: bool, force: bool = False
+) -> MigrationResult:
     """Convert a containerd config (version 2 or 3, with its imports in load order) to crio.conf,
     or with `dropin` to a crio.conf.d drop-in holding only what differs from CRI-O's defaults.
 
     Raises ConfigReadError for config versions other than 2 and 3, and when the containerd
     configuration has lint errors.
     """
-    config = validated_containerd(sources)
+    config = validated_containerd(sources, force=force)
     result = MigrationResult(
         source_format="containerd", target="crio-dropin" if dropin else "crio", text=""
     )
@@ -99,9 +103,11 @@ def containerd_to_crio(sources: Sequence[Source], *, dropin: bool) -> MigrationR
         _nri_tracing_to_crio,
         registry_to_crio,
         _same_to_crio,
+        _events_to_crio,
     ):
         step(ctx, config, parts)
     report_rest(ctx, CONTAINERD_UNITS + unmapped_plugin_units(data), containerd_reason)
+    restore_crio_only(ctx)
     if dropin:
         _drop_crio_defaults(ctx)
     result.text = ctx.out.render(_crio_header(parts.version, dropin))
@@ -277,11 +283,24 @@ def _same_to_crio(ctx: ConvertContext, config: ContainerdInput, parts: Parts) ->
             ctx.carry("moved", source, crio_key, value)
 
 
+# The default handler changed between CRI-O releases (runc, then crun): a drop-in says which.
+_KEEP_IN_DROPIN = {(*RUN, "default_runtime")}
+
+
+def _events_to_crio(ctx: ConvertContext, config: ContainerdInput, parts: Parts) -> None:
+    """containerd always streams container events to the kubelet (evented PLEG); CRI-O only
+    with enable_pod_events."""
+    del config
+    source = str_key(parts.view.containerd_path[:2])
+    reason = "containerd always serves container events; CRI-O only when this is set"
+    ctx.write(source, (*RUN, "enable_pod_events"), True, reason)
+
+
 def _drop_crio_defaults(ctx: ConvertContext) -> None:
     """Leave out of a drop-in every setting that equals CRI-O's default."""
     defaults = CrioConfig()
     for path in list(ctx.out.leaves()):
-        if path[:3] == HANDLERS:
+        if path[:3] == HANDLERS or path in _KEEP_IN_DROPIN:
             continue
         default = _model_value(defaults, path)
         if default is not MISSING and _same(ctx.out.leaf(path), default):

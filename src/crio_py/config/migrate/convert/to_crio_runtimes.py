@@ -116,6 +116,8 @@ def handlers_to_crio(ctx: ConvertContext, config: ContainerdInput, parts: Parts)
     carried: list[str] = []
     for name, runtime in view.runtimes.items():
         source = _runtime_source(ctx, view, name)
+        if source is None and name != view.default_runtime_name:
+            continue  # containerd's built-in runc, which nothing here uses
         label = source or str_key((*view.containerd_path, "runtimes", name))
         table, reason, used = _crio_handler(name, runtime)
         if table is None:
